@@ -1,0 +1,61 @@
+//! The application frame: a top bar, a sidebar for rooms and a main pane. On narrow screens the sidebar
+//! folds away behind a menu button.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let (sidebar_open, set_sidebar_open) = signal(false);
+
+    view! {
+        <div class="flex h-full flex-col">
+            <header class="flex h-14 shrink-0 items-center gap-3 border-b border-slate-200 bg-white px-4 dark:border-slate-800 dark:bg-slate-900">
+                <button
+                    type="button"
+                    class="rounded-md p-2 text-slate-600 hover:bg-slate-100 md:hidden dark:text-slate-300 dark:hover:bg-slate-800"
+                    aria-label="Toggle the room list"
+                    aria-controls="sidebar"
+                    aria-expanded=move || sidebar_open.get().to_string()
+                    on:click=move |_| set_sidebar_open.update(|open| *open = !*open)
+                >
+                    <svg class="h-5 w-5" viewBox="0 0 20 20" fill="currentColor" aria-hidden="true">
+                        <path d="M3 5h14v2H3zm0 4h14v2H3zm0 4h14v2H3z" />
+                    </svg>
+                </button>
+                <A href="/" attr:class="flex items-center gap-2 font-semibold tracking-tight">
+                    <img src="/favicon.svg" alt="" class="h-7 w-7" />
+                    <span>"ML-CHAT"</span>
+                </A>
+            </header>
+            <div class="relative flex min-h-0 flex-1">
+                <nav
+                    id="sidebar"
+                    aria-label="Rooms"
+                    class=move || {
+                        let base = "absolute inset-y-0 left-0 z-20 w-64 shrink-0 flex-col gap-6 overflow-y-auto border-r border-slate-200 bg-slate-50 p-4 md:static md:flex dark:border-slate-800 dark:bg-slate-900";
+                        if sidebar_open.get() { format!("{base} flex") } else { format!("{base} hidden") }
+                    }
+                >
+                    <SidebarSection title="Rooms" empty="Rooms you join will be listed here." />
+                    <SidebarSection title="Direct messages" empty="Your conversations will be listed here." />
+                </nav>
+                <main id="main" class="flex min-w-0 flex-1 flex-col overflow-y-auto">
+                    {children()}
+                </main>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn SidebarSection(title: &'static str, empty: &'static str) -> impl IntoView {
+    view! {
+        <section>
+            <h2 class="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500 dark:text-slate-400">
+                {title}
+            </h2>
+            <p class="text-sm text-slate-500 dark:text-slate-400">{empty}</p>
+        </section>
+    }
+}

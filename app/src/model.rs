@@ -1,0 +1,186 @@
+//! Domain types shared by the server and the browser. No storage-driver types live here.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A fresh, time-ordered id (UUID v7), so ids sort roughly by creation time.
+            #[cfg(feature = "ssr")]
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            pub fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.as_hyphenated().fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Identifies a user account.
+    UserId
+);
+id_type!(
+    /// Identifies a login session, which is also its refresh-token family.
+    SessionId
+);
+id_type!(
+    /// Identifies a room (public, private or direct).
+    RoomId
+);
+id_type!(
+    /// Identifies a chat message.
+    MessageId
+);
+id_type!(
+    /// Identifies an audit-log entry.
+    AuditId
+);
+
+/// Milliseconds since the Unix epoch (UTC). One plain integer so both drivers and the wire agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    #[cfg(feature = "ssr")]
+    pub fn now() -> Self {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self(since_epoch.as_millis() as i64)
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn plus_millis(self, ms: i64) -> Self {
+        Self(self.0.saturating_add(ms))
+    }
+}
+
+/// What a user may do across the whole instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// The three kinds of room. Direct rooms hold exactly two members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    Public,
+    Private,
+    Direct,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Public => "public",
+            RoomKind::Private => "private",
+            RoomKind::Direct => "direct",
+        }
+    }
+}
+
+/// A member's standing inside one room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    Owner,
+    Member,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Owner => "owner",
+            MemberRole::Member => "member",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_their_text_form() {
+        let raw = Uuid::parse_str("0190a0f5-7c1e-7d3a-9b1e-3f2a4c5d6e7f").unwrap();
+        let id = RoomId::from_uuid(raw);
+        let text = id.to_string();
+        assert_eq!(text, "0190a0f5-7c1e-7d3a-9b1e-3f2a4c5d6e7f");
+        assert_eq!(text.parse::<RoomId>().unwrap(), id);
+        assert!("not-a-uuid".parse::<RoomId>().is_err());
+    }
+
+    #[test]
+    fn ids_serialize_as_plain_strings() {
+        let raw = Uuid::parse_str("0190a0f5-7c1e-7d3a-9b1e-3f2a4c5d6e7f").unwrap();
+        let json = serde_json::to_string(&UserId::from_uuid(raw)).unwrap();
+        assert_eq!(json, "\"0190a0f5-7c1e-7d3a-9b1e-3f2a4c5d6e7f\"");
+    }
+
+    #[test]
+    fn enums_use_lowercase_names_on_the_wire() {
+        assert_eq!(
+            serde_json::to_string(&RoomKind::Direct).unwrap(),
+            "\"direct\""
+        );
+        assert_eq!(serde_json::to_string(&Role::Admin).unwrap(), "\"admin\"");
+        assert_eq!(RoomKind::Private.as_str(), "private");
+    }
+
+    #[test]
+    fn timestamps_add_without_overflow() {
+        assert_eq!(Timestamp(5).plus_millis(10), Timestamp(15));
+        assert_eq!(Timestamp(i64::MAX).plus_millis(1), Timestamp(i64::MAX));
+    }
+}

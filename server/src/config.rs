@@ -1,0 +1,445 @@
+//! Configuration from environment variables. Every variable is documented in the README with its default;
+//! an invalid value stops start-up with a message that names the variable.
+
+use app::store::StoreSettings;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The smallest JWT secret we accept, in bytes (HS256 wants at least its output size).
+pub const MIN_JWT_SECRET_LEN: usize = 32;
+const JWT_SECRET_FILE: &str = "jwt_secret";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Where the JWT signing secret comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum JwtSecret {
+    /// Given by `JWT_SECRET`.
+    Given(String),
+    /// Development only: generated on first start and kept in the data directory.
+    GenerateInDataDir,
+}
+
+impl std::fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwtSecret::Given(_) => f.write_str("Given(<redacted>)"),
+            JwtSecret::GenerateInDataDir => f.write_str("GenerateInDataDir"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    /// Where to listen (`LEPTOS_SITE_ADDR`, port overridden by `PORT`).
+    pub addr: SocketAddr,
+    /// The origin browsers use to reach us: CORS, CSRF and websocket `Origin` checks compare against it.
+    /// `None` means "http://<bound address>", resolved once the listener is bound.
+    pub public_origin: Option<String>,
+    pub data_dir: PathBuf,
+    pub store: StoreSettings,
+    pub jwt_secret: JwtSecret,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests get to finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get`, so tests can pass a map instead of the real environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let environment = match var("APP_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(invalid(
+                    "APP_ENV",
+                    format!("expected `development` or `production`, got {other:?}"),
+                ))
+            }
+        };
+
+        let mut addr: SocketAddr = match var("LEPTOS_SITE_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+            Some(v) => v.parse().map_err(|_| {
+                invalid(
+                    "LEPTOS_SITE_ADDR",
+                    format!("expected host:port such as 127.0.0.1:3000, got {v:?}"),
+                )
+            })?,
+        };
+        if let Some(port) = var("PORT") {
+            let port: u16 = port
+                .parse()
+                .map_err(|_| invalid("PORT", format!("expected a port number, got {port:?}")))?;
+            addr.set_port(port);
+        }
+
+        let public_origin = match var("PUBLIC_ORIGIN") {
+            Some(origin) => Some(parse_origin(&origin)?),
+            None if environment == Environment::Production => {
+                return Err(invalid(
+                    "PUBLIC_ORIGIN",
+                    "required in production: the https origin users reach, e.g. https://chat.example.com",
+                ))
+            }
+            None => None,
+        };
+
+        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "data".to_owned()));
+
+        let store = match var("MONGODB_URI") {
+            Some(uri) => {
+                if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+                    return Err(invalid(
+                        "MONGODB_URI",
+                        "expected a mongodb:// or mongodb+srv:// URI",
+                    ));
+                }
+                let database = var("MONGODB_DB").unwrap_or_else(|| "mlchat".to_owned());
+                let valid_name = !database.is_empty()
+                    && database.len() <= 63
+                    && database
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if !valid_name {
+                    return Err(invalid(
+                        "MONGODB_DB",
+                        "expected 1-63 characters of letters, digits, `_` or `-`",
+                    ));
+                }
+                StoreSettings::Mongo { uri, database }
+            }
+            None => StoreSettings::Embedded {
+                data_dir: data_dir.clone(),
+            },
+        };
+
+        let jwt_secret = match var("JWT_SECRET") {
+            Some(secret) if secret.len() < MIN_JWT_SECRET_LEN => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    format!("must be at least {MIN_JWT_SECRET_LEN} bytes (try `openssl rand -hex 32`)"),
+                ))
+            }
+            Some(secret) => JwtSecret::Given(secret),
+            None if environment == Environment::Production => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    "required in production (APP_ENV=production); generate one with `openssl rand -hex 32` \
+                     and give every instance the same value",
+                ))
+            }
+            None => JwtSecret::GenerateInDataDir,
+        };
+
+        let log_filter = var("RUST_LOG").unwrap_or_else(|| "info".to_owned());
+        tracing_subscriber::EnvFilter::try_new(&log_filter)
+            .map_err(|e| invalid("RUST_LOG", e.to_string()))?;
+        let log_format = match var("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("expected `pretty` or `json`, got {other:?}"),
+                ))
+            }
+        };
+
+        let max_body_bytes =
+            parse_number(&var, "MAX_BODY_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024)?;
+        let grace_secs = parse_number(&var, "SHUTDOWN_GRACE_SECS", 10, 0, 600)?;
+
+        Ok(Self {
+            environment,
+            addr,
+            public_origin,
+            data_dir,
+            store,
+            jwt_secret,
+            log_filter,
+            log_format,
+            max_body_bytes,
+            shutdown_grace: Duration::from_secs(grace_secs as u64),
+        })
+    }
+
+    /// The public origin, given the address the listener is bound to.
+    pub fn resolved_origin(&self, bound: std::net::SocketAddr) -> String {
+        self.public_origin
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+
+    /// Cookies get `Secure` (and responses HSTS) when users reach us over https.
+    pub fn uses_https(&self) -> bool {
+        self.public_origin
+            .as_deref()
+            .is_some_and(|o| o.starts_with("https://"))
+    }
+
+    /// The JWT secret: the configured one, or (development) the one kept in the data directory, created
+    /// on first start.
+    pub fn load_jwt_secret(&self) -> Result<String, ConfigError> {
+        match &self.jwt_secret {
+            JwtSecret::Given(secret) => Ok(secret.clone()),
+            JwtSecret::GenerateInDataDir => load_or_create_secret(&self.data_dir),
+        }
+    }
+}
+
+fn parse_number(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, ConfigError> {
+    let Some(raw) = var(name) else {
+        return Ok(default);
+    };
+    match raw.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(
+            name,
+            format!("expected a whole number from {min} to {max}, got {raw:?}"),
+        )),
+    }
+}
+
+/// Accepts `scheme://host[:port]` with no path, and returns it without a trailing slash.
+fn parse_origin(origin: &str) -> Result<String, ConfigError> {
+    let origin = origin.trim_end_matches('/');
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| {
+            invalid(
+                "PUBLIC_ORIGIN",
+                format!("expected http(s)://host[:port], got {origin:?}"),
+            )
+        })?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(invalid(
+            "PUBLIC_ORIGIN",
+            format!("expected an origin with no path, query or credentials, got {origin:?}"),
+        ));
+    }
+    Ok(origin.to_owned())
+}
+
+fn load_or_create_secret(data_dir: &std::path::Path) -> Result<String, ConfigError> {
+    use rand::RngCore;
+    let path = data_dir.join(JWT_SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if secret.trim().len() >= MIN_JWT_SECRET_LEN => {
+            return Ok(secret.trim().to_owned())
+        }
+        Ok(_) => {
+            return Err(invalid(
+                "JWT_SECRET",
+                format!(
+                    "{} is too short; delete it to generate a new one",
+                    path.display()
+                ),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(invalid(
+                "JWT_SECRET",
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        }
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(data_dir)?;
+        write_private_file(&path, secret.as_bytes())
+    };
+    write().map_err(|e| {
+        invalid(
+            "DATA_DIR",
+            format!(
+                "cannot store the generated JWT secret in {}: {e}",
+                path.display()
+            ),
+        )
+    })?;
+    Ok(secret)
+}
+
+/// Writes a file readable only by its owner.
+fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_suit_local_development() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.environment, Environment::Development);
+        assert_eq!(s.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.resolved_origin(s.addr), "http://127.0.0.1:3000");
+        assert!(matches!(s.store, StoreSettings::Embedded { .. }));
+        assert_eq!(s.jwt_secret, JwtSecret::GenerateInDataDir);
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert!(!s.uses_https());
+    }
+
+    #[test]
+    fn port_overrides_the_bind_port() {
+        let s = settings(&[("LEPTOS_SITE_ADDR", "0.0.0.0:3000"), ("PORT", "8080")]).unwrap();
+        assert_eq!(s.addr.to_string(), "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn mongodb_uri_selects_the_mongo_driver() {
+        let s = settings(&[
+            ("MONGODB_URI", "mongodb://db:27017"),
+            ("MONGODB_DB", "chat"),
+        ])
+        .unwrap();
+        match s.store {
+            StoreSettings::Mongo { uri, database } => {
+                assert_eq!(
+                    (uri.as_str(), database.as_str()),
+                    ("mongodb://db:27017", "chat")
+                )
+            }
+            other => panic!("expected mongo, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn production_requires_a_jwt_secret_and_an_origin() {
+        let err = settings(&[
+            ("APP_ENV", "production"),
+            ("PUBLIC_ORIGIN", "https://chat.example.com"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET");
+        let err =
+            settings(&[("APP_ENV", "production"), ("JWT_SECRET", &"x".repeat(40))]).unwrap_err();
+        assert_eq!(err.var, "PUBLIC_ORIGIN");
+        let ok = settings(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", &"x".repeat(40)),
+            ("PUBLIC_ORIGIN", "https://chat.example.com/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            ok.public_origin.as_deref(),
+            Some("https://chat.example.com")
+        );
+        assert!(ok.uses_https());
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        for (var, value) in [
+            ("APP_ENV", "staging"),
+            ("LEPTOS_SITE_ADDR", "localhost"),
+            ("PORT", "eighty"),
+            ("PORT", "70000"),
+            ("PUBLIC_ORIGIN", "chat.example.com"),
+            ("PUBLIC_ORIGIN", "https://chat.example.com/app"),
+            ("MONGODB_URI", "postgres://x"),
+            ("JWT_SECRET", "short"),
+            ("LOG_FORMAT", "xml"),
+            ("RUST_LOG", "info,[[["),
+            ("MAX_BODY_BYTES", "10"),
+            ("SHUTDOWN_GRACE_SECS", "-1"),
+        ] {
+            let err = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}");
+            assert!(err.to_string().contains(var));
+        }
+        let err = settings(&[("MONGODB_URI", "mongodb://x"), ("MONGODB_DB", "a.b")]).unwrap_err();
+        assert_eq!(err.var, "MONGODB_DB");
+    }
+
+    #[test]
+    fn the_development_secret_is_generated_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let s = settings(&[("DATA_DIR", data_dir.to_str().unwrap())]).unwrap();
+        let first = s.load_jwt_secret().unwrap();
+        assert!(first.len() >= MIN_JWT_SECRET_LEN);
+        assert_eq!(s.load_jwt_secret().unwrap(), first, "kept across restarts");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(data_dir.join(JWT_SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let s = settings(&[("JWT_SECRET", &"s3cret".repeat(10))]).unwrap();
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,58 @@
+//! Health endpoints for orchestrators and Prometheus.
+
+use app::state::AppState;
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::IntoResponse,
+    Json,
+};
+use serde_json::json;
+use std::time::Duration;
+
+/// How long `/readyz` waits for the store before declaring it unreachable.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Liveness: the process answers. Never touches the store, so a slow database does not get us killed.
+pub async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the store answers. A balancer should stop routing here while this says 503.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let driver = state.store.driver();
+    let outcome = tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await;
+    match outcome {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "store": driver })),
+        ),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "readiness: store unreachable");
+            unready(driver)
+        }
+        Err(_) => {
+            tracing::warn!("readiness: store did not answer within {READY_TIMEOUT:?}");
+            unready(driver)
+        }
+    }
+}
+
+fn unready(driver: &str) -> (StatusCode, Json<serde_json::Value>) {
+    // The details go to the log, not to the caller: they can name hosts.
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "status": "unavailable", "store": driver, "reason": "store unreachable" })),
+    )
+}
+
+/// Prometheus / OpenMetrics text.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}

@@ -1,0 +1,192 @@
+//! Building and running the application: open the store, wire the router, bind, serve, shut down.
+
+use crate::config::{Environment, Settings};
+use crate::{health, middleware};
+use anyhow::Context;
+use app::{metrics::Metrics, shell, state::AppState, App};
+use axum::{routing::get, Router};
+use leptos::config::{Env, LeptosOptions};
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::{
+    compression::CompressionLayer,
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    grace: Duration,
+}
+
+impl Application {
+    /// Opens the store, builds the router and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Fail at start-up, not at the first login, when the secret is missing or unusable.
+        settings.load_jwt_secret()?;
+        let store = app::store::open(&settings.store)
+            .await
+            .context("opening the store (check DATA_DIR or MONGODB_URI)")?;
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("binding {} (LEPTOS_SITE_ADDR / PORT)", settings.addr))?;
+        let bound = listener.local_addr()?;
+        let public_origin = settings.resolved_origin(bound);
+        let leptos_options = leptos_options(&settings, bound)?;
+        let state = AppState {
+            leptos_options,
+            store,
+            metrics: Arc::new(Metrics::new()),
+            public_origin: public_origin.clone().into(),
+        };
+        let router = router(state.clone(), &settings, &public_origin);
+        tracing::info!(
+            addr = %listener.local_addr()?,
+            store = state.store.driver(),
+            origin = %public_origin,
+            "ML-CHAT is ready"
+        );
+        Ok(Self {
+            listener,
+            router,
+            state,
+            grace: settings.shutdown_grace,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for at most the grace
+    /// period.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, draining");
+            let _ = stopping_tx.send(());
+        };
+        let serve = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal);
+        let grace = self.grace;
+        let deadline = async move {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = serve => result.context("serving HTTP")?,
+            () = deadline => tracing::warn!(?grace, "connections still open after the grace period; closing them"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn leptos_options(settings: &Settings, bound: SocketAddr) -> anyhow::Result<LeptosOptions> {
+    // cargo-leptos sets these when it runs the server; the Dockerfile sets them for the release image.
+    let var =
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let env = match settings.environment {
+        Environment::Production => Env::PROD,
+        Environment::Development if var("LEPTOS_ENV", "DEV").eq_ignore_ascii_case("prod") => {
+            Env::PROD
+        }
+        Environment::Development => Env::DEV,
+    };
+    Ok(LeptosOptions::builder()
+        .output_name(var("LEPTOS_OUTPUT_NAME", "mlchat"))
+        .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
+        .site_pkg_dir(var("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .site_addr(bound)
+        .env(env)
+        .build())
+}
+
+fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
+    let routes = generate_route_list(App);
+    let security = middleware::SecurityHeaders::new(settings.uses_https());
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .leptos_routes(&state, routes, {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Innermost first: these see axum bodies; the tower-http stack below wraps them.
+        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            security,
+            middleware::security_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            middleware::record_metrics,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(middleware::request_span)
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(middleware::cors(public_origin))
+                .layer(CompressionLayer::new()),
+        )
+        .with_state(state)
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

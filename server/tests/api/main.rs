@@ -1,0 +1,8 @@
+//! Black-box tests: each starts the real server on a random port with a fresh store and speaks HTTP.
+//! All of them build into this one test binary.
+
+mod helpers;
+
+mod health;
+mod http_layers;
+mod pages;
