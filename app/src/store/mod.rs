@@ -42,10 +42,27 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Which driver to open, and where.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum StoreSettings {
     Embedded { data_dir: PathBuf },
     Mongo { uri: String, database: String },
+}
+
+// Hand-written so a password inside the MongoDB URI never reaches a log line.
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Embedded { data_dir } => f
+                .debug_struct("Embedded")
+                .field("data_dir", data_dir)
+                .finish(),
+            Self::Mongo { database, .. } => f
+                .debug_struct("Mongo")
+                .field("uri", &"<redacted>")
+                .field("database", database)
+                .finish(),
+        }
+    }
 }
 
 /// Opens the configured driver, creating files, tables and indexes as needed. Fails loudly.
@@ -449,6 +466,17 @@ mod tests {
     #[test]
     fn username_key_ignores_case() {
         assert_eq!(username_key("Ana_B"), username_key("ana_b"));
+    }
+
+    #[test]
+    fn settings_never_print_the_mongodb_uri() {
+        let settings = StoreSettings::Mongo {
+            uri: "mongodb://admin:hunter2@db:27017".into(),
+            database: "chat".into(),
+        };
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("chat"));
     }
 
     #[test]

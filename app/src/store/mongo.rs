@@ -88,21 +88,24 @@ pub struct MongoStore {
 impl MongoStore {
     /// Connects, checks the server answers and creates every index. Any failure is `Unavailable`.
     pub async fn connect(uri: &str, database: &str) -> StoreResult<MongoStore> {
-        let mut options = ClientOptions::parse(uri)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("invalid MongoDB URI: {e}")))?;
+        let mut options = ClientOptions::parse(uri).await.map_err(|e| {
+            StoreError::Unavailable(format!("invalid MongoDB URI: {}", describe(&e)))
+        })?;
         options.server_selection_timeout = Some(CONNECT_TIMEOUT);
         options.connect_timeout = Some(CONNECT_TIMEOUT);
         options.app_name = Some(APP_NAME.to_string());
-        let client = Client::with_options(options)
-            .map_err(|e| StoreError::Unavailable(format!("MongoDB client options: {e}")))?;
+        let client = Client::with_options(options).map_err(|e| {
+            StoreError::Unavailable(format!("MongoDB client options: {}", describe(&e)))
+        })?;
         let db = client.database(database);
 
         // Server selection already gives up after CONNECT_TIMEOUT; this bounds the whole handshake.
         tokio::time::timeout(CONNECT_TIMEOUT * 2, db.run_command(doc! { "ping": 1 }))
             .await
             .map_err(|_| StoreError::Unavailable("MongoDB did not answer ping".into()))?
-            .map_err(|e| StoreError::Unavailable(format!("MongoDB ping failed: {e}")))?;
+            .map_err(|e| {
+                StoreError::Unavailable(format!("MongoDB ping failed: {}", describe(&e)))
+            })?;
 
         let durable = CollectionOptions::builder()
             .write_concern(
@@ -223,7 +226,11 @@ impl MongoStore {
         ];
         for (collection, models) in plan {
             collection.create_indexes(models).await.map_err(|e| {
-                StoreError::Unavailable(format!("creating indexes on {}: {e}", collection.name()))
+                StoreError::Unavailable(format!(
+                    "creating indexes on {}: {}",
+                    collection.name(),
+                    describe(&e)
+                ))
             })?;
         }
         Ok(())
@@ -328,8 +335,13 @@ impl<T> OrUnavailable<T> for Result<T, MongoError> {
 fn store_error(context: &str, err: &MongoError) -> StoreError {
     match err.kind.as_ref() {
         ErrorKind::BsonDeserialization(e) => StoreError::Corrupt(format!("{context}: {e}")),
-        _ => StoreError::Unavailable(format!("{context}: {err}")),
+        _ => StoreError::Unavailable(format!("{context}: {}", describe(err))),
     }
+}
+
+/// The error without the raw server reply that `MongoError`'s own Display appends.
+fn describe(err: &MongoError) -> String {
+    err.kind.to_string()
 }
 
 /// The server's message when `err` is a duplicate-key (E11000) failure.
@@ -406,6 +418,12 @@ fn seq_from_db(seq: i64) -> StoreResult<u64> {
 fn escape_regex(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
+        if c.is_control() {
+            // Written as an escape so no raw control byte (e.g. NUL) reaches the server's pattern.
+            // Control characters are all below U+0100, so two hex digits (PCRE and others agree).
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+            continue;
+        }
         if "\\^$.|?*+()[]{}-/#".contains(c) {
             out.push('\\');
         }
@@ -952,7 +970,7 @@ impl SessionStore for MongoStore {
         if swapped.matched_count == 0 {
             return Ok(false);
         }
-        // Upsert so a retried rotation bookkeeping step cannot fail on its own earlier write.
+        // Keyed by the hash itself: an upsert makes recording the same spent hash twice harmless.
         self.spent_tokens
             .update_one(
                 doc! { "_id": old_hash },
@@ -1092,11 +1110,21 @@ impl RoomStore for MongoStore {
         if let Err(err) = inserted {
             // No multi-document transaction (standalone servers have none): undo by hand.
             let room_id = room.id.to_string();
-            let _ = self
+            let undone = match self
                 .memberships
                 .delete_many(doc! { "room_id": &room_id })
-                .await;
-            let _ = self.rooms.delete_one(doc! { "_id": &room_id }).await;
+                .await
+            {
+                Ok(_) => self
+                    .rooms
+                    .delete_one(doc! { "_id": &room_id })
+                    .await
+                    .map(drop),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = undone {
+                tracing::warn!(room = %room_id, error = %describe(&e), "could not undo a half-created room");
+            }
             return Err(err);
         }
         Ok(())
@@ -1503,6 +1531,7 @@ mod tests {
         assert_eq!(escape_regex("a.b*c"), r"a\.b\*c");
         assert_eq!(escape_regex("(x|y)$"), r"\(x\|y\)\$");
         assert_eq!(escape_regex("plain"), "plain");
+        assert_eq!(escape_regex("a\0b"), r"a\x00b");
     }
 
     #[test]
@@ -1529,15 +1558,4 @@ mod tests {
         assert_eq!(seq_to_db(7), 7);
         assert!(seq_from_db(-1).is_err());
     }
-}
-
-// TEMPORARY (removed before hand-off): the contract suite with a harness that keeps the indexes.
-#[cfg(test)]
-#[allow(clippy::all, unused)]
-mod contract_copy {
-    mod app {
-        pub use crate::model;
-        pub use crate::store;
-    }
-    include!("/tmp/contract_patched.rs");
 }
