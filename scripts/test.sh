@@ -78,7 +78,7 @@ step "Store contract suite: embedded driver (redb)"
 cargo_tests "contract suite on the embedded driver" -p app --features ssr --test store_contract -- embedded::
 
 step "Store contract suite: MongoDB driver"
-cargo_tests "contract suite on the MongoDB driver" -p app --features ssr --test store_contract -- mongo::
+cargo_tests "contract suite on the MongoDB driver" -p app --features ssr --test store_contract -- mongo
 
 step "HTTP integration tests (real server, both drivers)"
 cargo_tests "integration tests" -p server --test api

@@ -52,19 +52,13 @@ impl Harness {
                  Run scripts/test.sh (it starts one) or set MONGODB_URI."
             )
         });
-        let database = format!(
-            "mlchat_contract_{}_{}_{}",
-            test,
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        // Unique per test and run, and within MongoDB's 63-character limit for database names.
+        let short: String = test.chars().take(30).collect();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let database = format!("mlc_{short}_{}_{n}", std::process::id());
         let store = MongoStore::connect(&uri, &database)
             .await
             .expect("connect to MongoDB");
-        store
-            .drop_database()
-            .await
-            .expect("start from an empty database");
         Self {
             driver: Driver::Mongo {
                 uri,
@@ -176,6 +170,62 @@ contract!(
     audit_log_is_newest_first_and_filterable,
     data_survives_reopen,
 );
+
+/// MongoDB deployments run several stateless server instances on one database: sequences must stay
+/// gap-free and nonces idempotent across separate connections (separate processes in production), not
+/// only across tasks sharing one handle.
+mod mongo_instances {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn separate_connections_share_gap_free_sequences_and_nonces() {
+        const HANDLES: u64 = 4;
+        const EACH: u64 = 40;
+        let h = Harness::mongo("instances").await;
+        let Driver::Mongo { uri, database, .. } = &h.driver else {
+            unreachable!()
+        };
+        let (room_id, owner) = make_room(h.store(), "shared").await;
+        let mut tasks = Vec::new();
+        for handle in 0..HANDLES {
+            let store = MongoStore::connect(uri, database)
+                .await
+                .expect("second connection");
+            tasks.push(tokio::spawn(async move {
+                let mut created = 0;
+                for i in 0..EACH {
+                    let msg = message(room_id, owner, &format!("h{handle}-{i}"), i as i64);
+                    // Every send is retried once, as a client does after a lost ack.
+                    let first = store.append_message(&msg).await.expect("append");
+                    let retry = store.append_message(&msg).await.expect("retry");
+                    assert_eq!(first.message, retry.message);
+                    assert!(!retry.created);
+                    created += u64::from(first.created);
+                }
+                created
+            }));
+        }
+        let mut created = 0;
+        for task in tasks {
+            created += task.await.expect("appender");
+        }
+        assert_eq!(created, HANDLES * EACH);
+        let mut seen = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = h
+                .store()
+                .history(room_id, HistoryQuery::after(after, MAX_PAGE_SIZE))
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            seen.extend(seqs(&page));
+        }
+        assert_eq!(seen, (1..=HANDLES * EACH).collect::<Vec<_>>());
+        h.finish().await;
+    }
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Fixtures

@@ -203,7 +203,8 @@ pub trait SessionStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Marks the session revoked. Revoking an already revoked session keeps the first time.
     async fn revoke_session(&self, id: SessionId, at: Timestamp) -> StoreResult<()>;
-    /// Revokes every live session of the user except `except`; returns how many were revoked.
+    /// Revokes every not-yet-revoked session of the user (expired ones included) except `except`;
+    /// returns how many were revoked.
     async fn revoke_user_sessions(
         &self,
         user_id: UserId,

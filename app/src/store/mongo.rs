@@ -133,7 +133,8 @@ impl MongoStore {
         Ok(store)
     }
 
-    /// Drops the whole database; tests use it to clean up their private one.
+    /// Drops the whole database, indexes included: for clean-up only (tests drop their private one).
+    /// The handle is not usable for writes that rely on unique indexes afterwards.
     pub async fn drop_database(&self) -> StoreResult<()> {
         self.db.drop().await.or_unavailable("dropping database")
     }
