@@ -210,18 +210,7 @@ mod mongo_instances {
             created += task.await.expect("appender");
         }
         assert_eq!(created, HANDLES * EACH);
-        let mut seen = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = h
-                .store()
-                .history(room_id, HistoryQuery::after(after, MAX_PAGE_SIZE))
-                .await
-                .unwrap();
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            seen.extend(seqs(&page));
-        }
+        let seen = all_seqs_in(h.store(), room_id).await;
         assert_eq!(seen, (1..=HANDLES * EACH).collect::<Vec<_>>());
         h.finish().await;
     }
@@ -313,6 +302,22 @@ async fn append_n(store: &dyn Store, room: RoomId, author: UserId, n: u64) {
 
 fn seqs(messages: &[MessageRecord]) -> Vec<u64> {
     messages.iter().map(|m| m.seq).collect()
+}
+
+/// Every sequence in the room, read page by page from the start.
+async fn all_seqs_in(store: &dyn Store, room: RoomId) -> Vec<u64> {
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .history(room, HistoryQuery::after(after, MAX_PAGE_SIZE))
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        seen.extend(seqs(&page));
+    }
+    seen
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1135,17 +1140,7 @@ async fn concurrent_appends_get_gap_free_sequences(h: &mut Harness) {
     assert_eq!(store.last_seq(room_id).await.unwrap(), TASKS * EACH);
 
     // History agrees with what the appenders were told.
-    let mut seen = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = store
-            .history(room_id, HistoryQuery::after(after, MAX_PAGE_SIZE))
-            .await
-            .unwrap();
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        seen.extend(seqs(&page));
-    }
+    let seen = all_seqs_in(store.as_ref(), room_id).await;
     assert_eq!(seen, (1..=TASKS * EACH).collect::<Vec<_>>());
 }
 
