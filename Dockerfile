@@ -91,6 +91,9 @@ RUN version="$(sed -n 's/^CARGO_LEPTOS_VERSION=//p' scripts/setup.sh)" \
  && test -n "$version" \
  && cargo install cargo-leptos --version "$version" --locked --features no_downloads \
  && rm -rf "$CARGO_HOME/registry" "$CARGO_HOME/git"
+# Node trusts only its own built-in CA list; make npm trust the system bundle too (which includes any
+# extra CA added under /usr/local/share/ca-certificates), as cargo and curl already do.
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 COPY Cargo.lock package.json package-lock.json ./
 RUN scripts/setup.sh build \
  && rm -rf "$CARGO_HOME/registry" "$CARGO_HOME/git" \
@@ -106,7 +109,8 @@ RUN --mount=type=cache,id=mlchat-cargo-registry,target=/usr/local/cargo/registry
  && rm -rf /out && mkdir -p /out \
  && cp target/release/server /out/server \
  && cp -r target/site /out/site \
- && test -f /out/site/pkg/mlchat.js && test -f /out/site/pkg/mlchat_bg.wasm \
+ && test -f /out/site/pkg/mlchat.js \
+ && ls /out/site/pkg/*.wasm >/dev/null \
  && ls -la /out /out/site /out/site/pkg
 
 #################################################################################################
@@ -118,7 +122,8 @@ FROM ${BASE_IMAGE} AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && update-ca-certificates --fresh --localcertsdir /nonexistent \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 
 # An unprivileged user with a fixed uid/gid (10001), so orchestrators can check runAsNonRoot and
 # volume permissions can be set up front; /data (DATA_DIR, the embedded store) belongs to it.

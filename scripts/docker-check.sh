@@ -150,7 +150,7 @@ fi
 # ---------------------------------------------------------------------------------------------------
 # Build.
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  say "building $IMAGE with $ENGINE (the first build compiles the toolchain: expect 20-40 minutes)"
+  say "building $IMAGE with $ENGINE (the first build compiles the toolchain: expect 30-70 minutes on 2 cores)"
   build_started=$SECONDS
   "$ENGINE" build "${ENGINE_FLAGS[@]}" "${BUILD_FLAGS[@]}" "${BASE_ARGS[@]}" -t "$IMAGE" "$@" . \
     || fail "the image build failed (see the output above)"
@@ -162,6 +162,11 @@ fi
 # Run on a free loopback port.
 port_in_use() { (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+WORK_DIR="$(mktemp -d)"
+TMP_DIRS+=("$WORK_DIR")
+BODY_FILE="$WORK_DIR/body"
+RUN_ERR="$WORK_DIR/run.err"
+
 JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 export JWT_SECRET # passed by name (-e JWT_SECRET), so it shows up in no command line
 PORT=""
@@ -172,10 +177,13 @@ for _ in 1 2 3 4 5; do
   if "$ENGINE" run -d --name "$CONTAINER" "${ENGINE_FLAGS[@]}" "${RUN_FLAGS[@]}" \
     -p "127.0.0.1:$candidate:3000" \
     -e JWT_SECRET -e "PUBLIC_ORIGIN=http://127.0.0.1:$candidate" \
-    "$IMAGE" >/dev/null; then
+    "$IMAGE" >/dev/null 2>"$RUN_ERR"; then
+    # Without a systemd session podman cannot set up the health-check timer and says so; harmless.
+    grep -v 'unable to get systemd connection' "$RUN_ERR" >&2 || true
     PORT="$candidate"
     break
   fi
+  cat "$RUN_ERR" >&2
   # Most likely the port was taken in the meantime: remove the container and try another one.
   "$ENGINE" rm -f "$CONTAINER" >/dev/null 2>&1 || true
   CONTAINER_STARTED=0
@@ -187,9 +195,6 @@ say "container $CONTAINER started, published on $BASE_URL"
 running() { [ "$("$ENGINE" inspect -f '{{.State.Running}}' "$CONTAINER" 2>/dev/null)" = true ]; }
 
 # GET URL -> prints "<status code>" and leaves the body in $BODY_FILE.
-BODY_DIR="$(mktemp -d)"
-TMP_DIRS+=("$BODY_DIR")
-BODY_FILE="$BODY_DIR/body"
 http_get() {
   curl -sS -o "$BODY_FILE" -w '%{http_code}' --max-time 5 "$BASE_URL$1" 2>/dev/null || true
 }

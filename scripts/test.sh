@@ -90,8 +90,9 @@ port=$(free_port)
 data_dir="$LOGS/e2e-data"
 LEPTOS_OUTPUT_NAME=mlchat LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
   LEPTOS_SITE_ADDR="127.0.0.1:$port" PUBLIC_ORIGIN="http://127.0.0.1:$port" DATA_DIR="$data_dir" \
-  MONGODB_URI="" RUST_LOG=warn "$TARGET_DIR/debug/server" >"$LOGS/e2e-server.log" 2>&1 &
-PIDS+=($!)
+  MONGODB_URI="" RUST_LOG=info "$TARGET_DIR/debug/server" >"$LOGS/e2e-server.log" 2>&1 &
+server_pid=$!
+PIDS+=("$server_pid")
 e2e_log="$LOGS/e2e.log"
 (cd end2end && BASE_URL="http://127.0.0.1:$port" npx playwright test) 2>&1 | tee "$e2e_log" || {
   echo "Playwright failed; server log:"; tail -50 "$LOGS/e2e-server.log"
@@ -99,6 +100,19 @@ e2e_log="$LOGS/e2e.log"
   exit 1
 }
 SUMMARY+=("browser tests: $(grep -Eo '[0-9]+ passed' "$e2e_log" | tail -1) (Chromium)")
+
+step "Graceful shutdown on SIGTERM"
+kill -TERM "$server_pid"
+for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$server_pid" 2>/dev/null; then
+  echo "error: the server did not exit within 10 s of SIGTERM" >&2; exit 1
+fi
+wait "$server_pid" || { echo "error: the server exited with status $? after SIGTERM" >&2; exit 1; }
+grep -q "shutting down" "$LOGS/e2e-server.log" && grep -q "stopped" "$LOGS/e2e-server.log" || {
+  echo "error: the server log does not show a drained shutdown:" >&2; tail -20 "$LOGS/e2e-server.log" >&2; exit 1
+}
+echo "the server drained and exited with status 0"
+SUMMARY+=("shutdown: SIGTERM drains and exits 0")
 
 step "Summary"
 printf '%s\n' "${SUMMARY[@]}"

@@ -166,6 +166,7 @@ contract!(
     history_pages_by_sequence,
     history_limit_is_clamped,
     concurrent_appends_get_gap_free_sequences,
+    failed_writes_leave_concurrent_ones_intact,
     read_markers_only_move_forward,
     audit_log_is_newest_first_and_filterable,
     data_survives_reopen,
@@ -1142,6 +1143,41 @@ async fn concurrent_appends_get_gap_free_sequences(h: &mut Harness) {
     // History agrees with what the appenders were told.
     let seen = all_seqs_in(store.as_ref(), room_id).await;
     assert_eq!(seen, (1..=TASKS * EACH).collect::<Vec<_>>());
+}
+
+/// Writes that arrive together may share a commit (the embedded driver batches them): one that fails with
+/// a domain error must not take the others down with it.
+async fn failed_writes_leave_concurrent_ones_intact(h: &mut Harness) {
+    let store = h.shared();
+    store.create_user(&user("taken")).await.unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            // Every fourth write reuses the taken name and must fail alone.
+            let name = if i % 4 == 0 {
+                "TAKEN".to_owned()
+            } else {
+                format!("user{i}")
+            };
+            tokio::spawn(async move { store.create_user(&user(&name)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.expect("writer task") {
+            Ok(()) => ok += 1,
+            Err(e) => assert_eq!(e, StoreError::Duplicate("username")),
+        }
+    }
+    assert_eq!(ok, 30);
+    assert_eq!(store.user_stats().await.unwrap().total, 31);
+    for i in (0..40).filter(|i| i % 4 != 0) {
+        let name = format!("user{i}");
+        assert!(
+            store.user_by_username(&name).await.unwrap().is_some(),
+            "{name} was stored"
+        );
+    }
 }
 
 async fn read_markers_only_move_forward(h: &mut Harness) {
