@@ -1086,10 +1086,30 @@ impl RoomStore for EmbeddedStore {
                     .map_err(unavailable)?;
             }
             let k = key.as_str();
-            remove_matching(txn, MEMBERS, |(r, _)| r == k)?;
-            remove_matching(txn, USER_ROOMS, |(_, r)| r == k)?;
+            // Tables keyed by room first are cleared by range; the user-first ones need the members
+            // (user_rooms) or, for read markers of people who already left, a scan (rare admin action).
+            let mut member_ids = Vec::new();
+            {
+                let mut members = txn.open_table(MEMBERS).map_err(unavailable)?;
+                for entry in members.range((k, "")..(k, MAX_ID)).map_err(unavailable)? {
+                    let (key, _) = entry.map_err(unavailable)?;
+                    member_ids.push(key.value().1.to_owned());
+                }
+                members
+                    .retain_in((k, "")..(k, MAX_ID), |_, _| false)
+                    .map_err(unavailable)?;
+            }
+            {
+                let mut user_rooms = txn.open_table(USER_ROOMS).map_err(unavailable)?;
+                for user in &member_ids {
+                    user_rooms.remove((user.as_str(), k)).map_err(unavailable)?;
+                }
+            }
             remove_matching(txn, READ_MARKERS, |(_, r)| r == k)?;
-            remove_matching(txn, NONCES, |(r, _, _)| r == k)?;
+            txn.open_table(NONCES)
+                .map_err(unavailable)?
+                .retain_in((k, "", "")..(k, MAX_ID, ""), |_, _| false)
+                .map_err(unavailable)?;
             // Collect the room's message ids before the messages go, to clean the id and time indexes.
             let mut ids = Vec::new();
             {
@@ -1103,7 +1123,10 @@ impl RoomStore for EmbeddedStore {
                     ids.push((message.id.to_string(), message.created_at.0));
                 }
             }
-            remove_matching(txn, MESSAGES, |(r, _)| r == k)?;
+            txn.open_table(MESSAGES)
+                .map_err(unavailable)?
+                .retain_in((k, 0u64)..=(k, u64::MAX), |_, _| false)
+                .map_err(unavailable)?;
             let mut by_id = txn.open_table(MESSAGE_IDS).map_err(unavailable)?;
             let mut by_time = txn.open_table(MESSAGE_TIMES).map_err(unavailable)?;
             for (message_id, at) in &ids {
