@@ -24,7 +24,6 @@ use tracing::Level;
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    state: AppState,
     grace: Duration,
 }
 
@@ -48,17 +47,17 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             public_origin: public_origin.clone().into(),
         };
-        let router = router(state.clone(), &settings, &public_origin);
+        let driver = state.store.driver();
+        let router = router(state, &settings, &public_origin);
         tracing::info!(
             addr = %listener.local_addr()?,
-            store = state.store.driver(),
+            store = driver,
             origin = %public_origin,
             "ML-CHAT is ready"
         );
         Ok(Self {
             listener,
             router,
-            state,
             grace: settings.shutdown_grace,
         })
     }
@@ -67,10 +66,6 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish for at most the grace
