@@ -1,12 +1,16 @@
 //! ML-CHAT: the Leptos application shared by the server (feature `ssr`) and the browser (feature
 //! `hydrate`). Server-only modules sit behind `ssr`.
 
+pub mod auth;
 pub mod components;
+pub mod error;
 pub mod model;
 pub mod pages;
 
 #[cfg(feature = "ssr")]
 pub mod metrics;
+#[cfg(feature = "ssr")]
+pub mod request;
 #[cfg(feature = "ssr")]
 pub mod security;
 #[cfg(feature = "ssr")]
@@ -21,7 +25,10 @@ use leptos_router::{
     components::{Route, Router, Routes},
     path,
 };
-use pages::{home::HomePage, not_found::NotFound};
+use pages::{
+    home::HomePage, login::LoginPage, not_found::NotFound, profile::ProfilePage,
+    register::RegisterPage, sessions::SessionsPage,
+};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -64,6 +71,8 @@ fn set_page_security_headers() {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     mark_hydrated();
+    let user = auth::UserContext::provide();
+    keep_session_fresh(user);
 
     view! {
         <Stylesheet id="leptos" href="/pkg/mlchat.css" />
@@ -74,6 +83,10 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=path!("/") view=HomePage />
+                    <Route path=path!("/login") view=LoginPage />
+                    <Route path=path!("/register") view=RegisterPage />
+                    <Route path=path!("/profile") view=ProfilePage />
+                    <Route path=path!("/sessions") view=SessionsPage />
                 </Routes>
             </Layout>
         </Router>
@@ -87,6 +100,18 @@ fn mark_hydrated() {
     Effect::new(move |_| {
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}
+
+/// Once the browser knows who is signed in, it renews the access token before it runs out.
+fn keep_session_fresh(user: auth::UserContext) {
+    Effect::new(move |_| {
+        if let Some(Ok(Some(me))) = user.0.get() {
+            #[cfg(feature = "hydrate")]
+            auth::client::keep_fresh(me.access_ttl_secs);
+            #[cfg(not(feature = "hydrate"))]
+            let _ = me;
         }
     });
 }

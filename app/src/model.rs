@@ -92,6 +92,28 @@ impl Timestamp {
     pub fn plus_millis(self, ms: i64) -> Self {
         Self(self.0.saturating_add(ms))
     }
+
+    /// `2026-11-26 09:05 UTC`: the same text on the server and in the browser, so hydration matches.
+    pub fn format_utc(self) -> String {
+        let secs = self.0.div_euclid(1000);
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, m, d) = civil_from_days(days);
+        format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); Howard Hinnant's algorithm.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 /// What a user may do across the whole instance.
@@ -176,6 +198,13 @@ mod tests {
         );
         assert_eq!(serde_json::to_string(&Role::Admin).unwrap(), "\"admin\"");
         assert_eq!(RoomKind::Private.as_str(), "private");
+    }
+
+    #[test]
+    fn timestamps_format_as_utc_dates() {
+        assert_eq!(Timestamp(0).format_utc(), "1970-01-01 00:00 UTC");
+        assert_eq!(Timestamp(1_795_654_980_000).format_utc(), "2026-11-26 01:03 UTC");
+        assert_eq!(Timestamp(951_782_400_000).format_utc(), "2000-02-29 00:00 UTC");
     }
 
     #[test]

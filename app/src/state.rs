@@ -1,5 +1,6 @@
 //! Shared server state, handed to SSR and server functions as Leptos context and to axum handlers as state.
 
+use crate::auth::service::Auth;
 use crate::metrics::Metrics;
 use crate::store::DynStore;
 use axum::extract::FromRef;
@@ -11,6 +12,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub store: DynStore,
     pub metrics: Arc<Metrics>,
+    /// Token keys, password hashing and login throttles.
+    pub auth: Arc<Auth>,
     /// The origin browsers use to reach us, e.g. `https://chat.example.com`.
     pub public_origin: Arc<str>,
 }

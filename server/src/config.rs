@@ -57,6 +57,30 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How long in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// Lifetime of an access token (`ACCESS_TOKEN_TTL_SECS`, at most 15 minutes).
+    pub access_ttl_secs: u64,
+    /// Lifetime of a refresh token, renewed at every use (`REFRESH_TOKEN_TTL_DAYS`).
+    pub refresh_ttl_secs: u64,
+    /// `REGISTRATIONS_PER_IP_PER_HOUR`.
+    pub registrations_per_ip_per_hour: u32,
+    /// `ADMIN_USERNAME` / `ADMIN_PASSWORD`: an admin created on the first start of an empty instance.
+    pub admin_bootstrap: Option<AdminBootstrap>,
+}
+
+/// The first admin, from the environment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminBootstrap {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for AdminBootstrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminBootstrap")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -189,6 +213,28 @@ impl Settings {
         let max_body_bytes =
             parse_number(&var, "MAX_BODY_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024)?;
         let grace_secs = parse_number(&var, "SHUTDOWN_GRACE_SECS", 10, 0, 600)?;
+        let access_ttl_secs = parse_number(&var, "ACCESS_TOKEN_TTL_SECS", 900, 1, 900)?;
+        let refresh_ttl_days = parse_number(&var, "REFRESH_TOKEN_TTL_DAYS", 30, 1, 365)?;
+        let registrations_per_ip_per_hour =
+            parse_number(&var, "REGISTRATIONS_PER_IP_PER_HOUR", 10, 1, 1_000_000)?;
+        let admin_bootstrap = match (var("ADMIN_USERNAME"), get("ADMIN_PASSWORD")) {
+            (None, None) => None,
+            (Some(username), Some(password)) if !password.is_empty() => {
+                Some(AdminBootstrap { username, password })
+            }
+            (Some(_), _) => {
+                return Err(invalid(
+                    "ADMIN_PASSWORD",
+                    "required when ADMIN_USERNAME is set",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "ADMIN_USERNAME",
+                    "required when ADMIN_PASSWORD is set",
+                ))
+            }
+        };
 
         Ok(Self {
             environment,
@@ -201,6 +247,10 @@ impl Settings {
             log_format,
             max_body_bytes,
             shutdown_grace: Duration::from_secs(grace_secs as u64),
+            access_ttl_secs: access_ttl_secs as u64,
+            refresh_ttl_secs: refresh_ttl_days as u64 * 24 * 60 * 60,
+            registrations_per_ip_per_hour: registrations_per_ip_per_hour as u32,
+            admin_bootstrap,
         })
     }
 
@@ -409,6 +459,11 @@ mod tests {
             ("RUST_LOG", "info,[[["),
             ("MAX_BODY_BYTES", "10"),
             ("SHUTDOWN_GRACE_SECS", "-1"),
+            ("ACCESS_TOKEN_TTL_SECS", "901"),
+            ("ACCESS_TOKEN_TTL_SECS", "0"),
+            ("REFRESH_TOKEN_TTL_DAYS", "400"),
+            ("REGISTRATIONS_PER_IP_PER_HOUR", "0"),
+            ("ADMIN_PASSWORD", "x"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
@@ -439,7 +494,26 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_secret() {
-        let s = settings(&[("JWT_SECRET", &"s3cret".repeat(10))]).unwrap();
-        assert!(!format!("{s:?}").contains("s3cret"));
+        let s = settings(&[
+            ("JWT_SECRET", &"s3cret".repeat(10)),
+            ("ADMIN_USERNAME", "root"),
+            ("ADMIN_PASSWORD", "hunter2-hunter2"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret"));
+        assert!(!shown.contains("hunter2"));
+        assert_eq!(s.admin_bootstrap.unwrap().username, "root");
+    }
+
+    #[test]
+    fn token_lifetimes_default_to_fifteen_minutes_and_thirty_days() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.access_ttl_secs, 900);
+        assert_eq!(s.refresh_ttl_secs, 30 * 86_400);
+        let s = settings(&[("ACCESS_TOKEN_TTL_SECS", "5")]).unwrap();
+        assert_eq!(s.access_ttl_secs, 5);
+        let err = settings(&[("ADMIN_USERNAME", "root")]).unwrap_err();
+        assert_eq!(err.var, "ADMIN_PASSWORD");
     }
 }

@@ -1,6 +1,8 @@
 //! The ML-CHAT server: configuration, HTTP wiring and start-up. Application logic lives in the `app`
 //! crate; this crate only composes it.
 
+pub mod admin;
+pub mod auth_guard;
 pub mod config;
 pub mod health;
 pub mod middleware;

@@ -1,9 +1,30 @@
-//! `server`: runs ML-CHAT. Configuration comes from environment variables (see the README).
+//! `server`: runs ML-CHAT, or (`server admin ...`) manages administrators. Configuration comes from
+//! environment variables (see the README).
 
-use server::{config::Settings, startup::Application, telemetry};
+use clap::{Parser, Subcommand};
+use server::{admin::AdminCommand, config::Settings, startup::Application, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "server", version, about = "ML-CHAT: a real-time chat server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the app (the default).
+    Serve,
+    /// Manage administrator accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -13,7 +34,12 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     telemetry::init(&settings.log_filter, settings.log_format);
-    let app = Application::build(settings).await?;
-    app.run_until_stopped(server::startup::shutdown_signal())
-        .await
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped(server::startup::shutdown_signal())
+                .await
+        }
+        Command::Admin { command } => server::admin::run(&settings, command).await,
+    }
 }

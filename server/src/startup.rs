@@ -1,8 +1,9 @@
 //! Building and running the application: open the store, wire the router, bind, serve, shut down.
 
 use crate::config::{Environment, Settings};
-use crate::{health, middleware};
+use crate::{auth_guard, health, middleware};
 use anyhow::Context;
+use app::auth::service::{self, Auth, AuthSettings};
 use app::{metrics::Metrics, shell, state::AppState, App};
 use axum::{routing::get, Router};
 use leptos::config::{Env, LeptosOptions};
@@ -31,10 +32,30 @@ impl Application {
     /// Opens the store, builds the router and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Fail at start-up, not at the first login, when the secret is missing or unusable.
-        settings.load_jwt_secret()?;
+        let jwt_secret = settings.load_jwt_secret()?;
         let store = app::store::open(&settings.store)
             .await
             .context("opening the store (check DATA_DIR or MONGODB_URI)")?;
+        let auth = Arc::new(Auth::new(AuthSettings {
+            jwt_secret: jwt_secret.into_bytes(),
+            access_ttl_secs: settings.access_ttl_secs,
+            refresh_ttl_secs: settings.refresh_ttl_secs,
+            secure_cookies: settings.uses_https(),
+            registrations_per_ip_per_hour: settings.registrations_per_ip_per_hour,
+        }));
+        if let Some(admin) = &settings.admin_bootstrap {
+            let outcome = service::bootstrap_admin_if_empty(
+                &store,
+                &auth.passwords,
+                &admin.username,
+                &admin.password,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("ADMIN_USERNAME/ADMIN_PASSWORD: {e}"))?;
+            if let Some(outcome) = outcome {
+                tracing::info!(username = %admin.username, ?outcome, "first admin set up from ADMIN_USERNAME");
+            }
+        }
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {} (LEPTOS_SITE_ADDR / PORT)", settings.addr))?;
@@ -45,6 +66,7 @@ impl Application {
             leptos_options,
             store,
             metrics: Arc::new(Metrics::new()),
+            auth,
             public_origin: public_origin.clone().into(),
         };
         let driver = state.store.driver();
@@ -138,6 +160,14 @@ fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Innermost first: these see axum bodies; the tower-http stack below wraps them.
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth_guard::page_session,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::<str>::from(public_origin),
+            auth_guard::refuse_cross_site,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             security,
             middleware::security_headers,

@@ -1,6 +1,7 @@
 //! The application frame: a top bar, a sidebar for rooms and a main pane. On narrow screens the sidebar
 //! folds away behind a menu button.
 
+use crate::auth::{api::logout, UserContext};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -27,6 +28,9 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <img src="/favicon.svg" alt="" class="h-7 w-7" />
                     <span>"ML-CHAT"</span>
                 </A>
+                <div class="ml-auto">
+                    <UserMenu />
+                </div>
             </header>
             <div class="relative flex min-h-0 flex-1">
                 <nav
@@ -57,5 +61,45 @@ fn SidebarSection(title: &'static str, empty: &'static str) -> impl IntoView {
             </h2>
             <p class="text-sm text-slate-500 dark:text-slate-400">{empty}</p>
         </section>
+    }
+}
+
+/// Right side of the top bar: the signed-in user's links, or sign-in links for guests.
+#[component]
+fn UserMenu() -> impl IntoView {
+    let user = UserContext::get().0;
+    let link = "rounded-md px-2 py-1.5 text-sm text-slate-700 hover:bg-slate-100 dark:text-slate-200 dark:hover:bg-slate-800";
+    let sign_out = move |_| {
+        leptos::task::spawn_local(async move {
+            // Whatever the answer, the cookies are gone or invalid afterwards; a full load resets the app.
+            let _ = logout().await;
+            let _ = window().location().assign("/login");
+        });
+    };
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(me)) => view! {
+                        <nav aria-label="Account" class="flex items-center gap-1">
+                            <span class="hidden max-w-40 truncate px-2 text-sm font-medium sm:inline" data-testid="current-user">
+                                {me.display_name}
+                            </span>
+                            <A href="/profile" attr:class=link>"Profile"</A>
+                            <A href="/sessions" attr:class=link>"Sessions"</A>
+                            <button type="button" on:click=sign_out class=link>"Sign out"</button>
+                        </nav>
+                    }.into_any(),
+                    _ => view! {
+                        <nav aria-label="Account" class="flex items-center gap-1">
+                            <A href="/login" attr:class=link>"Sign in"</A>
+                            <A href="/register" attr:class="rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500">
+                                "Create account"
+                            </A>
+                        </nav>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
     }
 }

@@ -1,3 +1,2 @@
-//! Building blocks shared by several pages.
-
+pub mod form;
 pub mod layout;

@@ -1,9 +1,12 @@
+use crate::auth::UserContext;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
 
 /// The landing pane shown before a room is opened.
 #[component]
 pub fn HomePage() -> impl IntoView {
+    let user = UserContext::get().0;
     view! {
         <Title text="" />
         <section class="mx-auto flex max-w-xl flex-1 flex-col justify-center gap-4 p-6 text-center">
@@ -11,6 +14,25 @@ pub fn HomePage() -> impl IntoView {
             <p class="text-slate-600 dark:text-slate-300">
                 "Real-time rooms and direct messages, served by one small Rust binary."
             </p>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match user.await {
+                        Ok(Some(me)) => view! {
+                            <p class="text-lg" data-testid="greeting">{format!("Hello, {}!", me.display_name)}</p>
+                        }.into_any(),
+                        _ => view! {
+                            <p class="flex justify-center gap-3">
+                                <A href="/register" attr:class="rounded-md bg-indigo-600 px-4 py-2 text-sm font-semibold text-white hover:bg-indigo-500">
+                                    "Create an account"
+                                </A>
+                                <A href="/login" attr:class="rounded-md border border-slate-300 px-4 py-2 text-sm font-semibold hover:bg-slate-100 dark:border-slate-700 dark:hover:bg-slate-800">
+                                    "Sign in"
+                                </A>
+                            </p>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }

@@ -1,4 +1,6 @@
-//! One page per file.
-
 pub mod home;
+pub mod login;
 pub mod not_found;
+pub mod profile;
+pub mod register;
+pub mod sessions;

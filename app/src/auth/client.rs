@@ -1,0 +1,100 @@
+//! Browser side of sessions: renew the access token shortly before it runs out and whenever the server
+//! says it has, with only one renewal in flight per page; send the person to the login page when the
+//! session is really gone (revoked, expired refresh token, disabled account).
+
+use super::api::refresh_session;
+use super::paths::login_url;
+use super::CurrentUser;
+use crate::error::AppError;
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+
+type Renewal = Shared<LocalBoxFuture<'static, Result<CurrentUser, AppError>>>;
+
+thread_local! {
+    static RENEWING: RefCell<Option<Renewal>> = const { RefCell::new(None) };
+    static KEEPING_FRESH: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Renews the session. Concurrent callers share one request: a refresh token is single-use, so two
+/// parallel renewals would look like token theft and sign the person out.
+pub async fn renew() -> Result<CurrentUser, AppError> {
+    let renewal = RENEWING.with(|slot| {
+        slot.borrow_mut()
+            .get_or_insert_with(|| {
+                async {
+                    let result = refresh_session().await;
+                    RENEWING.with(|slot| slot.borrow_mut().take());
+                    result
+                }
+                .boxed_local()
+                .shared()
+            })
+            .clone()
+    });
+    renewal.await
+}
+
+/// Calls `call`; when the access token has expired, renews once and calls again. A lost session ends
+/// on the login page.
+pub async fn with_renewal<T, F, Fut>(call: F) -> Result<T, AppError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let result = match call().await {
+        Err(AppError::SessionExpired) => match renew().await {
+            Ok(_) => call().await,
+            Err(error) => Err(error),
+        },
+        other => other,
+    };
+    if let Err(error) = &result {
+        session_lost(error);
+    }
+    result
+}
+
+/// Starts (once per page) a timer that renews the session a little before each access token expires.
+pub fn keep_fresh(access_ttl_secs: u64) {
+    if KEEPING_FRESH.with(|k| k.replace(true)) {
+        return;
+    }
+    // Renew at 80% of the lifetime, and never later than a minute before the end.
+    let ttl_ms = access_ttl_secs.saturating_mul(1000);
+    let lead = (ttl_ms / 5).min(60_000);
+    let every = (ttl_ms - lead).max(1000) as u32;
+    leptos::task::spawn_local(async move {
+        loop {
+            gloo_timers::future::TimeoutFuture::new(every).await;
+            if let Err(error) = renew().await {
+                // A network blip is retried at the next tick; a lost session is not.
+                if matches!(
+                    error,
+                    AppError::Unauthenticated | AppError::AccountDisabled
+                ) {
+                    session_lost(&error);
+                    break;
+                }
+            }
+        }
+    });
+}
+
+/// Sends the person to the login page (coming back here afterwards) when `error` means the session is
+/// gone. Other errors are left to the caller to show.
+pub fn session_lost(error: &AppError) {
+    let reason = match error {
+        AppError::Unauthenticated | AppError::SessionExpired => "signed_out",
+        AppError::AccountDisabled => "disabled",
+        _ => return,
+    };
+    let location = leptos::prelude::window().location();
+    let here = format!(
+        "{}{}",
+        location.pathname().unwrap_or_default(),
+        location.search().unwrap_or_default()
+    );
+    let _ = location.assign(&login_url(&here, Some(reason)));
+}

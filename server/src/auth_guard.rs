@@ -1,0 +1,196 @@
+//! HTTP-level protection around the app: the cross-site request check for every state-changing
+//! request, and the page guard that renews sessions during page loads and redirects guests away from
+//! pages that need a user (and signed-in users away from the login page).
+
+use app::auth::cookies::SessionCookies;
+use app::auth::paths::{guest_only, login_url, requires_login, safe_next};
+use app::auth::service;
+use app::error::AppError;
+use app::state::AppState;
+use axum::{
+    extract::{Query, Request, State},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Whether a request comes from our own pages: its `Origin` (or, failing that, its `Referer`) is the
+/// public origin. A request with neither header and no cookies carries no ambient authority (it is a
+/// script or another non-browser client), so it is allowed.
+pub fn is_same_origin(headers: &HeaderMap, public_origin: &str) -> bool {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        return origin.as_bytes() == public_origin.as_bytes();
+    }
+    if let Some(referer) = headers.get(header::REFERER).and_then(|r| r.to_str().ok()) {
+        return origin_of(referer).is_some_and(|o| o == public_origin);
+    }
+    !headers.contains_key(header::COOKIE)
+}
+
+/// `scheme://host[:port]` of an absolute URL.
+fn origin_of(url: &str) -> Option<&str> {
+    let scheme_end = url.find("://")? + 3;
+    let rest = &url[scheme_end..];
+    let end = rest.find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+    Some(&url[..end])
+}
+
+/// Refuses state-changing requests from other sites with 403 (CSRF protection; cookies alone would let
+/// any site act as the signed-in user).
+pub async fn refuse_cross_site(
+    State(public_origin): State<Arc<str>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if safe || is_same_origin(request.headers(), &public_origin) {
+        return next.run(request).await;
+    }
+    tracing::warn!(method = %request.method(), path = %request.uri().path(), "cross-site request refused");
+    error_response(&AppError::CrossSite)
+}
+
+fn error_response(error: &AppError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
+    let body = serde_json::to_string(error).unwrap_or_default();
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// Page loads only: not the API, static files or health endpoints.
+fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/")
+        || path.starts_with("/pkg/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics")
+        || path.rsplit('/').next().is_some_and(|last| last.contains('.')))
+}
+
+/// Who the page is for, after renewing an expired access token if the refresh cookie allows it.
+enum PageUser {
+    Guest,
+    Disabled,
+    SignedIn,
+}
+
+pub async fn page_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if request.method() != Method::GET || !is_page(&path) {
+        return next.run(request).await;
+    }
+    let cookies = SessionCookies::from_headers(request.headers());
+    let mut set_cookies: Vec<HeaderValue> = Vec::new();
+    let mut user = PageUser::Guest;
+    if cookies.access.is_some() || cookies.refresh.is_some() {
+        let outcome = match service::authenticate(&state, &cookies).await {
+            Err(AppError::SessionExpired) => service::refresh(&state, cookies.refresh.as_deref())
+                .await
+                .map(|issued| {
+                    // Render this page with the renewed session, and hand it to the browser.
+                    SessionCookies {
+                        access: Some(issued.access_token),
+                        refresh: Some(issued.refresh_token),
+                    }
+                    .write_into(request.headers_mut());
+                    set_cookies = issued.cookies;
+                }),
+            other => other.map(|_| ()),
+        };
+        user = match outcome {
+            Ok(()) => PageUser::SignedIn,
+            Err(error @ (AppError::Unauthenticated | AppError::AccountDisabled)) => {
+                // Dead cookies: drop them here and in the browser, and render for a guest.
+                SessionCookies::default().write_into(request.headers_mut());
+                set_cookies = state.auth.clear_cookies();
+                if error == AppError::AccountDisabled {
+                    PageUser::Disabled
+                } else {
+                    PageUser::Guest
+                }
+            }
+            // The store is unreachable: render as it comes; the page shows the error.
+            Err(_) => PageUser::Guest,
+        };
+    }
+
+    let mut response = match user {
+        PageUser::SignedIn if guest_only(&path) => {
+            let next = Query::<HashMap<String, String>>::try_from_uri(request.uri())
+                .ok()
+                .and_then(|q| q.0.get("next").cloned());
+            Redirect::to(&safe_next(next.as_deref())).into_response()
+        }
+        PageUser::Guest | PageUser::Disabled if requires_login(&path) => {
+            let here = request
+                .uri()
+                .path_and_query()
+                .map_or(path.clone(), |pq| pq.to_string());
+            let reason = matches!(user, PageUser::Disabled).then_some("disabled");
+            Redirect::to(&login_url(&here, reason)).into_response()
+        }
+        _ => next.run(request).await,
+    };
+    for cookie in set_cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    const ORIGIN: &str = "https://chat.example.com";
+
+    #[test]
+    fn origin_decides_first() {
+        assert!(is_same_origin(&headers(&[("origin", ORIGIN)]), ORIGIN));
+        assert!(!is_same_origin(&headers(&[("origin", "https://evil.example")]), ORIGIN));
+        assert!(!is_same_origin(&headers(&[("origin", "null")]), ORIGIN));
+        // A matching Referer does not rescue a foreign Origin.
+        assert!(!is_same_origin(
+            &headers(&[("origin", "https://evil.example"), ("referer", "https://chat.example.com/x")]),
+            ORIGIN
+        ));
+    }
+
+    #[test]
+    fn referer_is_the_fallback() {
+        assert!(is_same_origin(&headers(&[("referer", "https://chat.example.com/login?next=/")]), ORIGIN));
+        assert!(is_same_origin(&headers(&[("referer", "https://chat.example.com")]), ORIGIN));
+        assert!(!is_same_origin(&headers(&[("referer", "https://chat.example.com.evil.example/")]), ORIGIN));
+        assert!(!is_same_origin(&headers(&[("referer", "not a url")]), ORIGIN));
+    }
+
+    #[test]
+    fn requests_without_either_header_pass_only_without_cookies() {
+        assert!(is_same_origin(&headers(&[]), ORIGIN));
+        assert!(!is_same_origin(&headers(&[("cookie", "mlchat_access=x")]), ORIGIN));
+    }
+
+    #[test]
+    fn only_page_loads_are_guarded() {
+        assert!(is_page("/"));
+        assert!(is_page("/rooms/abc"));
+        assert!(!is_page("/api/auth/me"));
+        assert!(!is_page("/pkg/mlchat.wasm"));
+        assert!(!is_page("/favicon.svg"));
+        assert!(!is_page("/healthz"));
+    }
+}
