@@ -463,7 +463,6 @@ mod tests {
             ("ACCESS_TOKEN_TTL_SECS", "0"),
             ("REFRESH_TOKEN_TTL_DAYS", "400"),
             ("REGISTRATIONS_PER_IP_PER_HOUR", "0"),
-            ("ADMIN_PASSWORD", "x"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");

@@ -22,6 +22,8 @@ pub struct AccessClaims {
     pub sid: SessionId,
     pub iat: u64,
     pub exp: u64,
+    /// Unique per token, so two tokens issued in the same second still differ.
+    pub jti: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +72,7 @@ impl AccessTokens {
             sid: session,
             iat: now,
             exp: now + self.ttl_secs,
+            jti: hex_lower(&rand::random::<[u8; 16]>()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with an in-memory key cannot fail")
@@ -164,6 +167,7 @@ mod tests {
             sid: SessionId::new(),
             iat: now_secs(),
             exp: now_secs() + 900,
+            jti: "t".into(),
         };
         parts[1] = b64(&serde_json::to_vec(&claims).unwrap());
         assert_eq!(tokens().verify(&parts.join(".")), Err(TokenError::Invalid));
@@ -187,6 +191,7 @@ mod tests {
             sid: SessionId::new(),
             iat: now_secs(),
             exp: now_secs() + 900,
+            jti: "t".into(),
         };
         let body = b64(&serde_json::to_vec(&claims).unwrap());
         let unsigned = format!("{}.{body}.", b64(br#"{"alg":"none","typ":"JWT"}"#));
@@ -211,6 +216,7 @@ mod tests {
                 sid: SessionId::new(),
                 iat: now_secs(),
                 exp: now_secs() + 900,
+                jti: "t".into(),
             };
             let token = jsonwebtoken::encode(
                 &Header::new(Algorithm::HS256),

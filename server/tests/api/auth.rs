@@ -1,0 +1,439 @@
+//! Accounts and sessions over HTTP: registration, login, refresh rotation and reuse detection, logout,
+//! lockouts, CSRF, cookies, page guards, admin bootstrap, and what reaches the logs.
+
+use crate::helpers::*;
+use app::auth::tokens::hash_refresh_token;
+
+const ACCESS: &str = "mlchat_access";
+const REFRESH: &str = "mlchat_refresh";
+
+macro_rules! on_both_drivers {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test] async fn $name() { super::$name(crate::helpers::StoreKind::Embedded).await })*
+        }
+        mod mongo {
+            $(#[tokio::test] async fn $name() { super::$name(crate::helpers::StoreKind::Mongo).await })*
+        }
+    };
+}
+
+on_both_drivers!(
+    register_then_login_then_an_authenticated_call,
+    refresh_rotates_and_a_replayed_token_revokes_the_family,
+    logout_revokes_the_session,
+    repeated_failures_lock_the_account_without_revealing_it,
+    sessions_are_listed_and_others_can_be_signed_out,
+    changing_the_password_signs_out_other_sessions,
+    usernames_are_unique_in_any_letter_case,
+);
+
+async fn register_then_login_then_an_authenticated_call(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    let mut ana = Browser::new(&app);
+    let answer = ana.register("Ana", GOOD_PASSWORD).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body["username"], "Ana");
+    assert_eq!(answer.body["display_name"], "Ana");
+    assert_eq!(answer.body["role"], "user");
+    assert!(ana.cookie(ACCESS).is_some() && ana.cookie(REFRESH).is_some());
+
+    // A fresh device signs in, case-insensitively, and makes an authenticated call.
+    let mut laptop = Browser::new(&app);
+    assert_eq!(laptop.me().await.body, serde_json::Value::Null, "a guest is nobody");
+    let answer = laptop.login("ana", GOOD_PASSWORD).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let me = laptop.me().await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["username"], "Ana");
+    let sessions = laptop.get("/api/auth/sessions").await;
+    assert_eq!(sessions.status, 200);
+    assert_eq!(sessions.body.as_array().unwrap().len(), 2);
+
+    // Without cookies the same call is refused.
+    let mut guest = Browser::new(&app);
+    let refused = guest.get("/api/auth/sessions").await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.body["kind"], "unauthenticated");
+    app.stop().await.unwrap();
+}
+
+async fn refresh_rotates_and_a_replayed_token_revokes_the_family(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    let mut ana = Browser::new(&app);
+    ana.register("ana", GOOD_PASSWORD).await;
+    let first_refresh = ana.cookie(REFRESH).unwrap();
+    let first_access = ana.cookie(ACCESS).unwrap();
+
+    let rotated = ana.refresh().await;
+    assert_eq!(rotated.status, 200, "{rotated:?}");
+    let second_refresh = ana.cookie(REFRESH).unwrap();
+    assert_ne!(first_refresh, second_refresh, "the refresh token rotates");
+    assert_ne!(first_access, ana.cookie(ACCESS).unwrap(), "a new access token");
+    assert_eq!(ana.me().await.body["username"], "ana");
+
+    // An attacker replays the spent token: refused, and the whole family is revoked ...
+    let mut attacker = Browser::new(&app);
+    attacker.cookies.insert(REFRESH.into(), first_refresh);
+    let replay = attacker.refresh().await;
+    assert_eq!(replay.status, 401);
+    // ... so the legitimate, newer refresh token stops working too,
+    let after = ana.refresh().await;
+    assert_eq!(after.status, 401, "{after:?}");
+    // and so does the access token issued with it (sessions are checked on every call).
+    let mut holder = Browser::new(&app);
+    holder.cookies.insert(ACCESS.into(), ana_access_after_rotation(&rotated));
+    assert_eq!(holder.get("/api/auth/sessions").await.status, 401);
+    app.stop().await.unwrap();
+}
+
+fn ana_access_after_rotation(answer: &Answer) -> String {
+    answer
+        .set_cookies
+        .iter()
+        .find_map(|c| c.strip_prefix(&format!("{ACCESS}=")))
+        .and_then(|rest| rest.split(';').next())
+        .expect("the refresh answer sets a new access cookie")
+        .to_owned()
+}
+
+async fn logout_revokes_the_session(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    let mut ana = Browser::new(&app);
+    ana.register("ana", GOOD_PASSWORD).await;
+    let saved = ana.cookies.clone();
+    let out = ana.post("/api/auth/logout", &[]).await;
+    assert_eq!(out.status, 200, "{out:?}");
+    assert!(ana.cookies.is_empty(), "logout removes both cookies");
+    // Someone who kept copies of the cookies gets nowhere.
+    let mut copy = Browser::new(&app);
+    copy.cookies = saved;
+    assert_eq!(copy.get("/api/auth/sessions").await.status, 401);
+    assert_eq!(copy.refresh().await.status, 401);
+    app.stop().await.unwrap();
+}
+
+async fn repeated_failures_lock_the_account_without_revealing_it(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    let mut ana = Browser::new(&app);
+    ana.register("ana", GOOD_PASSWORD).await;
+
+    let mut mallory = Browser::new(&app);
+    let wrong = mallory.login("ana", "wrong-password-1").await;
+    let unknown = mallory.login("nobody-here", "wrong-password-1").await;
+    assert_eq!((wrong.status, unknown.status), (401, 401));
+    assert_eq!(wrong.body, unknown.body, "no hint whether the account exists");
+    assert_eq!(wrong.body["kind"], "bad_credentials");
+
+    for _ in 0..4 {
+        mallory.login("ana", "wrong-password-1").await;
+    }
+    // Locked now: even the right password is refused, with a wait time.
+    let locked = mallory.login("ana", GOOD_PASSWORD).await;
+    assert_eq!(locked.status, 429, "{locked:?}");
+    assert_eq!(locked.body["kind"], "too_many_attempts");
+    let wait = locked.body["retry_after_secs"].as_u64().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // Other accounts are unaffected.
+    let mut ben = Browser::new(&app);
+    assert_eq!(ben.register("ben", GOOD_PASSWORD).await.status, 200);
+    assert_eq!(ben.login("ben", GOOD_PASSWORD).await.status, 200);
+    app.stop().await.unwrap();
+}
+
+async fn sessions_are_listed_and_others_can_be_signed_out(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    let mut phone = Browser::new(&app);
+    phone.user_agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1".into();
+    phone.register("ana", GOOD_PASSWORD).await;
+    let mut laptop = Browser::new(&app);
+    laptop.login("ana", GOOD_PASSWORD).await;
+
+    let list = laptop.get("/api/auth/sessions").await.body;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let current: Vec<_> = list.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["device"], "Chrome on Linux");
+    assert!(list.iter().any(|s| s["device"] == "Safari on iOS"));
+    assert!(list.iter().all(|s| s["ip"] == "127.0.0.1"));
+
+    let revoked = laptop.post("/api/auth/sessions/revoke-others", &[]).await;
+    assert_eq!((revoked.status, revoked.body.clone()), (200, serde_json::json!(1)));
+    assert_eq!(phone.get("/api/auth/sessions").await.status, 401, "the phone is signed out");
+    assert_eq!(phone.refresh().await.status, 401);
+    assert_eq!(laptop.get("/api/auth/sessions").await.body.as_array().unwrap().len(), 1);
+
+    // Revoking one session by id; someone else's session id is "not found".
+    let mut tablet = Browser::new(&app);
+    tablet.login("ana", GOOD_PASSWORD).await;
+    let list = laptop.get("/api/auth/sessions").await.body;
+    let tablet_id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ben = Browser::new(&app);
+    ben.register("ben", GOOD_PASSWORD).await;
+    let foreign = ben.post("/api/auth/sessions/revoke", &[("id", &tablet_id)]).await;
+    assert_eq!(foreign.status, 404);
+    assert_eq!(tablet.me().await.body["username"], "ana");
+    let own = laptop.post("/api/auth/sessions/revoke", &[("id", &tablet_id)]).await;
+    assert_eq!(own.status, 200, "{own:?}");
+    assert_eq!(tablet.get("/api/auth/sessions").await.status, 401);
+    app.stop().await.unwrap();
+}
+
+async fn changing_the_password_signs_out_other_sessions(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    let mut laptop = Browser::new(&app);
+    laptop.register("ana", GOOD_PASSWORD).await;
+    let mut phone = Browser::new(&app);
+    phone.login("ana", GOOD_PASSWORD).await;
+
+    let wrong = laptop
+        .post(
+            "/api/account/password",
+            &[("current_password", "not-it"), ("new_password", "amber-violin-tundra-47")],
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    assert_eq!(wrong.body["field"], "current_password");
+    let weak = laptop
+        .post(
+            "/api/account/password",
+            &[("current_password", GOOD_PASSWORD), ("new_password", "password123")],
+        )
+        .await;
+    assert_eq!((weak.status, weak.body["field"].clone()), (400, "new_password".into()));
+
+    let changed = laptop
+        .post(
+            "/api/account/password",
+            &[("current_password", GOOD_PASSWORD), ("new_password", "amber-violin-tundra-47")],
+        )
+        .await;
+    assert_eq!((changed.status, changed.body.clone()), (200, serde_json::json!(1)), "{changed:?}");
+    assert_eq!(phone.get("/api/auth/sessions").await.status, 401);
+    assert_eq!(laptop.get("/api/auth/sessions").await.status, 200, "this session stays");
+    let mut fresh = Browser::new(&app);
+    assert_eq!(fresh.login("ana", GOOD_PASSWORD).await.status, 401);
+    assert_eq!(fresh.login("ana", "amber-violin-tundra-47").await.status, 200);
+
+    let renamed = laptop.post("/api/account/profile", &[("display_name", "  Ana   B. ")]).await;
+    assert_eq!(renamed.body["display_name"], "Ana B.");
+    app.stop().await.unwrap();
+}
+
+async fn usernames_are_unique_in_any_letter_case(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    let mut first = Browser::new(&app);
+    assert_eq!(first.register("Zoe", GOOD_PASSWORD).await.status, 200);
+    let mut second = Browser::new(&app);
+    let taken = second.register("zOE", GOOD_PASSWORD).await;
+    assert_eq!(taken.status, 400);
+    assert_eq!(taken.body["field"], "username");
+    assert!(second.cookies.is_empty());
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn registration_input_is_validated_with_clear_messages() {
+    let app = spawn_app(StoreKind::Embedded).await;
+    let mut browser = Browser::new(&app);
+    for (username, password, field, words) in [
+        ("a", GOOD_PASSWORD, "username", "3 to 32"),
+        ("ana smith", GOOD_PASSWORD, "username", "letters, digits"),
+        ("{\"$ne\":null}", GOOD_PASSWORD, "username", "letters, digits"),
+        ("ana", "short", "password", "at least 8"),
+        ("ana", "password1", "password", "too easy to guess"),
+        ("ana", "ana-is-great-2024", "password", "must not contain your username"),
+    ] {
+        let answer = browser.register(username, password).await;
+        assert_eq!(answer.status, 400, "{username} {password}: {answer:?}");
+        assert_eq!(answer.body["field"], field);
+        let message = answer.body["message"].as_str().unwrap();
+        assert!(message.contains(words), "{message}");
+    }
+    // A request missing a field gets a 4xx-class error body, not a crash.
+    let broken = browser.post("/api/auth/register", &[("username", "ana")]).await;
+    assert_ne!(broken.status, 200);
+    assert_eq!(broken.body["kind"], "transport");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn registrations_are_rate_limited_per_ip() {
+    let app = spawn_app_with(
+        StoreKind::Embedded,
+        &[("REGISTRATIONS_PER_IP_PER_HOUR", "2".into())],
+    )
+    .await;
+    for name in ["one", "two"] {
+        assert_eq!(Browser::new(&app).register(name, GOOD_PASSWORD).await.status, 200);
+    }
+    let third = Browser::new(&app).register("three", GOOD_PASSWORD).await;
+    assert_eq!(third.status, 429, "{third:?}");
+    assert_eq!(third.body["kind"], "too_many_attempts");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_with_403() {
+    let app = spawn_app(StoreKind::Embedded).await;
+    let mut ana = Browser::new(&app);
+    ana.register("ana", GOOD_PASSWORD).await;
+    ana.origin = "https://evil.example".into();
+    let answer = ana.post("/api/auth/sessions/revoke-others", &[]).await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(answer.body["kind"], "cross_site");
+    let login = ana.login("ana", GOOD_PASSWORD).await;
+    assert_eq!(login.status, 403, "login CSRF is refused too");
+
+    // Referer is the fallback when a browser sends no Origin.
+    let response = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .header("cookie", "mlchat_access=x")
+        .header("referer", "https://evil.example/page")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    // Cookie-less scripts that send neither header are not a CSRF risk and may call the API.
+    let script = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .form(&[("username", "ana"), ("password", GOOD_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn session_cookies_are_http_only_and_same_site() {
+    let app = spawn_app(StoreKind::Embedded).await;
+    let answer = Browser::new(&app).register("ana", GOOD_PASSWORD).await;
+    assert_eq!(answer.set_cookies.len(), 2);
+    for raw in &answer.set_cookies {
+        let cookie = cookie::Cookie::parse(raw.as_str()).unwrap();
+        assert_eq!(cookie.http_only(), Some(true), "{raw}");
+        assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax), "{raw}");
+        assert_eq!(cookie.path(), Some("/"));
+        assert_ne!(cookie.secure(), Some(true), "plain http in this test");
+    }
+    let access = cookie::Cookie::parse(answer.set_cookies[0].as_str()).unwrap();
+    assert_eq!(access.max_age(), Some(cookie::time::Duration::seconds(900)));
+    app.stop().await.unwrap();
+
+    // Behind https (PUBLIC_ORIGIN), cookies are Secure.
+    let app = spawn_app_with(
+        StoreKind::Embedded,
+        &[("PUBLIC_ORIGIN", "https://chat.example.com".into())],
+    )
+    .await;
+    let mut browser = Browser::new(&app);
+    browser.origin = "https://chat.example.com".into();
+    let answer = browser.register("ana", GOOD_PASSWORD).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    for raw in &answer.set_cookies {
+        assert!(raw.contains("; Secure"), "{raw}");
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn pages_that_need_a_user_redirect_to_login_and_back() {
+    let app = spawn_app(StoreKind::Embedded).await;
+    let mut browser = Browser::new(&app);
+    let (status, location, _) = browser.page("/profile?tab=password").await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/login?next=/profile%3Ftab%3Dpassword"));
+    let (status, _, html) = browser.page("/login?next=/profile").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Sign in"));
+
+    browser.register("ana", GOOD_PASSWORD).await;
+    let (status, _, html) = browser.page("/profile").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Signed in as"), "rendered for the user on the server");
+    // Signed in, the login page sends you on, but never off-site.
+    let (status, location, _) = browser.page("/login?next=/sessions").await;
+    assert_eq!((status, location.as_deref()), (303, Some("/sessions")));
+    let (_, location, _) = browser.page("/login?next=https://evil.example").await;
+    assert_eq!(location.as_deref(), Some("/"));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_renewed_during_a_page_load() {
+    let app = spawn_app_with(StoreKind::Embedded, &[("ACCESS_TOKEN_TTL_SECS", "1".into())]).await;
+    let mut ana = Browser::new(&app);
+    ana.register("ana", GOOD_PASSWORD).await;
+    let old_refresh = ana.cookie(REFRESH).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+
+    let expired = ana.get("/api/auth/sessions").await;
+    assert_eq!((expired.status, expired.body["kind"].clone()), (401, "session_expired".into()));
+    let (status, _, html) = ana.page("/profile").await;
+    assert_eq!(status, 200, "no visible logout");
+    assert!(html.contains("Signed in as"));
+    assert_ne!(ana.cookie(REFRESH).unwrap(), old_refresh, "renewed and rotated");
+    assert_eq!(ana.get("/api/auth/sessions").await.status, 200);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_first_admin_comes_from_the_environment_on_an_empty_instance() {
+    let app = spawn_app_with(
+        StoreKind::Embedded,
+        &[
+            ("ADMIN_USERNAME", "root".into()),
+            ("ADMIN_PASSWORD", GOOD_PASSWORD.into()),
+        ],
+    )
+    .await;
+    let mut admin = Browser::new(&app);
+    let answer = admin.login("root", GOOD_PASSWORD).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body["role"], "admin");
+    let mut user = Browser::new(&app);
+    assert_eq!(user.register("ana", GOOD_PASSWORD).await.body["role"], "user");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn no_token_or_hash_reaches_the_logs() {
+    let app = spawn_app(StoreKind::Embedded).await;
+    let mut ana = Browser::new(&app);
+    ana.register("ana", GOOD_PASSWORD).await;
+    let mut secrets = vec![ana.cookie(ACCESS).unwrap(), ana.cookie(REFRESH).unwrap()];
+    ana.refresh().await;
+    secrets.push(ana.cookie(ACCESS).unwrap());
+    secrets.push(ana.cookie(REFRESH).unwrap());
+    ana.login("ana", "wrong-password-9").await;
+    ana.login("ana", GOOD_PASSWORD).await;
+    ana.page("/profile").await;
+    ana.post("/api/auth/logout", &[]).await;
+    app.stop().await.unwrap();
+
+    let logs = captured_logs();
+    assert!(logs.contains("signed in"), "the log capture works");
+    let hashes: Vec<String> = secrets
+        .iter()
+        .filter(|s| !s.contains('.'))
+        .map(|s| hash_refresh_token(s))
+        .collect();
+    for secret in secrets.iter().chain(&hashes) {
+        assert!(!logs.contains(secret.as_str()), "a token or hash was logged");
+    }
+    for needle in [GOOD_PASSWORD, "wrong-password-9", "$argon2id$"] {
+        assert!(!logs.contains(needle), "{needle} was logged");
+    }
+}
