@@ -83,36 +83,49 @@ cargo_tests "contract suite on the MongoDB driver" -p app --features ssr --test 
 step "HTTP integration tests (real server, both drivers)"
 cargo_tests "integration tests" -p server --test api
 
-step "Browser tests (Playwright in Chromium)"
+step "Building the app for the browser tests"
 cargo leptos build
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-port=$(free_port)
-data_dir="$LOGS/e2e-data"
-LEPTOS_OUTPUT_NAME=mlchat LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
-  LEPTOS_SITE_ADDR="127.0.0.1:$port" PUBLIC_ORIGIN="http://127.0.0.1:$port" DATA_DIR="$data_dir" \
-  MONGODB_URI="" RUST_LOG=info "$TARGET_DIR/debug/server" >"$LOGS/e2e-server.log" 2>&1 &
-server_pid=$!
-PIDS+=("$server_pid")
-e2e_log="$LOGS/e2e.log"
-(cd end2end && BASE_URL="http://127.0.0.1:$port" npx playwright test) 2>&1 | tee "$e2e_log" || {
-  echo "Playwright failed; server log:"; tail -50 "$LOGS/e2e-server.log"
-  echo "Screenshots and traces of the failures: $ROOT/end2end/test-results"
-  exit 1
-}
-SUMMARY+=("browser tests: $(grep -Eo '[0-9]+ passed' "$e2e_log" | tail -1) (Chromium)")
 
-step "Graceful shutdown on SIGTERM"
-kill -TERM "$server_pid"
-for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$server_pid" 2>/dev/null; then
-  echo "error: the server did not exit within 10 s of SIGTERM" >&2; exit 1
-fi
-wait "$server_pid" || { echo "error: the server exited with status $? after SIGTERM" >&2; exit 1; }
-grep -q "shutting down" "$LOGS/e2e-server.log" && grep -q "stopped" "$LOGS/e2e-server.log" || {
-  echo "error: the server log does not show a drained shutdown:" >&2; tail -20 "$LOGS/e2e-server.log" >&2; exit 1
+# Starts the built server on a free port (embedded store, or MongoDB when $2 is a URI), runs the whole
+# Playwright suite against it, then checks that SIGTERM drains it. Access tokens live 5 seconds, so
+# every browser test also exercises silent renewal.
+browser_tests() { # label mongodb_uri
+  local label="$1" uri="$2" port data_dir server_log e2e_log server_pid
+  port=$(free_port)
+  data_dir="$LOGS/e2e-data-$label"
+  server_log="$LOGS/e2e-server-$label.log"
+  e2e_log="$LOGS/e2e-$label.log"
+  LEPTOS_OUTPUT_NAME=mlchat LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
+    LEPTOS_SITE_ADDR="127.0.0.1:$port" PUBLIC_ORIGIN="http://127.0.0.1:$port" DATA_DIR="$data_dir" \
+    MONGODB_URI="$uri" MONGODB_DB="mlchat_e2e_$$" ACCESS_TOKEN_TTL_SECS=5 \
+    REGISTRATIONS_PER_IP_PER_HOUR=100000 RUST_LOG=info "$TARGET_DIR/debug/server" >"$server_log" 2>&1 &
+  server_pid=$!
+  PIDS+=("$server_pid")
+  (cd end2end && BASE_URL="http://127.0.0.1:$port" npx playwright test) 2>&1 | tee "$e2e_log" || {
+    echo "Playwright failed ($label); server log:"; tail -50 "$server_log"
+    echo "Screenshots and traces of the failures: $ROOT/end2end/test-results"
+    exit 1
+  }
+  SUMMARY+=("browser tests, $label store: $(grep -Eo '[0-9]+ passed' "$e2e_log" | tail -1) (Chromium)")
+
+  kill -TERM "$server_pid"
+  for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$server_pid" 2>/dev/null; then
+    echo "error: the server did not exit within 10 s of SIGTERM" >&2; exit 1
+  fi
+  wait "$server_pid" || { echo "error: the server exited with status $? after SIGTERM" >&2; exit 1; }
+  grep -q "shutting down" "$server_log" && grep -q "stopped" "$server_log" || {
+    echo "error: the server log does not show a drained shutdown:" >&2; tail -20 "$server_log" >&2; exit 1
+  }
+  echo "the server ($label) drained and exited with status 0"
 }
-echo "the server drained and exited with status 0"
-SUMMARY+=("shutdown: SIGTERM drains and exits 0")
+
+step "Browser tests (Playwright in Chromium), embedded store"
+browser_tests embedded ""
+step "Browser tests (Playwright in Chromium), MongoDB store"
+browser_tests mongodb "$MONGODB_URI"
+SUMMARY+=("shutdown: SIGTERM drains and exits 0 (both stores)")
 
 step "Summary"
 printf '%s\n' "${SUMMARY[@]}"

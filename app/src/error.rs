@@ -2,9 +2,9 @@
 //! what went wrong, and maps to one HTTP status. Internal details never reach the client: they are logged
 //! on the server where the error is made.
 
-use serde::{Deserialize, Serialize};
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -179,10 +179,16 @@ mod tests {
             retry_after_secs: 60,
         };
         let json = serde_json::to_string(&error).unwrap();
-        assert_eq!(json, r#"{"kind":"too_many_attempts","retry_after_secs":60}"#);
+        assert_eq!(
+            json,
+            r#"{"kind":"too_many_attempts","retry_after_secs":60}"#
+        );
         assert_eq!(serde_json::from_str::<AppError>(&json).unwrap(), error);
         assert_eq!(error.status(), 429);
-        assert_eq!(error.to_string(), "Too many attempts. Please try again in 1 minute.");
+        assert_eq!(
+            error.to_string(),
+            "Too many attempts. Please try again in 1 minute."
+        );
     }
 
     #[test]

@@ -98,7 +98,11 @@ impl Timestamp {
         let secs = self.0.div_euclid(1000);
         let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
         let (y, m, d) = civil_from_days(days);
-        format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+            rem / 3600,
+            rem % 3600 / 60
+        )
     }
 }
 
@@ -203,8 +207,14 @@ mod tests {
     #[test]
     fn timestamps_format_as_utc_dates() {
         assert_eq!(Timestamp(0).format_utc(), "1970-01-01 00:00 UTC");
-        assert_eq!(Timestamp(1_795_654_980_000).format_utc(), "2026-11-26 01:03 UTC");
-        assert_eq!(Timestamp(951_782_400_000).format_utc(), "2000-02-29 00:00 UTC");
+        assert_eq!(
+            Timestamp(1_795_654_980_000).format_utc(),
+            "2026-11-26 01:03 UTC"
+        );
+        assert_eq!(
+            Timestamp(951_782_400_000).format_utc(),
+            "2000-02-29 00:00 UTC"
+        );
     }
 
     #[test]

@@ -29,3 +29,38 @@ export { expect };
 export async function waitForHydration(page: Page) {
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
 }
+
+/** Fails the test on uncaught errors in a page opened outside the `page` fixture (a second context). */
+export function watchForErrors(page: Page): () => void {
+  const problems: string[] = [];
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  return () => expect(problems, "no script errors in the second page").toEqual([]);
+}
+
+export const PASSWORD = "velvet-orbit-cactus-91";
+
+/** A fresh username (letters, digits and `_`, at most 32 characters). */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+/** Registers through the form and waits for the signed-in home page. */
+export async function register(page: Page, username: string, displayName?: string) {
+  await page.goto("/register");
+  await waitForHydration(page);
+  await page.getByLabel("Username").fill(username);
+  if (displayName) await page.getByLabel("Display name").fill(displayName);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByLabel("Confirm password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByTestId("greeting")).toHaveText(`Hello, ${displayName ?? username}!`);
+  await waitForHydration(page);
+}
+
+/** Signs in through the form on the current login page. */
+export async function signIn(page: Page, username: string, password = PASSWORD) {
+  await waitForHydration(page);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}

@@ -64,6 +64,9 @@ fn read_password_line() -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("reading the password from standard input")?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    anyhow::ensure!(!password.is_empty(), "no password given (set ADMIN_PASSWORD or pipe one line)");
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password given (set ADMIN_PASSWORD or pipe one line)"
+    );
     Ok(password)
 }

@@ -33,7 +33,9 @@ pub fn is_same_origin(headers: &HeaderMap, public_origin: &str) -> bool {
 fn origin_of(url: &str) -> Option<&str> {
     let scheme_end = url.find("://")? + 3;
     let rest = &url[scheme_end..];
-    let end = rest.find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+    let end = rest
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| scheme_end + i);
     Some(&url[..end])
 }
 
@@ -58,12 +60,7 @@ pub async fn refuse_cross_site(
 fn error_response(error: &AppError) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
     let body = serde_json::to_string(error).unwrap_or_default();
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Page loads only: not the API, static files or health endpoints.
@@ -71,7 +68,10 @@ fn is_page(path: &str) -> bool {
     !(path.starts_with("/api/")
         || path.starts_with("/pkg/")
         || matches!(path, "/healthz" | "/readyz" | "/metrics")
-        || path.rsplit('/').next().is_some_and(|last| last.contains('.')))
+        || path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains('.')))
 }
 
 /// Who the page is for, after renewing an expired access token if the refresh cookie allows it.
@@ -81,7 +81,11 @@ enum PageUser {
     SignedIn,
 }
 
-pub async fn page_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn page_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path().to_owned();
     if request.method() != Method::GET || !is_page(&path) {
         return next.run(request).await;
@@ -161,27 +165,48 @@ mod tests {
     #[test]
     fn origin_decides_first() {
         assert!(is_same_origin(&headers(&[("origin", ORIGIN)]), ORIGIN));
-        assert!(!is_same_origin(&headers(&[("origin", "https://evil.example")]), ORIGIN));
+        assert!(!is_same_origin(
+            &headers(&[("origin", "https://evil.example")]),
+            ORIGIN
+        ));
         assert!(!is_same_origin(&headers(&[("origin", "null")]), ORIGIN));
         // A matching Referer does not rescue a foreign Origin.
         assert!(!is_same_origin(
-            &headers(&[("origin", "https://evil.example"), ("referer", "https://chat.example.com/x")]),
+            &headers(&[
+                ("origin", "https://evil.example"),
+                ("referer", "https://chat.example.com/x")
+            ]),
             ORIGIN
         ));
     }
 
     #[test]
     fn referer_is_the_fallback() {
-        assert!(is_same_origin(&headers(&[("referer", "https://chat.example.com/login?next=/")]), ORIGIN));
-        assert!(is_same_origin(&headers(&[("referer", "https://chat.example.com")]), ORIGIN));
-        assert!(!is_same_origin(&headers(&[("referer", "https://chat.example.com.evil.example/")]), ORIGIN));
-        assert!(!is_same_origin(&headers(&[("referer", "not a url")]), ORIGIN));
+        assert!(is_same_origin(
+            &headers(&[("referer", "https://chat.example.com/login?next=/")]),
+            ORIGIN
+        ));
+        assert!(is_same_origin(
+            &headers(&[("referer", "https://chat.example.com")]),
+            ORIGIN
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("referer", "https://chat.example.com.evil.example/")]),
+            ORIGIN
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("referer", "not a url")]),
+            ORIGIN
+        ));
     }
 
     #[test]
     fn requests_without_either_header_pass_only_without_cookies() {
         assert!(is_same_origin(&headers(&[]), ORIGIN));
-        assert!(!is_same_origin(&headers(&[("cookie", "mlchat_access=x")]), ORIGIN));
+        assert!(!is_same_origin(
+            &headers(&[("cookie", "mlchat_access=x")]),
+            ORIGIN
+        ));
     }
 
     #[test]

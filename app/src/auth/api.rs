@@ -22,8 +22,7 @@ pub async fn register(
     async {
         let ctx = RequestContext::get()?;
         let issued =
-            service::register(&ctx.state, &username, &display_name, &password, &ctx.client)
-                .await?;
+            service::register(&ctx.state, &username, &display_name, &password, &ctx.client).await?;
         ctx.set_cookies(issued.cookies);
         Ok(issued.user)
     }

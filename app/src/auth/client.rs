@@ -70,10 +70,7 @@ pub fn keep_fresh(access_ttl_secs: u64) {
             gloo_timers::future::TimeoutFuture::new(every).await;
             if let Err(error) = renew().await {
                 // A network blip is retried at the next tick; a lost session is not.
-                if matches!(
-                    error,
-                    AppError::Unauthenticated | AppError::AccountDisabled
-                ) {
+                if matches!(error, AppError::Unauthenticated | AppError::AccountDisabled) {
                     session_lost(&error);
                     break;
                 }

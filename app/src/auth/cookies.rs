@@ -98,7 +98,13 @@ mod tests {
         let values = issue("a.b.c".into(), 900, "r".repeat(43), 86400, true);
         let access = values[0].to_str().unwrap();
         assert!(access.starts_with("mlchat_access=a.b.c"));
-        for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=900"] {
+        for attribute in [
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=900",
+        ] {
             assert!(access.contains(attribute), "{access} lacks {attribute}");
         }
         let plain = issue("a.b.c".into(), 900, "r".into(), 86400, false);

@@ -94,7 +94,10 @@ pub struct Passwords {
 impl Passwords {
     pub fn new(concurrent_hashes: usize) -> Self {
         let random: [u8; 16] = rand::random();
-        let dummy = random.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let dummy = random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
         Self {
             permits: Arc::new(Semaphore::new(concurrent_hashes.max(1))),
             dummy_hash: hash_blocking(&dummy).into(),
@@ -183,10 +186,19 @@ mod tests {
 
     #[test]
     fn common_and_guessable_passwords_are_refused_with_advice() {
-        for weak in ["password", "password1", "12345678", "qwertyuiop", "iloveyou1"] {
+        for weak in [
+            "password",
+            "password1",
+            "12345678",
+            "qwertyuiop",
+            "iloveyou1",
+        ] {
             let error = check_strength("password", weak, &[]).unwrap_err();
             let message = error.for_field("password").unwrap();
-            assert!(message.starts_with("This password is too easy to guess."), "{weak}: {message}");
+            assert!(
+                message.starts_with("This password is too easy to guess."),
+                "{weak}: {message}"
+            );
         }
         assert!(check_strength("password", "short", &[]).is_err());
         assert!(check_strength("password", "ana-the-great-2024!", &["ana"]).is_err());

@@ -4,9 +4,12 @@
 /// Pages that redirect to `/login?next=...` without a user.
 pub fn requires_login(path: &str) -> bool {
     const PROTECTED: [&str; 4] = ["/profile", "/sessions", "/rooms", "/admin"];
-    PROTECTED
-        .iter()
-        .any(|p| path == *p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/')))
+    PROTECTED.iter().any(|p| {
+        path == *p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 /// Pages a signed-in user is sent away from (to the app).
@@ -87,7 +90,10 @@ mod tests {
 
     #[test]
     fn login_urls_encode_the_return_path() {
-        assert_eq!(login_url("/rooms/a?b=c&d", None), "/login?next=/rooms/a%3Fb%3Dc%26d");
+        assert_eq!(
+            login_url("/rooms/a?b=c&d", None),
+            "/login?next=/rooms/a%3Fb%3Dc%26d"
+        );
         assert_eq!(
             login_url("/", Some("disabled")),
             "/login?next=/&reason=disabled"

@@ -408,7 +408,10 @@ pub async fn revoke_session(
         .await?
         .filter(|s| s.user_id == me.user.id)
         .ok_or_else(|| AppError::not_found("That session"))?;
-    state.store.revoke_session(session.id, Timestamp::now()).await?;
+    state
+        .store
+        .revoke_session(session.id, Timestamp::now())
+        .await?;
     Ok(session.id == me.session.id)
 }
 
@@ -539,7 +542,10 @@ pub async fn create_admin(
 }
 
 /// Gives an existing account the admin role.
-pub async fn promote_to_admin(store: &DynStore, username: &str) -> Result<AdminBootstrap, AppError> {
+pub async fn promote_to_admin(
+    store: &DynStore,
+    username: &str,
+) -> Result<AdminBootstrap, AppError> {
     let user = store
         .user_by_username(username.trim())
         .await?

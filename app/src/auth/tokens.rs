@@ -142,11 +142,16 @@ mod tests {
     fn a_token_round_trips() {
         let (user, session) = (UserId::new(), SessionId::new());
         let now = now_secs();
-        let claims = tokens().verify(&tokens().issue(user, session, now)).unwrap();
+        let claims = tokens()
+            .verify(&tokens().issue(user, session, now))
+            .unwrap();
         assert_eq!(claims.sub, user);
         assert_eq!(claims.sid, session);
         assert_eq!(claims.exp, now + 900);
-        assert_eq!((claims.iss.as_str(), claims.aud.as_str()), (ISSUER, AUDIENCE));
+        assert_eq!(
+            (claims.iss.as_str(), claims.aud.as_str()),
+            (ISSUER, AUDIENCE)
+        );
     }
 
     #[test]
@@ -224,7 +229,11 @@ mod tests {
                 &EncodingKey::from_secret(SECRET),
             )
             .unwrap();
-            assert_eq!(tokens().verify(&token), Err(TokenError::Invalid), "{iss} {aud}");
+            assert_eq!(
+                tokens().verify(&token),
+                Err(TokenError::Invalid),
+                "{iss} {aud}"
+            );
         }
     }
 

@@ -90,7 +90,10 @@ mod tests {
 
     #[test]
     fn display_names_are_tidied_and_bounded() {
-        assert_eq!(parse_display_name("  Ana   Bell ", "ana").unwrap(), "Ana Bell");
+        assert_eq!(
+            parse_display_name("  Ana   Bell ", "ana").unwrap(),
+            "Ana Bell"
+        );
         assert_eq!(parse_display_name("   ", "ana").unwrap(), "ana");
         assert_eq!(parse_display_name("Zoë 🚀", "z").unwrap(), "Zoë 🚀");
         assert!(parse_display_name("a\u{0}b", "ana").is_err());

@@ -4,7 +4,10 @@ use crate::error::AppError;
 use leptos::prelude::*;
 
 /// The error message for field `name`, if the last answer (or the local check) blamed it.
-pub fn field_error(error: RwSignal<Option<AppError>>, name: &'static str) -> Signal<Option<String>> {
+pub fn field_error(
+    error: RwSignal<Option<AppError>>,
+    name: &'static str,
+) -> Signal<Option<String>> {
     Signal::derive(move || error.with(|e| e.as_ref().and_then(|e| e.for_field(name))))
 }
 
@@ -110,7 +113,11 @@ pub fn Notice(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
 }
 
 #[component]
-pub fn SubmitButton(label: &'static str, busy_label: &'static str, busy: RwSignal<bool>) -> impl IntoView {
+pub fn SubmitButton(
+    label: &'static str,
+    busy_label: &'static str,
+    busy: RwSignal<bool>,
+) -> impl IntoView {
     view! {
         <button
             type="submit"

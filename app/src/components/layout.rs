@@ -69,7 +69,9 @@ fn SidebarSection(title: &'static str, empty: &'static str) -> impl IntoView {
 fn UserMenu() -> impl IntoView {
     let user = UserContext::get().0;
     let link = "rounded-md px-2 py-1.5 text-sm text-slate-700 hover:bg-slate-100 dark:text-slate-200 dark:hover:bg-slate-800";
-    let sign_out = move |_| {
+    // A real form, so signing out works even before the page has hydrated.
+    let sign_out = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
         leptos::task::spawn_local(async move {
             // Whatever the answer, the cookies are gone or invalid afterwards; a full load resets the app.
             let _ = logout().await;
@@ -87,7 +89,9 @@ fn UserMenu() -> impl IntoView {
                             </span>
                             <A href="/profile" attr:class=link>"Profile"</A>
                             <A href="/sessions" attr:class=link>"Sessions"</A>
-                            <button type="button" on:click=sign_out class=link>"Sign out"</button>
+                            <form method="post" action="/api/auth/logout" on:submit=sign_out>
+                                <button type="submit" class=link>"Sign out"</button>
+                            </form>
                         </nav>
                     }.into_any(),
                     _ => view! {

@@ -1,6 +1,6 @@
 //! `/profile`: change the display name and the password.
 
-use crate::auth::api::{change_password, update_profile};
+use crate::auth::api::{change_password, get_current_user, update_profile};
 use crate::auth::validate::{check_password_length, DISPLAY_NAME_MAX, PASSWORD_MAX};
 use crate::auth::{authed, CurrentUser, UserContext};
 use crate::components::form::{field_error, Card, FormError, Notice, SubmitButton, TextField};
@@ -10,7 +10,8 @@ use leptos_meta::Title;
 
 #[component]
 pub fn ProfilePage() -> impl IntoView {
-    let user = UserContext::get().0;
+    // Its own copy of the user: refreshing the shared one after a save must not rebuild these forms.
+    let user = Resource::new(|| (), |_| authed(get_current_user));
     view! {
         <Title text="Profile" />
         <div class="mx-auto w-full max-w-xl space-y-6 px-4 py-8">
@@ -46,7 +47,10 @@ fn ProfileForms(me: CurrentUser) -> impl IntoView {
 }
 
 #[component]
-fn DisplayNameForm(current: String, on_saved: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+fn DisplayNameForm(
+    current: String,
+    on_saved: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let display_name = RwSignal::new(current);
     let error = RwSignal::new(None::<AppError>);
     let busy = RwSignal::new(false);
@@ -112,7 +116,10 @@ fn PasswordForm() -> impl IntoView {
             if fresh == confirm.get_untracked() {
                 Ok(())
             } else {
-                Err(AppError::invalid("confirm_password", "The passwords do not match."))
+                Err(AppError::invalid(
+                    "confirm_password",
+                    "The passwords do not match.",
+                ))
             }
         });
         if let Err(e) = local {

@@ -40,7 +40,11 @@ async fn register_then_login_then_an_authenticated_call(kind: StoreKind) {
 
     // A fresh device signs in, case-insensitively, and makes an authenticated call.
     let mut laptop = Browser::new(&app);
-    assert_eq!(laptop.me().await.body, serde_json::Value::Null, "a guest is nobody");
+    assert_eq!(
+        laptop.me().await.body,
+        serde_json::Value::Null,
+        "a guest is nobody"
+    );
     let answer = laptop.login("ana", GOOD_PASSWORD).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     let me = laptop.me().await;
@@ -69,7 +73,11 @@ async fn refresh_rotates_and_a_replayed_token_revokes_the_family(kind: StoreKind
     assert_eq!(rotated.status, 200, "{rotated:?}");
     let second_refresh = ana.cookie(REFRESH).unwrap();
     assert_ne!(first_refresh, second_refresh, "the refresh token rotates");
-    assert_ne!(first_access, ana.cookie(ACCESS).unwrap(), "a new access token");
+    assert_ne!(
+        first_access,
+        ana.cookie(ACCESS).unwrap(),
+        "a new access token"
+    );
     assert_eq!(ana.me().await.body["username"], "ana");
 
     // An attacker replays the spent token: refused, and the whole family is revoked ...
@@ -82,7 +90,9 @@ async fn refresh_rotates_and_a_replayed_token_revokes_the_family(kind: StoreKind
     assert_eq!(after.status, 401, "{after:?}");
     // and so does the access token issued with it (sessions are checked on every call).
     let mut holder = Browser::new(&app);
-    holder.cookies.insert(ACCESS.into(), ana_access_after_rotation(&rotated));
+    holder
+        .cookies
+        .insert(ACCESS.into(), ana_access_after_rotation(&rotated));
     assert_eq!(holder.get("/api/auth/sessions").await.status, 401);
     app.stop().await.unwrap();
 }
@@ -122,7 +132,10 @@ async fn repeated_failures_lock_the_account_without_revealing_it(kind: StoreKind
     let wrong = mallory.login("ana", "wrong-password-1").await;
     let unknown = mallory.login("nobody-here", "wrong-password-1").await;
     assert_eq!((wrong.status, unknown.status), (401, 401));
-    assert_eq!(wrong.body, unknown.body, "no hint whether the account exists");
+    assert_eq!(
+        wrong.body, unknown.body,
+        "no hint whether the account exists"
+    );
     assert_eq!(wrong.body["kind"], "bad_credentials");
 
     for _ in 0..4 {
@@ -159,10 +172,26 @@ async fn sessions_are_listed_and_others_can_be_signed_out(kind: StoreKind) {
     assert!(list.iter().all(|s| s["ip"] == "127.0.0.1"));
 
     let revoked = laptop.post("/api/auth/sessions/revoke-others", &[]).await;
-    assert_eq!((revoked.status, revoked.body.clone()), (200, serde_json::json!(1)));
-    assert_eq!(phone.get("/api/auth/sessions").await.status, 401, "the phone is signed out");
+    assert_eq!(
+        (revoked.status, revoked.body.clone()),
+        (200, serde_json::json!(1))
+    );
+    assert_eq!(
+        phone.get("/api/auth/sessions").await.status,
+        401,
+        "the phone is signed out"
+    );
     assert_eq!(phone.refresh().await.status, 401);
-    assert_eq!(laptop.get("/api/auth/sessions").await.body.as_array().unwrap().len(), 1);
+    assert_eq!(
+        laptop
+            .get("/api/auth/sessions")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Revoking one session by id; someone else's session id is "not found".
     let mut tablet = Browser::new(&app);
@@ -179,10 +208,14 @@ async fn sessions_are_listed_and_others_can_be_signed_out(kind: StoreKind) {
         .to_owned();
     let mut ben = Browser::new(&app);
     ben.register("ben", GOOD_PASSWORD).await;
-    let foreign = ben.post("/api/auth/sessions/revoke", &[("id", &tablet_id)]).await;
+    let foreign = ben
+        .post("/api/auth/sessions/revoke", &[("id", &tablet_id)])
+        .await;
     assert_eq!(foreign.status, 404);
     assert_eq!(tablet.me().await.body["username"], "ana");
-    let own = laptop.post("/api/auth/sessions/revoke", &[("id", &tablet_id)]).await;
+    let own = laptop
+        .post("/api/auth/sessions/revoke", &[("id", &tablet_id)])
+        .await;
     assert_eq!(own.status, 200, "{own:?}");
     assert_eq!(tablet.get("/api/auth/sessions").await.status, 401);
     app.stop().await.unwrap();
@@ -198,7 +231,10 @@ async fn changing_the_password_signs_out_other_sessions(kind: StoreKind) {
     let wrong = laptop
         .post(
             "/api/account/password",
-            &[("current_password", "not-it"), ("new_password", "amber-violin-tundra-47")],
+            &[
+                ("current_password", "not-it"),
+                ("new_password", "amber-violin-tundra-47"),
+            ],
         )
         .await;
     assert_eq!(wrong.status, 400);
@@ -206,25 +242,47 @@ async fn changing_the_password_signs_out_other_sessions(kind: StoreKind) {
     let weak = laptop
         .post(
             "/api/account/password",
-            &[("current_password", GOOD_PASSWORD), ("new_password", "password123")],
+            &[
+                ("current_password", GOOD_PASSWORD),
+                ("new_password", "password123"),
+            ],
         )
         .await;
-    assert_eq!((weak.status, weak.body["field"].clone()), (400, "new_password".into()));
+    assert_eq!(
+        (weak.status, weak.body["field"].clone()),
+        (400, "new_password".into())
+    );
 
     let changed = laptop
         .post(
             "/api/account/password",
-            &[("current_password", GOOD_PASSWORD), ("new_password", "amber-violin-tundra-47")],
+            &[
+                ("current_password", GOOD_PASSWORD),
+                ("new_password", "amber-violin-tundra-47"),
+            ],
         )
         .await;
-    assert_eq!((changed.status, changed.body.clone()), (200, serde_json::json!(1)), "{changed:?}");
+    assert_eq!(
+        (changed.status, changed.body.clone()),
+        (200, serde_json::json!(1)),
+        "{changed:?}"
+    );
     assert_eq!(phone.get("/api/auth/sessions").await.status, 401);
-    assert_eq!(laptop.get("/api/auth/sessions").await.status, 200, "this session stays");
+    assert_eq!(
+        laptop.get("/api/auth/sessions").await.status,
+        200,
+        "this session stays"
+    );
     let mut fresh = Browser::new(&app);
     assert_eq!(fresh.login("ana", GOOD_PASSWORD).await.status, 401);
-    assert_eq!(fresh.login("ana", "amber-violin-tundra-47").await.status, 200);
+    assert_eq!(
+        fresh.login("ana", "amber-violin-tundra-47").await.status,
+        200
+    );
 
-    let renamed = laptop.post("/api/account/profile", &[("display_name", "  Ana   B. ")]).await;
+    let renamed = laptop
+        .post("/api/account/profile", &[("display_name", "  Ana   B. ")])
+        .await;
     assert_eq!(renamed.body["display_name"], "Ana B.");
     app.stop().await.unwrap();
 }
@@ -248,10 +306,20 @@ async fn registration_input_is_validated_with_clear_messages() {
     for (username, password, field, words) in [
         ("a", GOOD_PASSWORD, "username", "3 to 32"),
         ("ana smith", GOOD_PASSWORD, "username", "letters, digits"),
-        ("{\"$ne\":null}", GOOD_PASSWORD, "username", "letters, digits"),
+        (
+            "{\"$ne\":null}",
+            GOOD_PASSWORD,
+            "username",
+            "letters, digits",
+        ),
         ("ana", "short", "password", "at least 8"),
         ("ana", "password1", "password", "too easy to guess"),
-        ("ana", "ana-is-great-2024", "password", "must not contain your username"),
+        (
+            "ana",
+            "ana-is-great-2024",
+            "password",
+            "must not contain your username",
+        ),
     ] {
         let answer = browser.register(username, password).await;
         assert_eq!(answer.status, 400, "{username} {password}: {answer:?}");
@@ -260,7 +328,9 @@ async fn registration_input_is_validated_with_clear_messages() {
         assert!(message.contains(words), "{message}");
     }
     // A request missing a field gets a 4xx-class error body, not a crash.
-    let broken = browser.post("/api/auth/register", &[("username", "ana")]).await;
+    let broken = browser
+        .post("/api/auth/register", &[("username", "ana")])
+        .await;
     assert_ne!(broken.status, 200);
     assert_eq!(broken.body["kind"], "transport");
     app.stop().await.unwrap();
@@ -274,7 +344,13 @@ async fn registrations_are_rate_limited_per_ip() {
     )
     .await;
     for name in ["one", "two"] {
-        assert_eq!(Browser::new(&app).register(name, GOOD_PASSWORD).await.status, 200);
+        assert_eq!(
+            Browser::new(&app)
+                .register(name, GOOD_PASSWORD)
+                .await
+                .status,
+            200
+        );
     }
     let third = Browser::new(&app).register("three", GOOD_PASSWORD).await;
     assert_eq!(third.status, 429, "{third:?}");
@@ -354,7 +430,10 @@ async fn pages_that_need_a_user_redirect_to_login_and_back() {
     let mut browser = Browser::new(&app);
     let (status, location, _) = browser.page("/profile?tab=password").await;
     assert_eq!(status, 303);
-    assert_eq!(location.as_deref(), Some("/login?next=/profile%3Ftab%3Dpassword"));
+    assert_eq!(
+        location.as_deref(),
+        Some("/login?next=/profile%3Ftab%3Dpassword")
+    );
     let (status, _, html) = browser.page("/login?next=/profile").await;
     assert_eq!(status, 200);
     assert!(html.contains("Sign in"));
@@ -362,7 +441,10 @@ async fn pages_that_need_a_user_redirect_to_login_and_back() {
     browser.register("ana", GOOD_PASSWORD).await;
     let (status, _, html) = browser.page("/profile").await;
     assert_eq!(status, 200);
-    assert!(html.contains("Signed in as"), "rendered for the user on the server");
+    assert!(
+        html.contains("Signed in as"),
+        "rendered for the user on the server"
+    );
     // Signed in, the login page sends you on, but never off-site.
     let (status, location, _) = browser.page("/login?next=/sessions").await;
     assert_eq!((status, location.as_deref()), (303, Some("/sessions")));
@@ -373,18 +455,29 @@ async fn pages_that_need_a_user_redirect_to_login_and_back() {
 
 #[tokio::test]
 async fn an_expired_access_token_is_renewed_during_a_page_load() {
-    let app = spawn_app_with(StoreKind::Embedded, &[("ACCESS_TOKEN_TTL_SECS", "1".into())]).await;
+    let app = spawn_app_with(
+        StoreKind::Embedded,
+        &[("ACCESS_TOKEN_TTL_SECS", "1".into())],
+    )
+    .await;
     let mut ana = Browser::new(&app);
     ana.register("ana", GOOD_PASSWORD).await;
     let old_refresh = ana.cookie(REFRESH).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
 
     let expired = ana.get("/api/auth/sessions").await;
-    assert_eq!((expired.status, expired.body["kind"].clone()), (401, "session_expired".into()));
+    assert_eq!(
+        (expired.status, expired.body["kind"].clone()),
+        (401, "session_expired".into())
+    );
     let (status, _, html) = ana.page("/profile").await;
     assert_eq!(status, 200, "no visible logout");
     assert!(html.contains("Signed in as"));
-    assert_ne!(ana.cookie(REFRESH).unwrap(), old_refresh, "renewed and rotated");
+    assert_ne!(
+        ana.cookie(REFRESH).unwrap(),
+        old_refresh,
+        "renewed and rotated"
+    );
     assert_eq!(ana.get("/api/auth/sessions").await.status, 200);
     app.stop().await.unwrap();
 }
@@ -404,7 +497,10 @@ async fn the_first_admin_comes_from_the_environment_on_an_empty_instance() {
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(answer.body["role"], "admin");
     let mut user = Browser::new(&app);
-    assert_eq!(user.register("ana", GOOD_PASSWORD).await.body["role"], "user");
+    assert_eq!(
+        user.register("ana", GOOD_PASSWORD).await.body["role"],
+        "user"
+    );
     app.stop().await.unwrap();
 }
 
@@ -431,9 +527,47 @@ async fn no_token_or_hash_reaches_the_logs() {
         .map(|s| hash_refresh_token(s))
         .collect();
     for secret in secrets.iter().chain(&hashes) {
-        assert!(!logs.contains(secret.as_str()), "a token or hash was logged");
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a token or hash was logged"
+        );
     }
     for needle in [GOOD_PASSWORD, "wrong-password-9", "$argon2id$"] {
         assert!(!logs.contains(needle), "{needle} was logged");
     }
+}
+
+#[tokio::test]
+async fn signing_out_works_as_a_plain_form_post() {
+    // Before hydration (or without JavaScript) the "Sign out" button posts its form directly.
+    let app = spawn_app(StoreKind::Embedded).await;
+    let mut ana = Browser::new(&app);
+    ana.register("ana", GOOD_PASSWORD).await;
+    let cookies = format!(
+        "{ACCESS}={}; {REFRESH}={}",
+        ana.cookie(ACCESS).unwrap(),
+        ana.cookie(REFRESH).unwrap()
+    );
+    let response = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .header("origin", &app.address)
+        .header("accept", "text/html")
+        .header("referer", app.url("/profile"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302, "back to the page it came from");
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(&app.url("/profile")), "{location}");
+    let cleared = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter(|c| c.to_str().unwrap().contains("Max-Age=0"))
+        .count();
+    assert_eq!(cleared, 2);
+    assert_eq!(ana.get("/api/auth/sessions").await.status, 401);
+    app.stop().await.unwrap();
 }
