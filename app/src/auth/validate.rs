@@ -13,7 +13,7 @@ pub const PASSWORD_MAX: usize = 128;
 pub fn parse_username(raw: &str) -> Result<String, AppError> {
     let name = raw.trim();
     let len = name.chars().count();
-    if len < USERNAME_MIN || len > USERNAME_MAX {
+    if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
         return Err(AppError::invalid(
             "username",
             format!("A username has {USERNAME_MIN} to {USERNAME_MAX} characters."),

@@ -34,7 +34,7 @@ fn ProfileForms(me: CurrentUser) -> impl IntoView {
     view! {
         <p class="text-sm text-slate-600 dark:text-slate-400">
             "Signed in as " <span class="font-medium text-slate-900 dark:text-slate-100">{me.username.clone()}</span>
-            {(me.role == crate::model::Role::Admin).then(|| " (administrator)")}
+            {(me.role == crate::model::Role::Admin).then_some(" (administrator)")}
         </p>
         {me.must_change_password.then(|| view! {
             <p role="alert" class="rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:border-amber-900 dark:bg-amber-950 dark:text-amber-200">
