@@ -156,6 +156,8 @@ contract!(
     list_users_searches_and_pages,
     sessions_crud_and_revocation,
     refresh_rotation_detects_reuse,
+    every_spent_token_of_a_chain_is_recognised,
+    concurrent_rotations_of_one_token_have_one_winner,
     expired_sessions_are_purged,
     rooms_crud_and_listing,
     direct_rooms_are_unique_per_pair,
@@ -623,6 +625,84 @@ async fn refresh_rotation_detects_reuse(h: &mut Harness) {
         .await
         .unwrap();
     assert!(!after_revoke);
+}
+
+/// Reuse detection must recognise any token the session ever rotated away from, not only the last one,
+/// and report the session's revocation so a revoked family stays dead.
+async fn every_spent_token_of_a_chain_is_recognised(h: &mut Harness) {
+    let store = h.store();
+    let ana = user("ana");
+    store.create_user(&ana).await.unwrap();
+    let s = session(ana.id, "chain-0", 1_000, 50_000);
+    store.create_session(&s).await.unwrap();
+    for i in 0..5 {
+        let (old, new) = (format!("chain-{i}"), format!("chain-{}", i + 1));
+        let at = Timestamp(2_000 + i);
+        assert!(store
+            .rotate_refresh(s.id, &old, &new, at, Timestamp(60_000))
+            .await
+            .unwrap());
+    }
+    for i in 0..5 {
+        match store.find_refresh(&format!("chain-{i}")).await.unwrap() {
+            Some(RefreshLookup::Spent(found)) => assert_eq!(found.id, s.id),
+            other => panic!("chain-{i} should be spent, got {other:?}"),
+        }
+    }
+    store.revoke_session(s.id, Timestamp(9_000)).await.unwrap();
+    match store.find_refresh("chain-5").await.unwrap() {
+        Some(RefreshLookup::Current(found)) => {
+            assert_eq!(found.revoked_at, Some(Timestamp(9_000)))
+        }
+        other => panic!("chain-5 is the last token, got {other:?}"),
+    }
+    match store.find_refresh("chain-2").await.unwrap() {
+        Some(RefreshLookup::Spent(found)) => assert_eq!(found.revoked_at, Some(Timestamp(9_000))),
+        other => panic!("chain-2 should be spent, got {other:?}"),
+    }
+}
+
+/// Two refreshes racing with the same token: exactly one rotation happens.
+async fn concurrent_rotations_of_one_token_have_one_winner(h: &mut Harness) {
+    let store = h.store();
+    let ana = user("ana");
+    store.create_user(&ana).await.unwrap();
+    let s = session(ana.id, "race-0", 1_000, 50_000);
+    store.create_session(&s).await.unwrap();
+    let shared = h.shared();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = shared.clone();
+            tokio::spawn(async move {
+                store
+                    .rotate_refresh(
+                        s.id,
+                        "race-0",
+                        &format!("race-winner-{i}"),
+                        Timestamp(2_000),
+                        Timestamp(60_000),
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 1, "exactly one rotation wins");
+    let mut current = 0;
+    for i in 0..8 {
+        if let Some(RefreshLookup::Current(_)) = store
+            .find_refresh(&format!("race-winner-{i}"))
+            .await
+            .unwrap()
+        {
+            current += 1;
+        }
+    }
+    assert_eq!(current, 1);
 }
 
 async fn expired_sessions_are_purged(h: &mut Harness) {

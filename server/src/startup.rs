@@ -69,6 +69,7 @@ impl Application {
             auth,
             public_origin: public_origin.clone().into(),
         };
+        tokio::spawn(purge_expired_sessions(Arc::downgrade(&state.store)));
         let driver = state.store.driver();
         let router = router(state, &settings, &public_origin);
         tracing::info!(
@@ -189,6 +190,24 @@ fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
                 .layer(CompressionLayer::new()),
         )
         .with_state(state)
+}
+
+/// Housekeeping: deletes sessions (and their spent refresh-token hashes) that expired, once an hour.
+/// MongoDB also has a TTL index for this; the embedded store relies on it. Ends with the store.
+async fn purge_expired_sessions(store: std::sync::Weak<dyn app::store::Store>) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(60 * 60));
+    loop {
+        every_hour.tick().await;
+        let Some(store) = store.upgrade() else { return };
+        match store
+            .purge_expired_sessions(app::model::Timestamp::now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired sessions purged"),
+            Err(error) => tracing::warn!(%error, "purging expired sessions failed"),
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
