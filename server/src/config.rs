@@ -218,7 +218,6 @@ impl Settings {
         let registrations_per_ip_per_hour =
             parse_number(&var, "REGISTRATIONS_PER_IP_PER_HOUR", 10, 1, 1_000_000)?;
         let admin_bootstrap = match (var("ADMIN_USERNAME"), get("ADMIN_PASSWORD")) {
-            (None, None) => None,
             (Some(username), Some(password)) if !password.is_empty() => {
                 Some(AdminBootstrap { username, password })
             }
@@ -228,12 +227,8 @@ impl Settings {
                     "required when ADMIN_USERNAME is set",
                 ))
             }
-            (None, Some(_)) => {
-                return Err(invalid(
-                    "ADMIN_USERNAME",
-                    "required when ADMIN_PASSWORD is set",
-                ))
-            }
+            // The password alone is what `server admin create` reads.
+            (None, _) => None,
         };
 
         Ok(Self {

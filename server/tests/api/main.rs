@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin_cli;
 mod auth;
 mod health;
 mod http_layers;
