@@ -2,10 +2,12 @@
 //! `hydrate`). Server-only modules sit behind `ssr`.
 
 pub mod auth;
+pub mod chat;
 pub mod components;
 pub mod error;
 pub mod model;
 pub mod pages;
+pub mod protocol;
 
 #[cfg(feature = "ssr")]
 pub mod metrics;

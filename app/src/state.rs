@@ -1,6 +1,7 @@
 //! Shared server state, handed to SSR and server functions as Leptos context and to axum handlers as state.
 
 use crate::auth::service::Auth;
+use crate::chat::{hub::Hub, SendLimit};
 use crate::metrics::Metrics;
 use crate::store::DynStore;
 use axum::extract::FromRef;
@@ -14,6 +15,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Token keys, password hashing and login throttles.
     pub auth: Arc<Auth>,
+    /// Who follows which room, who is online; fans events out to connections.
+    pub hub: Arc<Hub>,
+    /// Per-user limit on new messages.
+    pub send_limit: Arc<SendLimit>,
     /// The origin browsers use to reach us, e.g. `https://chat.example.com`.
     pub public_origin: Arc<str>,
 }

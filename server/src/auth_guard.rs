@@ -63,6 +63,27 @@ fn error_response(error: &AppError) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// The websocket upgrade (`GET /api/ws`) answers 403 to a foreign `Origin` (cross-site websocket
+/// hijacking) and 401 to a caller without a live session, before any upgrade happens.
+pub async fn guard_websocket_upgrade(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path() != "/api/ws" {
+        return next.run(request).await;
+    }
+    if !is_same_origin(request.headers(), &state.public_origin) {
+        tracing::warn!("websocket upgrade from a foreign origin refused");
+        return error_response(&AppError::CrossSite);
+    }
+    let cookies = SessionCookies::from_headers(request.headers());
+    if let Err(error) = service::authenticate(&state, &cookies).await {
+        return error_response(&error);
+    }
+    next.run(request).await
+}
+
 /// Page loads only: not the API, static files or health endpoints.
 fn is_page(path: &str) -> bool {
     !(path.starts_with("/api/")

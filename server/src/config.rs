@@ -63,6 +63,8 @@ pub struct Settings {
     pub refresh_ttl_secs: u64,
     /// `REGISTRATIONS_PER_IP_PER_HOUR`.
     pub registrations_per_ip_per_hour: u32,
+    /// `MESSAGES_PER_10S`: new messages one user may send in ten seconds.
+    pub messages_per_10s: u32,
     /// `ADMIN_USERNAME` / `ADMIN_PASSWORD`: an admin created on the first start of an empty instance.
     pub admin_bootstrap: Option<AdminBootstrap>,
 }
@@ -217,6 +219,7 @@ impl Settings {
         let refresh_ttl_days = parse_number(&var, "REFRESH_TOKEN_TTL_DAYS", 30, 1, 365)?;
         let registrations_per_ip_per_hour =
             parse_number(&var, "REGISTRATIONS_PER_IP_PER_HOUR", 10, 1, 1_000_000)?;
+        let messages_per_10s = parse_number(&var, "MESSAGES_PER_10S", 20, 1, 1_000_000)?;
         let admin_bootstrap = match (var("ADMIN_USERNAME"), get("ADMIN_PASSWORD")) {
             (Some(username), Some(password)) if !password.is_empty() => {
                 Some(AdminBootstrap { username, password })
@@ -245,6 +248,7 @@ impl Settings {
             access_ttl_secs: access_ttl_secs as u64,
             refresh_ttl_secs: refresh_ttl_days as u64 * 24 * 60 * 60,
             registrations_per_ip_per_hour: registrations_per_ip_per_hour as u32,
+            messages_per_10s: messages_per_10s as u32,
             admin_bootstrap,
         })
     }

@@ -4,6 +4,8 @@ use crate::config::{Environment, Settings};
 use crate::{auth_guard, health, middleware};
 use anyhow::Context;
 use app::auth::service::{self, Auth, AuthSettings};
+use app::chat::{hub::Hub, SendLimit};
+use app::protocol::CloseReason;
 use app::{metrics::Metrics, shell, state::AppState, App};
 use axum::{routing::get, Router};
 use leptos::config::{Env, LeptosOptions};
@@ -26,6 +28,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     grace: Duration,
+    hub: Arc<Hub>,
 }
 
 impl Application {
@@ -67,9 +70,12 @@ impl Application {
             store,
             metrics: Arc::new(Metrics::new()),
             auth,
+            hub: Hub::new(),
+            send_limit: Arc::new(SendLimit::new(settings.messages_per_10s)),
             public_origin: public_origin.clone().into(),
         };
         tokio::spawn(purge_expired_sessions(Arc::downgrade(&state.store)));
+        let hub = state.hub.clone();
         let driver = state.store.driver();
         let router = router(state, &settings, &public_origin);
         tracing::info!(
@@ -82,6 +88,7 @@ impl Application {
             listener,
             router,
             grace: settings.shutdown_grace,
+            hub,
         })
     }
 
@@ -98,9 +105,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let hub = self.hub.clone();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, draining");
+            // Websockets would hold the drain open: tell their clients to reconnect elsewhere.
+            hub.close_all(CloseReason::ShuttingDown);
             let _ = stopping_tx.send(());
         };
         let serve = axum::serve(
@@ -168,6 +178,10 @@ fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             Arc::<str>::from(public_origin),
             auth_guard::refuse_cross_site,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth_guard::guard_websocket_upgrade,
         ))
         .layer(axum::middleware::from_fn_with_state(
             security,

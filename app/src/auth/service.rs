@@ -9,6 +9,7 @@ use super::validate::{self, PASSWORD_MAX};
 use super::{describe_user_agent, CurrentUser, SessionView};
 use crate::error::AppError;
 use crate::model::{AuditId, Role, SessionId, Timestamp, UserId};
+use crate::protocol::CloseReason;
 use crate::state::AppState;
 use crate::store::{
     username_key, AuditEntry, DynStore, RefreshLookup, SessionRecord, StoreError, UserPatch,
@@ -261,6 +262,7 @@ pub async fn refresh(state: &AppState, refresh_token: Option<&str>) -> Result<Is
         Some(RefreshLookup::Spent(session)) => {
             if session.revoked_at.is_none() {
                 state.store.revoke_session(session.id, now).await?;
+                state.hub.close_session(session.id, CloseReason::SignedOut);
                 tracing::warn!(session = %session.id, user = %session.user_id,
                     "a spent refresh token was presented again: session revoked");
             }
@@ -369,6 +371,7 @@ pub async fn logout(state: &AppState, cookies: &SessionCookies) -> Result<(), Ap
             Ok(()) | Err(StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
+        state.hub.close_session(id, CloseReason::SignedOut);
         tracing::info!(session = %id, "signed out");
     }
     Ok(())
@@ -417,10 +420,14 @@ pub async fn revoke_session(
 
 /// Revokes every session of the caller except this one; returns how many.
 pub async fn revoke_other_sessions(state: &AppState, me: &Authenticated) -> Result<u64, AppError> {
-    Ok(state
+    let revoked = state
         .store
         .revoke_user_sessions(me.user.id, Some(me.session.id), Timestamp::now())
-        .await?)
+        .await?;
+    state
+        .hub
+        .close_user(me.user.id, Some(me.session.id), CloseReason::SignedOut);
+    Ok(revoked)
 }
 
 pub async fn update_display_name(
@@ -486,6 +493,9 @@ pub async fn change_password(
         .store
         .revoke_user_sessions(me.user.id, Some(me.session.id), Timestamp::now())
         .await?;
+    state
+        .hub
+        .close_user(me.user.id, Some(me.session.id), CloseReason::SignedOut);
     tracing::info!(user = %me.user.id, revoked, "password changed; other sessions signed out");
     Ok(revoked)
 }

@@ -1,0 +1,136 @@
+//! Rooms over HTTP: server functions at stable paths under `/api/rooms` (listed in the README). Live
+//! traffic (sending, typing, presence) goes over the websocket instead.
+
+use super::{MemberView, RoomSummary};
+use crate::error::AppError;
+use crate::model::RoomId;
+use crate::protocol::MessageView;
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+
+#[cfg(feature = "ssr")]
+use crate::{chat::service, error::respond, request::RequestContext};
+
+/// The caller's rooms and direct messages, with unread counts.
+#[server(prefix = "/api", endpoint = "rooms/mine", input = GetUrl)]
+pub async fn my_rooms() -> Result<Vec<RoomSummary>, AppError> {
+    async {
+        let ctx = RequestContext::get()?;
+        let me = ctx.user().await?;
+        service::my_rooms(&ctx.state, &me).await
+    }
+    .await
+    .map_err(respond)
+}
+
+/// Public rooms whose name contains `search`, 50 at a time from `offset`; with the total.
+#[server(prefix = "/api", endpoint = "rooms/browse", input = GetUrl)]
+pub async fn browse_rooms(
+    search: String,
+    offset: u64,
+) -> Result<(Vec<RoomSummary>, u64), AppError> {
+    async {
+        let ctx = RequestContext::get()?;
+        let me = ctx.user().await?;
+        service::browse(&ctx.state, &me, &search, offset).await
+    }
+    .await
+    .map_err(respond)
+}
+
+/// Creates a public or private room with the caller as owner.
+#[server(prefix = "/api", endpoint = "rooms/create")]
+pub async fn create_room(
+    name: String,
+    topic: String,
+    private: bool,
+) -> Result<RoomSummary, AppError> {
+    async {
+        let ctx = RequestContext::get()?;
+        let me = ctx.user().await?;
+        service::create_room(&ctx.state, &me, &name, &topic, private).await
+    }
+    .await
+    .map_err(respond)
+}
+
+#[server(prefix = "/api", endpoint = "rooms/join")]
+pub async fn join_room(room: RoomId) -> Result<RoomSummary, AppError> {
+    async {
+        let ctx = RequestContext::get()?;
+        let me = ctx.user().await?;
+        service::join(&ctx.state, &me, room).await
+    }
+    .await
+    .map_err(respond)
+}
+
+#[server(prefix = "/api", endpoint = "rooms/leave")]
+pub async fn leave_room(room: RoomId) -> Result<(), AppError> {
+    async {
+        let ctx = RequestContext::get()?;
+        let me = ctx.user().await?;
+        service::leave(&ctx.state, &me, room).await
+    }
+    .await
+    .map_err(respond)
+}
+
+/// Adds `username` to a room the caller belongs to.
+#[server(prefix = "/api", endpoint = "rooms/invite")]
+pub async fn invite_to_room(room: RoomId, username: String) -> Result<MemberView, AppError> {
+    async {
+        let ctx = RequestContext::get()?;
+        let me = ctx.user().await?;
+        service::invite(&ctx.state, &me, room, &username).await
+    }
+    .await
+    .map_err(respond)
+}
+
+/// The direct-message room with `username` (the same one every time).
+#[server(prefix = "/api", endpoint = "rooms/direct")]
+pub async fn open_direct(username: String) -> Result<RoomSummary, AppError> {
+    async {
+        let ctx = RequestContext::get()?;
+        let me = ctx.user().await?;
+        service::open_direct(&ctx.state, &me, &username).await
+    }
+    .await
+    .map_err(respond)
+}
+
+#[server(prefix = "/api", endpoint = "rooms/members", input = GetUrl)]
+pub async fn room_members(room: RoomId) -> Result<Vec<MemberView>, AppError> {
+    async {
+        let ctx = RequestContext::get()?;
+        let me = ctx.user().await?;
+        service::members(&ctx.state, &me, room).await
+    }
+    .await
+    .map_err(respond)
+}
+
+/// A page of history, oldest first: the latest messages, or those before sequence `before`.
+#[server(prefix = "/api", endpoint = "rooms/history", input = GetUrl)]
+pub async fn room_history(room: RoomId, before: Option<u64>) -> Result<Vec<MessageView>, AppError> {
+    async {
+        let ctx = RequestContext::get()?;
+        let me = ctx.user().await?;
+        service::history(&ctx.state, &me, room, before).await
+    }
+    .await
+    .map_err(respond)
+}
+
+/// Moves the caller's read marker in `room` forward to `seq`.
+#[server(prefix = "/api", endpoint = "rooms/read")]
+pub async fn mark_read(room: RoomId, seq: u64) -> Result<u64, AppError> {
+    async {
+        let ctx = RequestContext::get()?;
+        let me = ctx.user().await?;
+        service::mark_read(&ctx.state, me.user.id, room, seq).await
+    }
+    .await
+    .map_err(respond)
+}

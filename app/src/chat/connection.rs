@@ -1,0 +1,438 @@
+//! One websocket connection: reads commands without ever blocking on storage (so the transport never
+//! has to drop frames), answers them in order, and forwards room events exactly once and in sequence
+//! order per room, filling any gap from the store.
+
+use super::hub::{ConnId, Control, Registration};
+use super::service;
+use crate::auth::service::Authenticated;
+use crate::error::AppError;
+use crate::model::{RoomId, SessionId, Timestamp};
+use crate::protocol::{
+    ClientMsg, CloseReason, ErrorCode, RoomCursor, ServerMsg, HEARTBEAT_SECS, MAX_CURSORS,
+};
+use crate::state::AppState;
+use crate::store::{HistoryQuery, UserRecord, MAX_PAGE_SIZE};
+use futures::{Stream, StreamExt};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Commands read but not yet answered. A client that runs this far ahead is closed (it re-sends unacked
+/// commands after reconnecting; nonces keep them single).
+pub const COMMAND_QUEUE: usize = 8192;
+/// Frames waiting to go out to the client.
+pub const OUT_QUEUE: usize = 4096;
+/// How often the session and account are re-read from the store while commands arrive.
+const AUTH_RECHECK: Duration = Duration::from_secs(1);
+/// At most one "typing" per room per connection this often.
+const TYPING_EVERY: Duration = Duration::from_millis(1000);
+
+enum Inbound {
+    Command(ClientMsg),
+    Malformed(String),
+}
+
+/// Starts serving a connection for an authenticated user; returns the frames to send.
+pub async fn open<S, E>(
+    state: AppState,
+    me: Authenticated,
+    input: S,
+) -> Result<impl Stream<Item = ServerMsg> + Send + 'static, AppError>
+where
+    S: Stream<Item = Result<ClientMsg, E>> + Send + Unpin + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let rooms: Vec<RoomId> = state
+        .store
+        .rooms_of_user(me.user.id)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let registration = state.hub.register(me.user.id, me.session.id, &rooms);
+    let control = registration.control.clone();
+    let (out, out_rx) = mpsc::channel(OUT_QUEUE);
+    let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    tokio::spawn(read_commands(input, commands, control.clone()));
+    let connection = Connection {
+        state,
+        me: me.user,
+        session: me.session.id,
+        id: registration.id,
+        out,
+        control: control.clone(),
+        rooms: rooms.into_iter().collect(),
+        cursors: HashMap::new(),
+        synced: false,
+        last_heard: Instant::now(),
+        last_auth: Instant::now(),
+        typing_sent: HashMap::new(),
+    };
+    tokio::spawn(connection.run(registration, commands_rx));
+    Ok(outgoing(out_rx, control))
+}
+
+/// Reads frames as fast as they come and queues them; never waits on anything else.
+async fn read_commands<S, E>(mut input: S, commands: mpsc::Sender<Inbound>, control: Arc<Control>)
+where
+    S: Stream<Item = Result<ClientMsg, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    while let Some(frame) = input.next().await {
+        let inbound = match frame {
+            Ok(command) => Inbound::Command(command),
+            Err(error) => Inbound::Malformed(error.to_string()),
+        };
+        if commands.try_send(inbound).is_err() {
+            control.close(CloseReason::TooManyPending);
+            return;
+        }
+    }
+    // The client went away: dropping `commands` ends the connection.
+}
+
+/// The frames for the client, ending with `Closing` when the server closes the connection.
+fn outgoing(
+    out: mpsc::Receiver<ServerMsg>,
+    control: Arc<Control>,
+) -> impl Stream<Item = ServerMsg> + Send + 'static {
+    futures::stream::unfold(Some((out, control)), |state| async move {
+        let (mut out, control) = state?;
+        tokio::select! {
+            biased;
+            reason = control.closed() => Some((ServerMsg::Closing { reason }, None)),
+            msg = out.recv() => match msg {
+                Some(msg) => Some((msg, Some((out, control)))),
+                None => control.reason().map(|reason| (ServerMsg::Closing { reason }, None)),
+            },
+        }
+    })
+}
+
+/// What to do with a message event, given the last sequence delivered in its room.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Deliver,
+    Duplicate,
+    /// Messages `after + 1 .. seq` were missed: read them from the store first.
+    Gap {
+        after: u64,
+    },
+}
+
+pub fn classify(last_delivered: u64, seq: u64) -> Next {
+    if seq <= last_delivered {
+        Next::Duplicate
+    } else if seq == last_delivered + 1 {
+        Next::Deliver
+    } else {
+        Next::Gap {
+            after: last_delivered,
+        }
+    }
+}
+
+struct Connection {
+    state: AppState,
+    me: UserRecord,
+    session: SessionId,
+    id: ConnId,
+    out: mpsc::Sender<ServerMsg>,
+    control: Arc<Control>,
+    /// Rooms this connection may see, kept in step with the hub.
+    rooms: HashSet<RoomId>,
+    /// Per room, the last sequence delivered (set by `Hello`).
+    cursors: HashMap<RoomId, u64>,
+    synced: bool,
+    last_heard: Instant,
+    last_auth: Instant,
+    typing_sent: HashMap<RoomId, Instant>,
+}
+
+impl Connection {
+    async fn run(mut self, mut registration: Registration, mut commands: mpsc::Receiver<Inbound>) {
+        self.emit(ServerMsg::Welcome {
+            user: self.me.id,
+            heartbeat_secs: HEARTBEAT_SECS,
+        });
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(HEARTBEAT_SECS));
+        let control = self.control.clone();
+        loop {
+            tokio::select! {
+                biased;
+                _ = control.closed() => break,
+                inbound = commands.recv() => match inbound {
+                    Some(inbound) => {
+                        self.last_heard = Instant::now();
+                        if self.still_authorized().await {
+                            self.handle(inbound).await;
+                        }
+                    }
+                    None => break,
+                },
+                event = registration.inbox.recv(), if self.synced => match event {
+                    Some(event) => self.forward(&event).await,
+                    None => break,
+                },
+                _ = heartbeat.tick() => {
+                    if self.last_heard.elapsed() > Duration::from_secs(3 * HEARTBEAT_SECS) {
+                        self.control.close(CloseReason::Silent);
+                    }
+                }
+            }
+        }
+        // Dropping the registration leaves the hub (and may announce the user offline).
+    }
+
+    /// Queues a frame for the client; a client too slow to take it is closed.
+    fn emit(&self, msg: ServerMsg) {
+        if self.out.try_send(msg).is_err() {
+            self.control.close(CloseReason::TooSlow);
+        }
+    }
+
+    fn emit_error(&self, error: &AppError, nonce: Option<String>) {
+        let (code, retry_after_ms) = match error {
+            AppError::Invalid { .. } | AppError::Transport { .. } => (ErrorCode::Invalid, None),
+            AppError::Forbidden => (ErrorCode::Forbidden, None),
+            AppError::NotFound { .. } => (ErrorCode::NotFound, None),
+            AppError::TooManyAttempts { retry_after_secs } => {
+                (ErrorCode::RateLimited, Some(retry_after_secs * 1000))
+            }
+            AppError::Unavailable => (ErrorCode::Unavailable, None),
+            _ => (ErrorCode::Internal, None),
+        };
+        self.emit(ServerMsg::Error {
+            code,
+            message: error.to_string(),
+            nonce,
+            retry_after_ms,
+        });
+    }
+
+    /// Re-reads the session and the account (at most once a second): a revoked session or a disabled
+    /// account ends the connection even if the hub's notice was missed.
+    async fn still_authorized(&mut self) -> bool {
+        if self.last_auth.elapsed() < AUTH_RECHECK {
+            return true;
+        }
+        self.last_auth = Instant::now();
+        let store = &self.state.store;
+        let session = match store.session_by_id(self.session).await {
+            Ok(session) => session,
+            Err(_) => return true, // a store hiccup is not a sign-out; the next check decides
+        };
+        let live =
+            session.is_some_and(|s| s.revoked_at.is_none() && s.expires_at > Timestamp::now());
+        if !live {
+            self.control.close(CloseReason::SignedOut);
+            return false;
+        }
+        match store.user_by_id(self.me.id).await {
+            Ok(Some(user)) if user.disabled => {
+                self.control.close(CloseReason::Disabled);
+                false
+            }
+            Ok(Some(user)) => {
+                self.me = user;
+                true
+            }
+            Ok(None) => {
+                self.control.close(CloseReason::SignedOut);
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    async fn handle(&mut self, inbound: Inbound) {
+        let command = match inbound {
+            Inbound::Command(command) => command,
+            Inbound::Malformed(detail) => {
+                let error =
+                    AppError::invalid("frame", format!("That frame could not be read: {detail}"));
+                return self.emit_error(&error, None);
+            }
+        };
+        match command {
+            ClientMsg::Hello { cursors } => self.hello(cursors).await,
+            ClientMsg::Send { room, nonce, body } => self.send(room, nonce, body).await,
+            ClientMsg::Edit { id, body } => {
+                if let Err(e) = service::edit(&self.state, &self.me, id, &body).await {
+                    self.emit_error(&e, None);
+                }
+            }
+            ClientMsg::Delete { id } => {
+                if let Err(e) = service::delete(&self.state, &self.me, id).await {
+                    self.emit_error(&e, None);
+                }
+            }
+            ClientMsg::Typing { room, active } => self.typing(room, active),
+            ClientMsg::Read { room, seq } => {
+                if let Err(e) = service::mark_read(&self.state, self.me.id, room, seq).await {
+                    self.emit_error(&e, None);
+                }
+            }
+            ClientMsg::Away { away } => self.state.hub.set_away(self.id, away),
+            ClientMsg::Ping => self.emit(ServerMsg::Pong),
+        }
+    }
+
+    /// Catches the client up: the messages after each cursor it names, then live events.
+    async fn hello(&mut self, cursors: Vec<RoomCursor>) {
+        if cursors.len() > MAX_CURSORS {
+            let error =
+                AppError::invalid("cursors", format!("At most {MAX_CURSORS} rooms per hello."));
+            return self.emit_error(&error, None);
+        }
+        let given: HashMap<RoomId, u64> = cursors.iter().map(|c| (c.room, c.last_seq)).collect();
+        let mut rooms: Vec<RoomId> = self.rooms.iter().copied().collect();
+        rooms.sort();
+        for room in rooms {
+            let result = match given.get(&room) {
+                Some(&last) => self.replay(room, last).await,
+                // The client has nothing for this room yet (it loads it over HTTP): live from now on.
+                None => self
+                    .state
+                    .store
+                    .last_seq(room)
+                    .await
+                    .map_err(AppError::from),
+            };
+            match result {
+                Ok(last) => {
+                    self.cursors.insert(room, last);
+                    self.emit(ServerMsg::Synced {
+                        room,
+                        last_seq: last,
+                    });
+                }
+                Err(e) => return self.emit_error(&e, None),
+            }
+        }
+        self.synced = true;
+    }
+
+    /// Sends the room's messages after `after`, in order; returns the last sequence sent.
+    async fn replay(&mut self, room: RoomId, mut after: u64) -> Result<u64, AppError> {
+        loop {
+            let page = self
+                .state
+                .store
+                .history(room, HistoryQuery::after(after, MAX_PAGE_SIZE))
+                .await?;
+            let full = page.len() as u32 == MAX_PAGE_SIZE;
+            for view in service::message_views(&self.state, &page).await? {
+                after = view.seq;
+                self.emit(ServerMsg::Message { message: view });
+            }
+            if !full || self.control.reason().is_some() {
+                return Ok(after);
+            }
+        }
+    }
+
+    async fn send(&mut self, room: RoomId, nonce: String, body: String) {
+        if let Err(retry_after_secs) = self.state.send_limit.check(self.me.id) {
+            let error = AppError::TooManyAttempts { retry_after_secs };
+            return self.emit_error(&error, Some(nonce));
+        }
+        match service::send(&self.state, &self.me, room, &nonce, &body).await {
+            Ok((appended, view)) => {
+                self.emit(ServerMsg::Ack {
+                    nonce,
+                    room,
+                    id: appended.message.id,
+                    seq: appended.message.seq,
+                });
+                // Broadcast only after the durable write and the ack; a retried nonce made nothing new.
+                if appended.created {
+                    self.state
+                        .hub
+                        .publish_room(room, ServerMsg::Message { message: view });
+                }
+            }
+            Err(e) => self.emit_error(&e, Some(nonce)),
+        }
+    }
+
+    fn typing(&mut self, room: RoomId, active: bool) {
+        if !self.rooms.contains(&room) {
+            return self.emit_error(&AppError::Forbidden, None);
+        }
+        let now = Instant::now();
+        if active {
+            if let Some(at) = self.typing_sent.get(&room) {
+                if now.duration_since(*at) < TYPING_EVERY {
+                    return;
+                }
+            }
+            self.typing_sent.insert(room, now);
+        } else {
+            self.typing_sent.remove(&room);
+        }
+        self.state.hub.publish_room(
+            room,
+            ServerMsg::Typing {
+                room,
+                user: self.me.id,
+                name: self.me.display_name.clone(),
+                active,
+            },
+        );
+    }
+
+    /// Passes a hub event on: messages exactly once and in order (gaps filled from the store), the
+    /// rest as they come.
+    async fn forward(&mut self, event: &ServerMsg) {
+        match event {
+            ServerMsg::Message { message } => {
+                let Some(&last) = self.cursors.get(&message.room) else {
+                    return;
+                };
+                match classify(last, message.seq) {
+                    Next::Duplicate => {}
+                    Next::Deliver => {
+                        self.cursors.insert(message.room, message.seq);
+                        self.emit(event.clone());
+                    }
+                    Next::Gap { after } => match self.replay(message.room, after).await {
+                        Ok(reached) => {
+                            self.cursors.insert(message.room, reached.max(after));
+                        }
+                        Err(e) => self.emit_error(&e, None),
+                    },
+                }
+            }
+            ServerMsg::RoomAdded { room } => {
+                let last = self.state.store.last_seq(*room).await.unwrap_or(0);
+                self.rooms.insert(*room);
+                self.cursors.insert(*room, last);
+                self.emit(event.clone());
+            }
+            ServerMsg::RoomRemoved { room } => {
+                self.rooms.remove(room);
+                self.cursors.remove(room);
+                self.emit(event.clone());
+            }
+            ServerMsg::Typing { user, .. } if *user == self.me.id => {}
+            ServerMsg::Updated { message } if !self.rooms.contains(&message.room) => {}
+            other => self.emit(other.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{classify, Next};
+
+    #[test]
+    fn messages_are_delivered_once_in_order_and_gaps_are_found() {
+        assert_eq!(classify(4, 5), Next::Deliver);
+        assert_eq!(classify(4, 4), Next::Duplicate);
+        assert_eq!(classify(4, 2), Next::Duplicate);
+        assert_eq!(classify(4, 9), Next::Gap { after: 4 });
+        assert_eq!(classify(0, 1), Next::Deliver);
+    }
+}

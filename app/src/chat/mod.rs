@@ -1,0 +1,85 @@
+//! Rooms, messages and the real-time connection.
+//!
+//! Shared by both sides: the wire types for rooms and members, and the HTTP server functions (`api`).
+//! Server-only: message rendering, the fan-out hub, the domain rules (`service`), one websocket
+//! connection (`connection`) and the websocket endpoint (`socket`).
+
+pub mod api;
+pub mod socket;
+
+#[cfg(feature = "ssr")]
+pub mod connection;
+#[cfg(feature = "ssr")]
+pub mod hub;
+#[cfg(feature = "ssr")]
+pub mod render;
+#[cfg(feature = "ssr")]
+pub mod service;
+
+use crate::model::{MemberRole, RoomId, RoomKind, UserId};
+use crate::protocol::Presence;
+use serde::{Deserialize, Serialize};
+
+/// A room in the sidebar or the room browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub id: RoomId,
+    pub kind: RoomKind,
+    /// For direct messages, the other person's display name.
+    pub name: String,
+    pub topic: String,
+    /// The newest message's sequence number (0 when empty).
+    pub last_seq: u64,
+    /// The caller's read marker; unread = `last_seq - read_seq`.
+    pub read_seq: u64,
+    /// Whether the caller is a member.
+    pub member: bool,
+}
+
+impl RoomSummary {
+    pub fn unread(&self) -> u64 {
+        self.last_seq.saturating_sub(self.read_seq)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub user: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: MemberRole,
+    pub presence: Presence,
+}
+
+/// Per-user limit on new messages: `per_10s` in any ten seconds, refilling steadily.
+#[cfg(feature = "ssr")]
+pub struct SendLimit {
+    limiter: governor::DefaultKeyedRateLimiter<UserId>,
+}
+
+#[cfg(feature = "ssr")]
+impl SendLimit {
+    pub fn new(per_10s: u32) -> Self {
+        let burst = std::num::NonZeroU32::new(per_10s.max(1)).expect("at least one");
+        let period = std::time::Duration::from_secs(10) / burst.get();
+        let quota = governor::Quota::with_period(period)
+            .expect("a positive period")
+            .allow_burst(burst);
+        Self {
+            limiter: governor::DefaultKeyedRateLimiter::keyed(quota),
+        }
+    }
+
+    /// Takes one message from the user's budget; `Err(seconds)` until the next one is allowed.
+    pub fn check(&self, user: UserId) -> Result<(), u64> {
+        if self.limiter.len() > 100_000 {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(&user).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            wait.as_secs().max(1)
+        })
+    }
+}

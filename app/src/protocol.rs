@@ -1,0 +1,220 @@
+//! The real-time protocol spoken over `/api/ws`: one enum per direction, shared by the server, the
+//! browser and every other client (load generator, bots, tests). Encoded as JSON with a `type` tag.
+//!
+//! Wire format (Leptos websocket server function): binary frames, each `[tag byte][payload]`; tag `0`
+//! carries one JSON-encoded message, tag `1` an error from the transport (e.g. a frame that is not valid
+//! JSON for `ClientMsg`). See the README for a walk-through.
+
+use crate::model::{MessageId, RoomId, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+
+/// Longest message body, in characters.
+pub const MAX_BODY_CHARS: usize = 4000;
+/// Longest client nonce, in bytes.
+pub const MAX_NONCE_LEN: usize = 64;
+/// Most rooms a `Hello` may name.
+pub const MAX_CURSORS: usize = 1000;
+/// The client sends `Ping` at least this often; the server closes a connection silent for three times as
+/// long.
+pub const HEARTBEAT_SECS: u64 = 20;
+
+/// Where a client is in one room's history: it has every message up to `last_seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomCursor {
+    pub room: RoomId,
+    pub last_seq: u64,
+}
+
+/// Client → server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// First frame after connecting: the rooms the client already has messages for. The server answers
+    /// `Welcome`, then for each of the user's rooms the messages after the cursor (or nothing, for rooms
+    /// without a cursor: the client loads those over HTTP), then `Synced`, then live events.
+    Hello {
+        cursors: Vec<RoomCursor>,
+    },
+    /// A new message. `nonce` is chosen by the client and makes retries safe: the same nonce in the same
+    /// room never creates a second message, and is answered with the original `Ack`.
+    Send {
+        room: RoomId,
+        nonce: String,
+        body: String,
+    },
+    Edit {
+        id: MessageId,
+        body: String,
+    },
+    Delete {
+        id: MessageId,
+    },
+    /// "I am typing" (`active: true`, repeated every few seconds while typing) or "I stopped".
+    Typing {
+        room: RoomId,
+        active: bool,
+    },
+    /// The client has shown everything up to `seq` in `room`.
+    Read {
+        room: RoomId,
+        seq: u64,
+    },
+    /// The person is away from the keyboard (or back).
+    Away {
+        away: bool,
+    },
+    Ping,
+}
+
+/// A message as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageView {
+    pub id: MessageId,
+    pub room: RoomId,
+    pub seq: u64,
+    pub author: UserId,
+    pub author_name: String,
+    /// The text as written (empty once deleted).
+    pub body: String,
+    /// The body rendered from the small markdown subset and sanitised on the server; safe to insert.
+    pub html: String,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Online,
+    Away,
+    Offline,
+}
+
+/// Why the server refused one command. The connection stays open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame or its content is not acceptable (empty or too long body, bad nonce, ...).
+    Invalid,
+    /// Not a member of that room, or not the author of that message.
+    Forbidden,
+    NotFound,
+    /// Too many messages too fast; `retry_after_ms` says when the next one will be accepted.
+    RateLimited,
+    /// The store is unavailable; retry later.
+    Unavailable,
+    Internal,
+}
+
+/// Why the server is closing the connection. The client reconnects unless told not to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The client did not read fast enough and its queue overflowed: reconnect and resume.
+    TooSlow,
+    /// The client sent too many commands without waiting for answers: reconnect and resume.
+    TooManyPending,
+    /// No frame from the client for too long.
+    Silent,
+    /// The session was signed out: go to the login page.
+    SignedOut,
+    /// The account was disabled: go to the login page and say so.
+    Disabled,
+    /// The server is shutting down: reconnect (to another instance) and resume.
+    ShuttingDown,
+}
+
+/// Server → client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Welcome {
+        user: UserId,
+        heartbeat_secs: u64,
+    },
+    /// The message with this nonce is stored under `id` and `seq`.
+    Ack {
+        nonce: String,
+        room: RoomId,
+        id: MessageId,
+        seq: u64,
+    },
+    /// A new message, delivered exactly once and in sequence order per room.
+    Message {
+        message: MessageView,
+    },
+    /// A message was edited or deleted (then `deleted` is true and the body empty).
+    Updated {
+        message: MessageView,
+    },
+    /// Catch-up for `room` is complete up to `last_seq`; live events follow.
+    Synced {
+        room: RoomId,
+        last_seq: u64,
+    },
+    /// The user was added to a room (joined, invited, a new direct message): it is followed from now on.
+    RoomAdded {
+        room: RoomId,
+    },
+    /// The user left or was removed from a room.
+    RoomRemoved {
+        room: RoomId,
+    },
+    Typing {
+        room: RoomId,
+        user: UserId,
+        name: String,
+        active: bool,
+    },
+    Presence {
+        user: UserId,
+        presence: Presence,
+    },
+    /// The user's own read marker moved (possibly from another tab or device).
+    Read {
+        room: RoomId,
+        seq: u64,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        /// The nonce of the `Send` this answers, if any.
+        nonce: Option<String>,
+        retry_after_ms: Option<u64>,
+    },
+    Pong,
+    /// Sent last, right before the server ends the connection.
+    Closing {
+        reason: CloseReason,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_tagged_json() {
+        let room = RoomId::from_uuid(uuid::Uuid::nil());
+        let send = ClientMsg::Send {
+            room,
+            nonce: "n1".into(),
+            body: "hi".into(),
+        };
+        let json = serde_json::to_string(&send).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"send","room":"00000000-0000-0000-0000-000000000000","nonce":"n1","body":"hi"}"#
+        );
+        assert_eq!(serde_json::from_str::<ClientMsg>(&json).unwrap(), send);
+        assert_eq!(
+            serde_json::to_string(&ServerMsg::Closing {
+                reason: CloseReason::TooSlow
+            })
+            .unwrap(),
+            r#"{"type":"closing","reason":"too_slow"}"#
+        );
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"send","room":{"$ne":1}}"#).is_err());
+    }
+}
