@@ -162,6 +162,11 @@ impl Connection {
             tokio::select! {
                 biased;
                 _ = control.closed() => break,
+                // Events first: forwarding is quick, and a flood of commands must not starve the inbox.
+                event = registration.inbox.recv(), if self.synced => match event {
+                    Some(event) => self.forward(&event).await,
+                    None => break,
+                },
                 inbound = commands.recv() => match inbound {
                     Some(inbound) => {
                         self.last_heard = Instant::now();
@@ -171,10 +176,6 @@ impl Connection {
                     }
                     None => break,
                 },
-                event = registration.inbox.recv(), if self.synced => match event {
-                    Some(event) => self.forward(&event).await,
-                    None => break,
-                },
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > Duration::from_secs(3 * HEARTBEAT_SECS) {
                         self.control.close(CloseReason::Silent);
@@ -182,7 +183,20 @@ impl Connection {
                 }
             }
         }
+        // Whoever saw this connection typing sees it stop.
+        for room in std::mem::take(&mut self.typing_sent).into_keys() {
+            self.state.hub.publish_room(
+                room,
+                ServerMsg::Typing {
+                    room,
+                    user: self.me.id,
+                    name: self.me.display_name.clone(),
+                    active: false,
+                },
+            );
+        }
         // Dropping the registration leaves the hub (and may announce the user offline).
+        drop(registration);
     }
 
     /// Queues a frame for the client; a client too slow to take it is closed.

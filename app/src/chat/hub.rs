@@ -149,10 +149,11 @@ impl Hub {
     fn unregister(&self, id: ConnId) {
         let (user, before, rooms) = {
             let mut inner = self.lock();
-            let Some(conn) = inner.conns.remove(&id) else {
+            let Some(user) = inner.conns.get(&id).map(|c| c.user) else {
                 return;
             };
-            let before = presence_of(&inner, conn.user);
+            let before = presence_of(&inner, user);
+            let conn = inner.conns.remove(&id).expect("present");
             let rooms = inner.following.remove(&id).unwrap_or_default();
             for room in &rooms {
                 if let Some(set) = inner.rooms.get_mut(room) {

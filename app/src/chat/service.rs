@@ -101,15 +101,19 @@ pub async fn message_views(
     let mut names: HashMap<UserId, String> = HashMap::new();
     let mut views = Vec::with_capacity(messages.len());
     for message in messages {
-        if !names.contains_key(&message.author_id) {
-            let name = state
-                .store
-                .user_by_id(message.author_id)
-                .await?
-                .map_or_else(|| "(deleted user)".to_owned(), |u| u.display_name);
-            names.insert(message.author_id, name);
-        }
-        views.push(message_view(message, &names[&message.author_id]));
+        let name = match names.get(&message.author_id) {
+            Some(name) => name.clone(),
+            None => {
+                let name = state
+                    .store
+                    .user_by_id(message.author_id)
+                    .await?
+                    .map_or_else(|| "(deleted user)".to_owned(), |u| u.display_name);
+                names.insert(message.author_id, name.clone());
+                name
+            }
+        };
+        views.push(message_view(message, &name));
     }
     Ok(views)
 }

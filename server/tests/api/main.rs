@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin_cli;
 mod auth;
+mod chat_ws;
 mod health;
 mod http_layers;
 mod pages;

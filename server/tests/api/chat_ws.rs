@@ -1,0 +1,510 @@
+//! The real-time protocol against the running server, with a real websocket client: ordering and acks,
+//! nonce idempotency, resume after a disconnect, limits, authorization, typing and presence.
+
+use crate::helpers::*;
+use app::model::RoomId;
+use app::protocol::{ClientMsg, CloseReason, ErrorCode, Presence, RoomCursor, ServerMsg};
+use std::collections::HashMap;
+use std::time::Duration;
+
+macro_rules! on_both_drivers {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test] async fn $name() { super::$name(crate::helpers::StoreKind::Embedded).await })*
+        }
+        mod mongo {
+            $(#[tokio::test] async fn $name() { super::$name(crate::helpers::StoreKind::Mongo).await })*
+        }
+    };
+}
+
+on_both_drivers!(
+    two_users_exchange_messages_in_order_with_acks,
+    a_retried_nonce_creates_one_message,
+    a_reconnecting_client_receives_exactly_what_it_missed,
+    non_members_can_neither_read_nor_post,
+);
+
+/// A server whose send limit does not get in the way of tests that send a lot.
+async fn spawn_chat_app(kind: StoreKind) -> TestApp {
+    spawn_app_with(kind, &[("MESSAGES_PER_10S", "1000000".into())]).await
+}
+
+/// Ana (owner) and Ben (invited) share a private room.
+async fn two_members(app: &TestApp) -> (Browser, Browser, RoomId) {
+    let mut ana = Browser::new(app);
+    ana.register("ana", GOOD_PASSWORD).await;
+    let mut ben = Browser::new(app);
+    ben.register("ben", GOOD_PASSWORD).await;
+    let room = ana
+        .post(
+            "/api/rooms/create",
+            &[
+                ("name", "Plans"),
+                ("topic", "Next steps"),
+                ("private", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(room.status, 200, "{room:?}");
+    let room: RoomId = room.body["id"].as_str().unwrap().parse().unwrap();
+    let invite = ana
+        .post(
+            "/api/rooms/invite",
+            &[("room", &room.to_string()), ("username", "ben")],
+        )
+        .await;
+    assert_eq!(invite.status, 200, "{invite:?}");
+    (ana, ben, room)
+}
+
+fn send(room: RoomId, nonce: &str, body: &str) -> ClientMsg {
+    ClientMsg::Send {
+        room,
+        nonce: nonce.into(),
+        body: body.into(),
+    }
+}
+
+async fn synced(ws: &mut WsClient, room: RoomId) -> u64 {
+    ws.recv_until(|m| match m {
+        ServerMsg::Synced { room: r, last_seq } if *r == room => Some(*last_seq),
+        _ => None,
+    })
+    .await
+}
+
+async fn next_message(ws: &mut WsClient) -> (u64, String) {
+    ws.recv_until(|m| match m {
+        ServerMsg::Message { message } => Some((message.seq, message.body.clone())),
+        _ => None,
+    })
+    .await
+}
+
+async fn two_users_exchange_messages_in_order_with_acks(kind: StoreKind) {
+    let app = spawn_chat_app(kind).await;
+    let (ana, ben, room) = two_members(&app).await;
+    let mut a = WsClient::join(&ana, vec![]).await;
+    let mut b = WsClient::join(&ben, vec![]).await;
+    assert_eq!(synced(&mut a, room).await, 0);
+    assert_eq!(synced(&mut b, room).await, 0);
+
+    for i in 1..=20 {
+        let (who, nonce) = if i % 2 == 0 {
+            (&mut b, format!("b{i}"))
+        } else {
+            (&mut a, format!("a{i}"))
+        };
+        who.send(&send(room, &nonce, &format!("message {i}"))).await;
+        let seq = who
+            .recv_until(|m| match m {
+                ServerMsg::Ack { nonce: n, seq, .. } if *n == nonce => Some(*seq),
+                _ => None,
+            })
+            .await;
+        assert_eq!(seq, i, "acks carry the next sequence");
+    }
+    for ws in [&mut a, &mut b] {
+        for i in 1..=20 {
+            assert_eq!(
+                next_message(ws).await,
+                (i, format!("message {i}")),
+                "in order, once"
+            );
+        }
+    }
+    // History over HTTP agrees.
+    let mut ana = ana;
+    let history = ana.get(&format!("/api/rooms/history?room={room}")).await;
+    assert_eq!(history.body.as_array().unwrap().len(), 20);
+    assert_eq!(history.body[19]["html"], "<p>message 20</p>\n");
+    app.stop().await.unwrap();
+}
+
+async fn a_retried_nonce_creates_one_message(kind: StoreKind) {
+    let app = spawn_chat_app(kind).await;
+    let (ana, ben, room) = two_members(&app).await;
+    let mut a = WsClient::join(&ana, vec![]).await;
+    let mut b = WsClient::join(&ben, vec![]).await;
+    synced(&mut a, room).await;
+    synced(&mut b, room).await;
+    let mut acks = Vec::new();
+    for _ in 0..3 {
+        a.send(&send(room, "same-nonce", "only once")).await;
+        acks.push(
+            a.recv_until(|m| match m {
+                ServerMsg::Ack { id, seq, .. } => Some((*id, *seq)),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    assert!(
+        acks.iter().all(|ack| *ack == acks[0]),
+        "the original ack every time"
+    );
+    assert_eq!(next_message(&mut b).await.0, 1);
+    assert!(
+        !b.sees_within(Duration::from_millis(500), |m| matches!(
+            m,
+            ServerMsg::Message { .. }
+        ))
+        .await,
+        "no second message"
+    );
+    let mut ana = ana;
+    let history = ana.get(&format!("/api/rooms/history?room={room}")).await;
+    assert_eq!(history.body.as_array().unwrap().len(), 1);
+    app.stop().await.unwrap();
+}
+
+async fn a_reconnecting_client_receives_exactly_what_it_missed(kind: StoreKind) {
+    let app = spawn_chat_app(kind).await;
+    let (ana, ben, room) = two_members(&app).await;
+    let mut a = WsClient::join(&ana, vec![]).await;
+    synced(&mut a, room).await;
+    let mut b = WsClient::join(&ben, vec![]).await;
+    synced(&mut b, room).await;
+    for i in 1..=5 {
+        a.send(&send(room, &format!("warm{i}"), &format!("before {i}")))
+            .await;
+    }
+    for i in 1..=5 {
+        assert_eq!(next_message(&mut b).await.0, i);
+    }
+    b.close().await;
+
+    // Ben is away while Ana sends 50 messages.
+    for i in 1..=50 {
+        a.send(&send(room, &format!("gone{i}"), &format!("missed {i}")))
+            .await;
+    }
+    a.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 55, .. }).then_some(()))
+        .await;
+
+    let mut b = WsClient::join(&ben, vec![RoomCursor { room, last_seq: 5 }]).await;
+    let mut got = Vec::new();
+    loop {
+        match b.recv().await.expect("open") {
+            ServerMsg::Message { message } => got.push((message.seq, message.body)),
+            ServerMsg::Synced { room: r, last_seq } if r == room => {
+                assert_eq!(last_seq, 55);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let expected: Vec<(u64, String)> = (1..=50).map(|i| (5 + i, format!("missed {i}"))).collect();
+    assert_eq!(
+        got, expected,
+        "exactly the 50 missed messages, in order, once"
+    );
+    // And live delivery continues after the catch-up, without repeats.
+    a.send(&send(room, "after", "live again")).await;
+    assert_eq!(next_message(&mut b).await, (56, "live again".to_owned()));
+    app.stop().await.unwrap();
+}
+
+async fn non_members_can_neither_read_nor_post(kind: StoreKind) {
+    let app = spawn_chat_app(kind).await;
+    let (ana, _ben, room) = two_members(&app).await;
+    let mut a = WsClient::join(&ana, vec![]).await;
+    synced(&mut a, room).await;
+    a.send(&send(room, "secret", "private words")).await;
+    next_message(&mut a).await;
+
+    let mut eve = Browser::new(&app);
+    eve.register("eve", GOOD_PASSWORD).await;
+    // Over HTTP: the room does not exist as far as Eve can tell.
+    for path in ["history", "members"] {
+        let answer = eve.get(&format!("/api/rooms/{path}?room={room}")).await;
+        assert_eq!(answer.status, 404, "{path}: {answer:?}");
+    }
+    let join = eve
+        .post("/api/rooms/join", &[("room", &room.to_string())])
+        .await;
+    assert_eq!(join.status, 404);
+    // Over the websocket: a cursor for the room replays nothing, and posting is refused.
+    let mut e = WsClient::join(&eve, vec![RoomCursor { room, last_seq: 0 }]).await;
+    e.send(&send(room, "intrude", "hello?")).await;
+    let error = e
+        .recv_until(|m| match m {
+            ServerMsg::Message { .. } => panic!("a non-member received a message"),
+            ServerMsg::Error { code, nonce, .. } => Some((*code, nonce.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(error, (ErrorCode::Forbidden, Some("intrude".to_owned())));
+    assert!(
+        !a.sees_within(Duration::from_millis(300), |m| matches!(
+            m,
+            ServerMsg::Message { .. }
+        ))
+        .await
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn foreign_origins_and_guests_cannot_upgrade() {
+    let app = spawn_app(StoreKind::Embedded).await;
+    let mut ana = Browser::new(&app);
+    ana.register("ana", GOOD_PASSWORD).await;
+    ana.origin = "https://evil.example".into();
+    assert_eq!(WsClient::connect(&ana).await.err(), Some(403));
+    let guest = Browser::new(&app);
+    assert_eq!(WsClient::connect(&guest).await.err(), Some(401));
+    ana.origin = ana.base.clone();
+    assert!(WsClient::connect(&ana).await.is_ok());
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_send_rate_limit_answers_with_an_error_frame() {
+    let app = spawn_app_with(StoreKind::Embedded, &[("MESSAGES_PER_10S", "5".into())]).await;
+    let (ana, _ben, room) = two_members(&app).await;
+    let mut a = WsClient::join(&ana, vec![]).await;
+    synced(&mut a, room).await;
+    for i in 0..6 {
+        a.send(&send(room, &format!("r{i}"), "quick")).await;
+    }
+    let mut acks = 0;
+    let mut limited = None;
+    while acks + usize::from(limited.is_some()) < 6 {
+        match a.recv().await.unwrap() {
+            ServerMsg::Ack { .. } => acks += 1,
+            ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                nonce,
+                retry_after_ms,
+                ..
+            } => limited = Some((nonce, retry_after_ms)),
+            _ => {}
+        }
+    }
+    assert_eq!(acks, 5);
+    let (nonce, retry) = limited.unwrap();
+    assert_eq!(nonce.as_deref(), Some("r5"));
+    assert!(retry.unwrap() >= 1000);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_frames_are_refused_and_the_connection_survives() {
+    let app = spawn_app(StoreKind::Embedded).await;
+    let (ana, _ben, room) = two_members(&app).await;
+    let mut a = WsClient::join(&ana, vec![]).await;
+    synced(&mut a, room).await;
+
+    a.send(&send(room, "big", &"x".repeat(4001))).await;
+    let error = a
+        .recv_until(|m| match m {
+            ServerMsg::Error {
+                code,
+                nonce,
+                message,
+                ..
+            } => Some((*code, nonce.clone(), message.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (error.0, error.1.as_deref()),
+        (ErrorCode::Invalid, Some("big"))
+    );
+    assert!(error.2.contains("4000"), "{}", error.2);
+
+    let mut junk = vec![0u8];
+    junk.extend(br#"{"type":"send","room":{"$ne":null}}"#);
+    a.send_raw(junk).await;
+    a.send_raw(vec![0u8; 1]).await;
+    let mut errors = 0;
+    while errors < 2 {
+        if let ServerMsg::Error {
+            code: ErrorCode::Invalid,
+            ..
+        } = a.recv().await.unwrap()
+        {
+            errors += 1;
+        }
+    }
+    // Still usable.
+    a.send(&send(room, "fine", "a normal message")).await;
+    a.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1, .. }).then_some(()))
+        .await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn typing_and_presence_arrive_and_expire() {
+    let app = spawn_app(StoreKind::Embedded).await;
+    let (ana, ben, room) = two_members(&app).await;
+    let mut a = WsClient::join(&ana, vec![]).await;
+    synced(&mut a, room).await;
+    let ana_id: app::model::UserId = {
+        let mut ana = ana;
+        ana.me().await.body["id"].as_str().unwrap().parse().unwrap()
+    };
+
+    let mut b = WsClient::join(&ben, vec![]).await;
+    synced(&mut b, room).await;
+    let ben_id = a
+        .recv_until(|m| match m {
+            ServerMsg::Presence {
+                user,
+                presence: Presence::Online,
+            } if *user != ana_id => Some(*user),
+            _ => None,
+        })
+        .await;
+
+    b.send(&ClientMsg::Typing { room, active: true }).await;
+    let typing = a
+        .recv_until(|m| match m {
+            ServerMsg::Typing {
+                user, name, active, ..
+            } => Some((*user, name.clone(), *active)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(typing, (ben_id, "ben".to_owned(), true));
+    assert!(
+        !b.sees_within(Duration::from_millis(300), |m| matches!(
+            m,
+            ServerMsg::Typing { .. }
+        ))
+        .await,
+        "nobody sees their own typing"
+    );
+
+    // Away, back, and gone: typing stops and presence goes offline when the connection ends.
+    b.send(&ClientMsg::Away { away: true }).await;
+    assert!(
+        a.sees_within(Duration::from_secs(5), |m| matches!(
+            m,
+            ServerMsg::Presence {
+                presence: Presence::Away,
+                ..
+            }
+        ))
+        .await
+    );
+    b.close().await;
+    let mut stopped = false;
+    let mut offline = false;
+    while !(stopped && offline) {
+        match a.recv().await.unwrap() {
+            ServerMsg::Typing {
+                user,
+                active: false,
+                ..
+            } if user == ben_id => stopped = true,
+            ServerMsg::Presence {
+                user,
+                presence: Presence::Offline,
+            } if user == ben_id => offline = true,
+            _ => {}
+        }
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn signing_out_elsewhere_closes_the_socket_at_once() {
+    let app = spawn_app(StoreKind::Embedded).await;
+    let (_ana, ben, room) = two_members(&app).await;
+    let mut b = WsClient::join(&ben, vec![]).await;
+    synced(&mut b, room).await;
+    let mut laptop = Browser::new(&app);
+    laptop.login("ben", GOOD_PASSWORD).await;
+    let revoked = laptop.post("/api/auth/sessions/revoke-others", &[]).await;
+    assert_eq!(revoked.body, serde_json::json!(1));
+    let closing = tokio::time::timeout(
+        Duration::from_secs(1),
+        b.recv_until(|m| match m {
+            ServerMsg::Closing { reason } => Some(*reason),
+            _ => None,
+        }),
+    )
+    .await
+    .expect("closed within a second");
+    assert_eq!(closing, CloseReason::SignedOut);
+    // Then the socket ends, with nothing after the closing notice.
+    loop {
+        match b.recv_within(Duration::from_secs(2)).await {
+            Ok(None) => break,
+            Ok(Some(ServerMsg::Closing { .. })) => panic!("a second closing notice"),
+            Ok(Some(ServerMsg::Message { .. })) => panic!("a message after closing"),
+            Ok(Some(_)) => {}
+            Err(()) => panic!("the socket stays open after closing"),
+        }
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_flood_of_5000_sends_is_acked_exactly_once_each() {
+    use futures::{SinkExt, StreamExt};
+    let app = spawn_chat_app(StoreKind::Embedded).await;
+    let (ana, _ben, room) = two_members(&app).await;
+    let mut a = WsClient::join(&ana, vec![]).await;
+    synced(&mut a, room).await;
+    const N: usize = 5000;
+    let (mut write, mut read) = a.socket.split();
+    // A reader that keeps reading, as a browser does, and reports every ack.
+    let (acks_tx, mut acks) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(message)) = read.next().await {
+            match decode(message) {
+                Some(ServerMsg::Ack { nonce, seq, .. }) if acks_tx.send((nonce, seq)).is_err() => {
+                    break
+                }
+                Some(ServerMsg::Closing { reason }) => {
+                    panic!("the server closed the flood: {reason:?}")
+                }
+                _ => {}
+            }
+        }
+    });
+    let mut acked: HashMap<String, u64> = HashMap::new();
+    // Like the real client: send everything at once, then re-send what is still unacked after a pause.
+    for round in 1..=5 {
+        for i in 0..N {
+            let nonce = format!("f{i}");
+            if !acked.contains_key(&nonce) {
+                write
+                    .send(frame(&send(room, &nonce, &format!("flood {i}"))))
+                    .await
+                    .unwrap();
+            }
+        }
+        while let Ok(Some((nonce, seq))) =
+            tokio::time::timeout(Duration::from_secs(3), acks.recv()).await
+        {
+            if let Some(previous) = acked.insert(nonce, seq) {
+                assert_eq!(previous, seq, "a re-sent nonce gets its original sequence");
+            }
+            if acked.len() == N {
+                break;
+            }
+        }
+        if acked.len() == N {
+            break;
+        }
+        assert!(
+            round < 5,
+            "still {} unacked after 5 rounds",
+            N - acked.len()
+        );
+    }
+    let mut seqs: Vec<u64> = acked.values().copied().collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=N as u64).collect::<Vec<_>>(),
+        "one message per nonce, gap-free"
+    );
+    reader.abort();
+    app.stop().await.unwrap();
+}
