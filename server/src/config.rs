@@ -65,6 +65,8 @@ pub struct Settings {
     pub registrations_per_ip_per_hour: u32,
     /// `MESSAGES_PER_10S`: new messages one user may send in ten seconds.
     pub messages_per_10s: u32,
+    /// `WS_QUEUE_FRAMES`: events one websocket may have waiting before it is closed as too slow.
+    pub ws_queue_frames: usize,
     /// `ADMIN_USERNAME` / `ADMIN_PASSWORD`: an admin created on the first start of an empty instance.
     pub admin_bootstrap: Option<AdminBootstrap>,
 }
@@ -220,6 +222,7 @@ impl Settings {
         let registrations_per_ip_per_hour =
             parse_number(&var, "REGISTRATIONS_PER_IP_PER_HOUR", 10, 1, 1_000_000)?;
         let messages_per_10s = parse_number(&var, "MESSAGES_PER_10S", 20, 1, 1_000_000)?;
+        let ws_queue_frames = parse_number(&var, "WS_QUEUE_FRAMES", 4096, 16, 1_000_000)?;
         let admin_bootstrap = match (var("ADMIN_USERNAME"), get("ADMIN_PASSWORD")) {
             (Some(username), Some(password)) if !password.is_empty() => {
                 Some(AdminBootstrap { username, password })
@@ -249,6 +252,7 @@ impl Settings {
             refresh_ttl_secs: refresh_ttl_days as u64 * 24 * 60 * 60,
             registrations_per_ip_per_hour: registrations_per_ip_per_hour as u32,
             messages_per_10s: messages_per_10s as u32,
+            ws_queue_frames,
             admin_bootstrap,
         })
     }

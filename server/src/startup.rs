@@ -70,7 +70,7 @@ impl Application {
             store,
             metrics: Arc::new(Metrics::new()),
             auth,
-            hub: Hub::new(),
+            hub: Hub::new(settings.ws_queue_frames),
             send_limit: Arc::new(SendLimit::new(settings.messages_per_10s)),
             public_origin: public_origin.clone().into(),
         };

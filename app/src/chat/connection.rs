@@ -21,8 +21,6 @@ use tokio::sync::mpsc;
 /// Commands read but not yet answered. A client that runs this far ahead is closed (it re-sends unacked
 /// commands after reconnecting; nonces keep them single).
 pub const COMMAND_QUEUE: usize = 8192;
-/// Frames waiting to go out to the client.
-pub const OUT_QUEUE: usize = 4096;
 /// How often the session and account are re-read from the store while commands arrive.
 const AUTH_RECHECK: Duration = Duration::from_secs(1);
 /// At most one "typing" per room per connection this often.
@@ -52,7 +50,7 @@ where
         .collect();
     let registration = state.hub.register(me.user.id, me.session.id, &rooms);
     let control = registration.control.clone();
-    let (out, out_rx) = mpsc::channel(OUT_QUEUE);
+    let (out, out_rx) = mpsc::channel(state.hub.queue());
     let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     tokio::spawn(read_commands(input, commands, control.clone()));
     let connection = Connection {

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
 
-/// Events waiting for one connection before it falls behind.
-pub const INBOX_CAPACITY: usize = 4096;
+/// Events (and outgoing frames) waiting for one connection before it counts as too slow.
+pub const DEFAULT_QUEUE: usize = 4096;
 
 pub type ConnId = u64;
 
@@ -95,15 +95,24 @@ impl Drop for Registration {
     }
 }
 
-#[derive(Default)]
 pub struct Hub {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
+    queue: usize,
 }
 
 impl Hub {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    /// `queue`: how many events (and, separately, outgoing frames) one connection may have waiting.
+    pub fn new(queue: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Inner::default()),
+            next_id: AtomicU64::new(0),
+            queue: queue.max(1),
+        })
+    }
+
+    pub fn queue(&self) -> usize {
+        self.queue
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -118,7 +127,7 @@ impl Hub {
         rooms: &[RoomId],
     ) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+        let (tx, rx) = mpsc::channel(self.queue);
         let control = Arc::new(Control::new());
         let conn = Conn {
             user,

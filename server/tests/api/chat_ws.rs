@@ -508,3 +508,75 @@ async fn a_flood_of_5000_sends_is_acked_exactly_once_each() {
     reader.abort();
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits() {
+    use futures::{SinkExt, StreamExt};
+    let app = spawn_app_with(
+        StoreKind::Embedded,
+        &[
+            ("MESSAGES_PER_10S", "1000000".into()),
+            ("WS_QUEUE_FRAMES", "64".into()),
+        ],
+    )
+    .await;
+    let (ana, ben, room) = two_members(&app).await;
+    let mut cai = Browser::new(&app);
+    cai.register("cai", GOOD_PASSWORD).await;
+    let mut owner = Browser::new(&app);
+    owner.cookies = ana.cookies.clone();
+    let invited = owner
+        .post(
+            "/api/rooms/invite",
+            &[("room", &room.to_string()), ("username", "cai")],
+        )
+        .await;
+    assert_eq!(invited.status, 200);
+
+    let mut stalled = WsClient::join(&cai, vec![]).await;
+    synced(&mut stalled, room).await;
+    let mut b = WsClient::join(&ben, vec![]).await;
+    synced(&mut b, room).await;
+    let mut a = WsClient::join(&ana, vec![]).await;
+    synced(&mut a, room).await;
+
+    // Big messages fill the stalled client's socket buffers quickly.
+    const N: u64 = 3000;
+    let body = "z".repeat(4000);
+    let (mut write, mut read) = a.socket.split();
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = read.next().await {} });
+    for i in 0..N {
+        write
+            .send(frame(&send(room, &format!("s{i}"), &body)))
+            .await
+            .unwrap();
+    }
+    // Ben gets every message, in order, while Cai reads nothing.
+    for seq in 1..=N {
+        let got = b
+            .recv_until(|m| match m {
+                ServerMsg::Message { message } => Some(message.seq),
+                _ => None,
+            })
+            .await;
+        assert_eq!(got, seq);
+    }
+    // When Cai finally reads: part of the backlog, then the reason, then the end.
+    let mut delivered = 0;
+    let reason = loop {
+        match stalled.recv_within(Duration::from_secs(10)).await {
+            Ok(Some(ServerMsg::Message { .. })) => delivered += 1,
+            Ok(Some(ServerMsg::Closing { reason })) => break reason,
+            Ok(Some(_)) => {}
+            other => panic!("expected a closing notice, got {other:?}"),
+        }
+    };
+    assert_eq!(reason, CloseReason::TooSlow);
+    assert!(
+        delivered < N,
+        "the backlog was cut, not buffered without bound"
+    );
+    assert_eq!(stalled.recv_within(Duration::from_secs(5)).await, Ok(None));
+    drain.abort();
+    app.stop().await.unwrap();
+}
