@@ -141,6 +141,13 @@ mod ssr {
     /// Sets the HTTP status of the current server-function response from the error, then returns it.
     /// Server functions end with `.map_err(respond)` so scripts see 401/403/429 rather than 500.
     pub fn respond(error: AppError) -> AppError {
+        // Only for requests to the API itself: a server function called while rendering a page must not
+        // turn the page into an error response.
+        let api_call = leptos::prelude::use_context::<http::request::Parts>()
+            .is_some_and(|parts| parts.uri.path().starts_with("/api/"));
+        if !api_call {
+            return error;
+        }
         if let (Some(response), Ok(status)) = (
             leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
             http::StatusCode::from_u16(error.status()),

@@ -1,5 +1,6 @@
 //! ML-CHAT: the Leptos application shared by the server (feature `ssr`) and the browser (feature
 //! `hydrate`). Server-only modules sit behind `ssr`.
+#![recursion_limit = "256"]
 
 pub mod auth;
 pub mod chat;
@@ -29,7 +30,7 @@ use leptos_router::{
 };
 use pages::{
     home::HomePage, login::LoginPage, not_found::NotFound, profile::ProfilePage,
-    register::RegisterPage, sessions::SessionsPage,
+    register::RegisterPage, room::RoomPage, rooms::RoomsPage, sessions::SessionsPage,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -74,7 +75,8 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     mark_hydrated();
     let user = auth::UserContext::provide();
-    keep_session_fresh(user);
+    let live = chat::live::Live::provide();
+    keep_session_fresh(user, live);
 
     view! {
         <Stylesheet id="leptos" href="/pkg/mlchat.css" />
@@ -89,6 +91,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/register") view=RegisterPage />
                     <Route path=path!("/profile") view=ProfilePage />
                     <Route path=path!("/sessions") view=SessionsPage />
+                    <Route path=path!("/rooms") view=RoomsPage />
+                    <Route path=path!("/rooms/:id") view=RoomPage />
                 </Routes>
             </Layout>
         </Router>
@@ -106,14 +110,23 @@ fn mark_hydrated() {
     });
 }
 
-/// Once the browser knows who is signed in, it renews the access token before it runs out.
-fn keep_session_fresh(user: auth::UserContext) {
-    Effect::new(move |_| {
+/// Once the browser knows who is signed in, it renews the access token before it runs out and opens
+/// the live connection.
+fn keep_session_fresh(user: auth::UserContext, live: chat::live::Live) {
+    Effect::new(move |started: Option<bool>| {
+        if started == Some(true) {
+            return true;
+        }
         if let Some(Ok(Some(me))) = user.0.get() {
             #[cfg(feature = "hydrate")]
-            auth::client::keep_fresh(me.access_ttl_secs);
+            {
+                auth::client::keep_fresh(me.access_ttl_secs);
+                chat::live::connect(live);
+            }
             #[cfg(not(feature = "hydrate"))]
-            let _ = me;
+            let _ = (me, live);
+            return true;
         }
+        false
     });
 }

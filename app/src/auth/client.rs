@@ -15,6 +15,12 @@ type Renewal = Shared<LocalBoxFuture<'static, Result<CurrentUser, AppError>>>;
 thread_local! {
     static RENEWING: RefCell<Option<Renewal>> = const { RefCell::new(None) };
     static KEEPING_FRESH: Cell<bool> = const { Cell::new(false) };
+    static SIGNING_OUT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The person chose to sign out: the session ending is expected, not something to report.
+pub fn signing_out() {
+    SIGNING_OUT.with(|s| s.set(true));
 }
 
 /// Renews the session. Concurrent callers share one request: a refresh token is single-use, so two
@@ -82,6 +88,9 @@ pub fn keep_fresh(access_ttl_secs: u64) {
 /// Sends the person to the login page (coming back here afterwards) when `error` means the session is
 /// gone. Other errors are left to the caller to show.
 pub fn session_lost(error: &AppError) {
+    if SIGNING_OUT.with(Cell::get) {
+        return;
+    }
     let reason = match error {
         AppError::Unauthenticated | AppError::SessionExpired => "signed_out",
         AppError::AccountDisabled => "disabled",

@@ -134,3 +134,15 @@ pub async fn mark_read(room: RoomId, seq: u64) -> Result<u64, AppError> {
     .await
     .map_err(respond)
 }
+
+/// A room with its latest messages and its members, for the room page.
+#[server(prefix = "/api", endpoint = "rooms/page", input = GetUrl)]
+pub async fn room_page(room: RoomId) -> Result<super::RoomPageData, AppError> {
+    async {
+        let ctx = RequestContext::get()?;
+        let me = ctx.user().await?;
+        service::room_page(&ctx.state, &me, room).await
+    }
+    .await
+    .map_err(respond)
+}

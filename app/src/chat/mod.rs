@@ -5,6 +5,7 @@
 //! connection (`connection`) and the websocket endpoint (`socket`).
 
 pub mod api;
+pub mod live;
 pub mod socket;
 
 #[cfg(feature = "ssr")]
@@ -82,4 +83,13 @@ impl SendLimit {
             wait.as_secs().max(1)
         })
     }
+}
+
+/// Everything the room page needs for its first render.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomPageData {
+    pub room: RoomSummary,
+    /// The latest page of history, oldest first.
+    pub messages: Vec<crate::protocol::MessageView>,
+    pub members: Vec<MemberView>,
 }

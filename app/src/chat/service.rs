@@ -544,6 +544,21 @@ pub async fn mark_read(
     Ok(stored)
 }
 
+/// The room page: the room (as the caller sees it), the latest history page and the members.
+pub async fn room_page(
+    state: &AppState,
+    me: &Authenticated,
+    room: RoomId,
+) -> Result<super::RoomPageData, AppError> {
+    let record = readable_room(state, me.user.id, room).await?;
+    let member = state.store.membership(room, me.user.id).await?.is_some();
+    Ok(super::RoomPageData {
+        room: summary(state, me.user.id, &record, member).await?,
+        messages: history(state, me, room, None).await?,
+        members: members(state, me, room).await?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,13 @@
 //! The application frame: a top bar, a sidebar for rooms and a main pane. On narrow screens the sidebar
 //! folds away behind a menu button.
 
-use crate::auth::{api::logout, UserContext};
+use crate::auth::{api::logout, authed, UserContext};
+use crate::chat::{
+    api::my_rooms,
+    live::{Link, Live},
+    RoomSummary,
+};
+use crate::model::RoomKind;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -28,7 +34,8 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <img src="/favicon.svg" alt="" class="h-7 w-7" />
                     <span>"ML-CHAT"</span>
                 </A>
-                <div class="ml-auto">
+                <div class="ml-auto flex items-center gap-2">
+                    <LinkStatus />
                     <UserMenu />
                 </div>
             </header>
@@ -41,8 +48,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                         if sidebar_open.get() { format!("{base} flex") } else { format!("{base} hidden") }
                     }
                 >
-                    <SidebarSection title="Rooms" empty="Rooms you join will be listed here." />
-                    <SidebarSection title="Direct messages" empty="Your conversations will be listed here." />
+                    <RoomList />
                 </nav>
                 <main id="main" class="flex min-w-0 flex-1 flex-col overflow-y-auto">
                     {children()}
@@ -52,15 +58,102 @@ pub fn Layout(children: Children) -> impl IntoView {
     }
 }
 
+/// The user's rooms and direct messages with live unread counts; for guests, a hint.
 #[component]
-fn SidebarSection(title: &'static str, empty: &'static str) -> impl IntoView {
+fn RoomList() -> impl IntoView {
+    let user = UserContext::get().0;
+    let live = Live::get();
+    let rooms = Resource::new(move || live.rooms_changed.get(), |_| authed(my_rooms));
+    let heading =
+        "mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500 dark:text-slate-400";
+    let empty = "text-sm text-slate-500 dark:text-slate-400";
     view! {
-        <section>
-            <h2 class="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500 dark:text-slate-400">
-                {title}
-            </h2>
-            <p class="text-sm text-slate-500 dark:text-slate-400">{empty}</p>
-        </section>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let signed_in = matches!(user.await, Ok(Some(_)));
+                if !signed_in {
+                    return view! {
+                        <section>
+                            <h2 class=heading>"Rooms"</h2>
+                            <p class=empty>"Sign in to see your rooms."</p>
+                        </section>
+                        <section>
+                            <h2 class=heading>"Direct messages"</h2>
+                            <p class=empty>"Your conversations will be listed here."</p>
+                        </section>
+                    }
+                    .into_any();
+                }
+                let list = rooms.await.unwrap_or_default();
+                live.seed_rooms(&list);
+                let (direct, groups): (Vec<RoomSummary>, Vec<RoomSummary>) =
+                    list.into_iter().partition(|r| r.kind == RoomKind::Direct);
+                view! {
+                    <section>
+                        <div class="mb-2 flex items-center justify-between">
+                            <h2 class=heading>"Rooms"</h2>
+                            <A href="/rooms" attr:class="text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400">
+                                "Browse / new"
+                            </A>
+                        </div>
+                        {if groups.is_empty() {
+                            view! { <p class=empty>"Rooms you join will be listed here."</p> }.into_any()
+                        } else {
+                            view! { <ul class="space-y-0.5">{groups.into_iter().map(|r| view! { <RoomLink room=r /> }).collect_view()}</ul> }.into_any()
+                        }}
+                    </section>
+                    <section>
+                        <h2 class=heading>"Direct messages"</h2>
+                        {if direct.is_empty() {
+                            view! { <p class=empty>"Your conversations will be listed here."</p> }.into_any()
+                        } else {
+                            view! { <ul class="space-y-0.5">{direct.into_iter().map(|r| view! { <RoomLink room=r /> }).collect_view()}</ul> }.into_any()
+                        }}
+                    </section>
+                }
+                .into_any()
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn RoomLink(room: RoomSummary) -> impl IntoView {
+    let live = Live::get();
+    let id = room.id;
+    let unread = move || live.unread(id);
+    let prefix = match room.kind {
+        RoomKind::Public => "#",
+        RoomKind::Private => "🔒",
+        RoomKind::Direct => "@",
+    };
+    view! {
+        <li>
+            <A
+                href=format!("/rooms/{id}")
+                attr:class="flex items-center justify-between gap-2 rounded-md px-2 py-1.5 text-sm hover:bg-slate-200 aria-[current=page]:bg-indigo-100 aria-[current=page]:font-semibold dark:hover:bg-slate-800 dark:aria-[current=page]:bg-indigo-950"
+            >
+                <span class="truncate">
+                    <span class="mr-1 text-slate-400" aria-hidden="true">{prefix}</span>
+                    {room.name.clone()}
+                </span>
+                {move || {
+                    let n = unread();
+                    (n > 0)
+                        .then(|| {
+                            view! {
+                                <span
+                                    class="rounded-full bg-indigo-600 px-1.5 text-xs font-semibold text-white"
+                                    data-testid="unread"
+                                    aria-label=format!("{n} unread")
+                                >
+                                    {n}
+                                </span>
+                            }
+                        })
+                }}
+            </A>
+        </li>
     }
 }
 
@@ -72,6 +165,8 @@ fn UserMenu() -> impl IntoView {
     // A real form, so signing out works even before the page has hydrated.
     let sign_out = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        #[cfg(feature = "hydrate")]
+        crate::auth::client::signing_out();
         leptos::task::spawn_local(async move {
             // Whatever the answer, the cookies are gone or invalid afterwards; a full load resets the app.
             let _ = logout().await;
@@ -103,6 +198,35 @@ fn UserMenu() -> impl IntoView {
                         </nav>
                     }.into_any(),
                 }
+            })}
+        </Transition>
+    }
+}
+
+/// The live connection's state, for signed-in users.
+#[component]
+fn LinkStatus() -> impl IntoView {
+    let live = Live::get();
+    let user = UserContext::get().0;
+    let dot = move || match live.link.get() {
+        Link::Online => "h-2 w-2 rounded-full bg-emerald-500",
+        Link::Connecting => "h-2 w-2 rounded-full bg-amber-400",
+        Link::Offline => "h-2 w-2 rounded-full bg-red-500",
+    };
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                matches!(user.await, Ok(Some(_))).then(|| view! {
+                    <span
+                        class="flex items-center gap-1.5 text-xs text-slate-500 dark:text-slate-400"
+                        role="status"
+                        data-testid="link-status"
+                        data-link=move || format!("{:?}", live.link.get()).to_lowercase()
+                    >
+                        <span class=dot aria-hidden="true"></span>
+                        <span class="hidden sm:inline">{move || live.link.get().label()}</span>
+                    </span>
+                })
             })}
         </Transition>
     }

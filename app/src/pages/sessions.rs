@@ -41,6 +41,8 @@ pub fn SessionsPage() -> impl IntoView {
         notice.set(None);
         leptos::task::spawn_local(async move {
             if session.current {
+                #[cfg(feature = "hydrate")]
+                crate::auth::client::signing_out();
                 let _ = logout().await;
                 let _ = window().location().assign("/login");
                 return;

@@ -1,0 +1,138 @@
+import { test, expect, waitForHydration, watchForErrors, register, uniqueName, type Page } from "./fixtures";
+import type { Browser, BrowserContext } from "@playwright/test";
+
+// Two people, a room and a live connection each take a while to set up in a debug build.
+test.describe.configure({ timeout: 90_000 });
+
+/** Ana creates a private room and invites Ben; both end up with the room open. */
+async function roomForTwo(page: Page, browser: Browser) {
+  const ana = uniqueName("ana");
+  const ben = uniqueName("ben");
+  const benContext = await browser.newContext();
+  const benPage = await benContext.newPage();
+  const checkBen = watchForErrors(benPage);
+  await register(benPage, ben, "Ben");
+  await register(page, ana, "Ana");
+
+  await page.goto("/rooms");
+  await waitForHydration(page);
+  const roomName = `Plans ${Math.floor(Math.random() * 1e6)}`;
+  await page.getByLabel("Room name").fill(roomName);
+  await page.getByLabel("Topic").fill("Next steps");
+  await page.getByText("Private (members join by invitation)").click();
+  await page.getByRole("button", { name: "Create room" }).click();
+  await expect(page.getByRole("heading", { name: `🔒 ${roomName}` })).toBeVisible();
+  await expect(page.getByTestId("link-status")).toHaveAttribute("data-link", "online");
+  await page.getByLabel("Invite by username").fill(ben);
+  await page.getByRole("button", { name: "Invite" }).click();
+  await expect(page.getByRole("complementary", { name: "Members" }).getByText("Ben")).toBeVisible();
+
+  // The room appears in Ben's sidebar live, and opens.
+  await benPage.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: roomName }).click();
+  await expect(benPage.getByRole("heading", { name: `🔒 ${roomName}` })).toBeVisible();
+  await expect(benPage.getByTestId("link-status")).toHaveAttribute("data-link", "online");
+  return { ana, ben, benContext, benPage, checkBen, roomName };
+}
+
+async function say(page: Page, text: string) {
+  await page.getByLabel("Message", { exact: true }).fill(text);
+  await page.getByLabel("Message", { exact: true }).press("Enter");
+}
+
+function messages(page: Page) {
+  return page.getByLabel("Messages", { exact: true }).locator("article");
+}
+
+test("messages, typing and presence travel live between two people", async ({ page, browser }) => {
+  const { benContext, benPage, checkBen } = await roomForTwo(page, browser);
+
+  await say(page, "Hello **Ben**!");
+  await expect(messages(benPage).last()).toContainText("Hello Ben!");
+  await expect(messages(benPage).last().locator("strong")).toHaveText("Ben");
+  await say(benPage, "Hi Ana");
+  await expect(messages(page).last()).toContainText("Hi Ana");
+  await expect(page.getByTestId("pending-message")).toHaveCount(0);
+
+  // Typing shows up for the other person, and expires.
+  await page.getByLabel("Message", { exact: true }).pressSequentially("thinking", { delay: 50 });
+  await expect(benPage.getByTestId("typing")).toHaveText("Ana is typing…");
+  await expect(benPage.getByTestId("typing")).toHaveText("", { timeout: 9_000 });
+
+  // Presence: Ana is online for Ben, and offline once she closes the page.
+  const anaInBen = benPage.getByRole("complementary", { name: "Members" }).locator("li", { hasText: "Ana" });
+  await expect(anaInBen).toHaveAttribute("data-presence", "online");
+  await page.close();
+  await expect(anaInBen).toHaveAttribute("data-presence", "offline");
+  checkBen();
+  await benContext.close();
+});
+
+test("user HTML is shown as text and runs nothing", async ({ page, browser }) => {
+  const { benContext, benPage } = await roomForTwo(page, browser);
+  let alerted = false;
+  benPage.on("dialog", (dialog) => {
+    alerted = true;
+    void dialog.dismiss();
+  });
+  const payload = `<img src=x onerror=alert(1)> <script>alert(2)</script>`;
+  await say(page, payload);
+  const last = messages(benPage).last();
+  await expect(last).toContainText("<img src=x onerror=alert(1)>");
+  await expect(last).toContainText("<script>alert(2)</script>");
+  await expect(last.locator("img, script")).toHaveCount(0);
+  await benPage.waitForTimeout(500);
+  expect(alerted).toBe(false);
+  await benContext.close();
+});
+
+test("a person who goes offline gets every missed message once on return", async ({ page, browser }) => {
+  const { benContext, benPage } = await roomForTwo(page, browser);
+  await say(page, "before");
+  await expect(messages(benPage)).toHaveCount(1);
+
+  await benContext.setOffline(true);
+  await expect(benPage.getByTestId("link-status")).not.toHaveAttribute("data-link", "online", { timeout: 30_000 });
+  for (let i = 1; i <= 5; i++) await say(page, `while away ${i}`);
+  await expect(messages(page)).toHaveCount(6);
+  // Ben types while offline: it waits and is sent on reconnect.
+  await say(benPage, "typed offline");
+  await expect(benPage.getByTestId("pending-message")).toHaveCount(1);
+
+  await benContext.setOffline(false);
+  await expect(benPage.getByTestId("link-status")).toHaveAttribute("data-link", "online", { timeout: 40_000 });
+  await expect(messages(benPage)).toHaveCount(7);
+  const texts = await messages(benPage).locator(".message-body").allInnerTexts();
+  expect(texts.map((t) => t.trim())).toEqual([
+    "before",
+    "while away 1",
+    "while away 2",
+    "while away 3",
+    "while away 4",
+    "while away 5",
+    "typed offline",
+  ]);
+  await expect(messages(page).last()).toContainText("typed offline");
+  await expect(messages(page)).toHaveCount(7);
+  await benContext.close();
+});
+
+test("scrolling up loads older history; the layout works at 375px", async ({ page, browser }) => {
+  const { benContext, benPage } = await roomForTwo(page, browser);
+  // 60 messages: more than one page (50).
+  for (let i = 1; i <= 60; i++) {
+    await say(page, `line ${i}`);
+    if (i % 10 === 0) await expect(messages(page).last()).toContainText(`line ${i}`);
+  }
+  await benPage.reload();
+  await waitForHydration(benPage);
+  await expect(messages(benPage)).toHaveCount(50);
+  await benPage.getByLabel("Messages", { exact: true }).evaluate((pane) => (pane.scrollTop = 0));
+  await expect(messages(benPage)).toHaveCount(60);
+  await expect(benPage.getByText("This is the beginning of the room.")).toBeVisible();
+
+  await benPage.setViewportSize({ width: 375, height: 740 });
+  await expect(benPage.getByLabel("Message", { exact: true })).toBeVisible();
+  const overflow = await benPage.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await benContext.close();
+});
