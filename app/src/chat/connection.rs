@@ -347,8 +347,15 @@ impl Connection {
 
     async fn send(&mut self, room: RoomId, nonce: String, body: String) {
         if let Err(retry_after_secs) = self.state.send_limit.check(self.me.id) {
-            let error = AppError::TooManyAttempts { retry_after_secs };
-            return self.emit_error(&error, Some(nonce));
+            return self.emit(ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                message: format!(
+                    "You are sending messages too fast. Wait {} and try again.",
+                    crate::error::human_wait(retry_after_secs)
+                ),
+                nonce: Some(nonce),
+                retry_after_ms: Some(retry_after_secs * 1000),
+            });
         }
         match service::send(&self.state, &self.me, room, &nonce, &body).await {
             Ok((appended, view)) => {

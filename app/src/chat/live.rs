@@ -327,6 +327,7 @@ mod client {
     use futures::{FutureExt, StreamExt};
     use gloo_timers::future::TimeoutFuture;
     use leptos::prelude::*;
+    use wasm_bindgen::JsCast;
 
     /// Keeps one websocket open for the page's lifetime: reconnects with exponential backoff and
     /// jitter, resumes from the cursors, re-sends unacknowledged messages.
@@ -425,14 +426,36 @@ mod client {
                 }
             }
         });
-        // The clock that expires typing notices.
+        // The clock that expires typing notices, and the away detector: a hidden page or five minutes
+        // without keyboard or pointer input is "away"; any input or showing the page is "back".
+        let last_input = std::rc::Rc::new(std::cell::Cell::new(js_sys::Date::now()));
+        for event in ["keydown", "pointerdown", "visibilitychange"] {
+            let last_input = last_input.clone();
+            let listener = wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || {
+                last_input.set(js_sys::Date::now());
+            });
+            let _ = document()
+                .add_event_listener_with_callback(event, listener.as_ref().unchecked_ref());
+            listener.forget(); // lives as long as the page
+        }
         leptos::task::spawn_local(async move {
+            // What the current connection was last told (a new connection starts "not away").
+            let mut told: Option<bool> = None;
             loop {
-                live.now.set(js_sys::Date::now());
+                let now = js_sys::Date::now();
+                live.now.set(now);
+                let away = document().hidden() || now - last_input.get() > AWAY_AFTER_MS;
+                if live.link.get_untracked() != Link::Online {
+                    told = None;
+                } else if told.unwrap_or(false) != away && live.transmit(ClientMsg::Away { away }) {
+                    told = Some(away);
+                }
                 TimeoutFuture::new(1000).await;
             }
         });
     }
+
+    const AWAY_AFTER_MS: f64 = 5.0 * 60.0 * 1000.0;
 
     /// Resume from where this page is, then re-send everything still unacknowledged, in order.
     fn hello(live: &Live, tx: &Outbox) {

@@ -23,7 +23,24 @@ on_both_drivers!(
     a_retried_nonce_creates_one_message,
     a_reconnecting_client_receives_exactly_what_it_missed,
     non_members_can_neither_read_nor_post,
+    foreign_origins_and_guests_cannot_upgrade,
+    the_send_rate_limit_answers_with_an_error_frame,
+    oversized_and_malformed_frames_are_refused_and_the_connection_survives,
+    typing_and_presence_arrive_and_expire,
+    signing_out_elsewhere_closes_the_socket_at_once,
 );
+
+// Transport mechanics (input queue, per-connection output queue) do not depend on the store, and
+// thousands of sequential appends take minutes on the test MongoDB-wire server: embedded only.
+#[tokio::test]
+async fn a_flood_of_5000_sends_is_acked_exactly_once_each_embedded() {
+    a_flood_of_5000_sends_is_acked_exactly_once_each(StoreKind::Embedded).await
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits_embedded() {
+    a_client_that_stops_reading_is_closed_and_nobody_else_waits(StoreKind::Embedded).await
+}
 
 /// A server whose send limit does not get in the way of tests that send a lot.
 async fn spawn_chat_app(kind: StoreKind) -> TestApp {
@@ -246,9 +263,8 @@ async fn non_members_can_neither_read_nor_post(kind: StoreKind) {
     app.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn foreign_origins_and_guests_cannot_upgrade() {
-    let app = spawn_app(StoreKind::Embedded).await;
+async fn foreign_origins_and_guests_cannot_upgrade(kind: StoreKind) {
+    let app = spawn_app(kind).await;
     let mut ana = Browser::new(&app);
     ana.register("ana", GOOD_PASSWORD).await;
     ana.origin = "https://evil.example".into();
@@ -260,9 +276,8 @@ async fn foreign_origins_and_guests_cannot_upgrade() {
     app.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn the_send_rate_limit_answers_with_an_error_frame() {
-    let app = spawn_app_with(StoreKind::Embedded, &[("MESSAGES_PER_10S", "5".into())]).await;
+async fn the_send_rate_limit_answers_with_an_error_frame(kind: StoreKind) {
+    let app = spawn_app_with(kind, &[("MESSAGES_PER_10S", "5".into())]).await;
     let (ana, _ben, room) = two_members(&app).await;
     let mut a = WsClient::join(&ana, vec![]).await;
     synced(&mut a, room).await;
@@ -290,9 +305,8 @@ async fn the_send_rate_limit_answers_with_an_error_frame() {
     app.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn oversized_and_malformed_frames_are_refused_and_the_connection_survives() {
-    let app = spawn_app(StoreKind::Embedded).await;
+async fn oversized_and_malformed_frames_are_refused_and_the_connection_survives(kind: StoreKind) {
+    let app = spawn_app(kind).await;
     let (ana, _ben, room) = two_members(&app).await;
     let mut a = WsClient::join(&ana, vec![]).await;
     synced(&mut a, room).await;
@@ -336,9 +350,8 @@ async fn oversized_and_malformed_frames_are_refused_and_the_connection_survives(
     app.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn typing_and_presence_arrive_and_expire() {
-    let app = spawn_app(StoreKind::Embedded).await;
+async fn typing_and_presence_arrive_and_expire(kind: StoreKind) {
+    let app = spawn_app(kind).await;
     let (ana, ben, room) = two_members(&app).await;
     let mut a = WsClient::join(&ana, vec![]).await;
     synced(&mut a, room).await;
@@ -410,9 +423,8 @@ async fn typing_and_presence_arrive_and_expire() {
     app.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn signing_out_elsewhere_closes_the_socket_at_once() {
-    let app = spawn_app(StoreKind::Embedded).await;
+async fn signing_out_elsewhere_closes_the_socket_at_once(kind: StoreKind) {
+    let app = spawn_app(kind).await;
     let (_ana, ben, room) = two_members(&app).await;
     let mut b = WsClient::join(&ben, vec![]).await;
     synced(&mut b, room).await;
@@ -443,10 +455,9 @@ async fn signing_out_elsewhere_closes_the_socket_at_once() {
     app.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_flood_of_5000_sends_is_acked_exactly_once_each() {
+async fn a_flood_of_5000_sends_is_acked_exactly_once_each(kind: StoreKind) {
     use futures::{SinkExt, StreamExt};
-    let app = spawn_chat_app(StoreKind::Embedded).await;
+    let app = spawn_chat_app(kind).await;
     let (ana, _ben, room) = two_members(&app).await;
     let mut a = WsClient::join(&ana, vec![]).await;
     synced(&mut a, room).await;
@@ -509,11 +520,10 @@ async fn a_flood_of_5000_sends_is_acked_exactly_once_each() {
     app.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits() {
+async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits(kind: StoreKind) {
     use futures::{SinkExt, StreamExt};
     let app = spawn_app_with(
-        StoreKind::Embedded,
+        kind,
         &[
             ("MESSAGES_PER_10S", "1000000".into()),
             ("WS_QUEUE_FRAMES", "64".into()),
