@@ -349,3 +349,85 @@ fn presence_of(inner: &Inner, user: UserId) -> Presence {
         Presence::Offline
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg() -> ServerMsg {
+        ServerMsg::Pong
+    }
+
+    #[tokio::test]
+    async fn presence_is_the_union_of_a_users_connections() {
+        let hub = Hub::new(16);
+        let room = RoomId::new();
+        let (ana, ben) = (UserId::new(), UserId::new());
+        let mut watcher = hub.register(ben, SessionId::new(), &[room]);
+        assert_eq!(hub.presence(ana), Presence::Offline);
+
+        let phone = hub.register(ana, SessionId::new(), &[room]);
+        let laptop = hub.register(ana, SessionId::new(), &[room]);
+        assert_eq!(hub.presence(ana), Presence::Online);
+        hub.set_away(phone.id, true);
+        assert_eq!(
+            hub.presence(ana),
+            Presence::Online,
+            "one active connection is enough"
+        );
+        hub.set_away(laptop.id, true);
+        assert_eq!(hub.presence(ana), Presence::Away);
+        drop(laptop);
+        assert_eq!(hub.presence(ana), Presence::Away);
+        drop(phone);
+        assert_eq!(hub.presence(ana), Presence::Offline);
+
+        // Ben, in the same room, heard every change exactly once: online, away, offline.
+        let mut heard = Vec::new();
+        while let Ok(msg) = watcher.inbox.try_recv() {
+            if let ServerMsg::Presence { user, presence } = &*msg {
+                if *user == ana {
+                    heard.push(*presence);
+                }
+            }
+        }
+        assert_eq!(heard, [Presence::Online, Presence::Away, Presence::Offline]);
+        assert_eq!(hub.counts(), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_full_inbox_closes_only_that_connection() {
+        let hub = Hub::new(2);
+        let room = RoomId::new();
+        let slow = hub.register(UserId::new(), SessionId::new(), &[room]);
+        let mut fast = hub.register(UserId::new(), SessionId::new(), &[room]);
+        for _ in 0..3 {
+            hub.publish_room(room, msg());
+            while fast.inbox.try_recv().is_ok() {}
+        }
+        assert_eq!(slow.control.reason(), Some(CloseReason::TooSlow));
+        assert_eq!(fast.control.reason(), None);
+    }
+
+    #[tokio::test]
+    async fn following_and_closing_by_session_or_user() {
+        let hub = Hub::new(16);
+        let (room, user) = (RoomId::new(), UserId::new());
+        let (keep, other) = (SessionId::new(), SessionId::new());
+        let mut a = hub.register(user, keep, &[]);
+        let b = hub.register(user, other, &[]);
+        hub.follow(user, room);
+        assert_eq!(*a.inbox.try_recv().unwrap(), ServerMsg::RoomAdded { room });
+        hub.publish_room(room, msg());
+        assert_eq!(
+            *a.inbox.try_recv().unwrap(),
+            ServerMsg::Pong,
+            "now follows the room"
+        );
+        hub.close_user(user, Some(keep), CloseReason::SignedOut);
+        assert_eq!(a.control.reason(), None);
+        assert_eq!(b.control.reason(), Some(CloseReason::SignedOut));
+        hub.close_session(keep, CloseReason::SignedOut);
+        assert_eq!(a.control.reason(), Some(CloseReason::SignedOut));
+    }
+}
