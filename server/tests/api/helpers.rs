@@ -40,7 +40,11 @@ impl TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        (&mut self.server).await.expect("server task panicked")
+        // A stuck shutdown should fail loudly, not hang the whole suite.
+        tokio::time::timeout(std::time::Duration::from_secs(30), &mut self.server)
+            .await
+            .expect("the server did not stop within 30 s of the shutdown signal")
+            .expect("server task panicked")
     }
 }
 
@@ -243,6 +247,7 @@ impl Browser {
             origin: app.address.clone(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(30))
                 .build()
                 .expect("http client"),
             cookies: HashMap::new(),
