@@ -2,7 +2,7 @@
 //! for registrations. In memory, per instance: a lockout costs an attacker time on every instance they
 //! reach, and a restart does not let them through faster than the schedule allows anywhere else.
 
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::Quota;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -90,30 +90,52 @@ impl LoginThrottle {
     }
 }
 
-/// At most `per_hour` registrations per IP address per hour (a token bucket that refills steadily).
-pub struct RegistrationLimit {
-    limiter: DefaultKeyedRateLimiter<String>,
+/// A per-key token bucket (governor) that answers how long to wait when a key is over its budget.
+pub struct KeyedLimit<K: std::hash::Hash + Eq + Clone> {
+    limiter: governor::RateLimiter<
+        K,
+        governor::state::keyed::DefaultKeyedStateStore<K>,
+        governor::clock::DefaultClock,
+    >,
 }
 
-impl RegistrationLimit {
-    pub fn new(per_hour: u32) -> Self {
-        let per_hour = NonZeroU32::new(per_hour.max(1)).expect("at least one");
+impl<K: std::hash::Hash + Eq + Clone> KeyedLimit<K> {
+    /// `burst` actions at once, refilling to `burst` over `period`.
+    pub fn new(burst: u32, period: std::time::Duration) -> Self {
+        let burst = NonZeroU32::new(burst.max(1)).expect("at least one");
+        let quota = Quota::with_period(period / burst.get())
+            .expect("a positive period")
+            .allow_burst(burst);
         Self {
-            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_hour(per_hour)),
+            limiter: governor::RateLimiter::keyed(quota),
         }
     }
 
-    /// Takes one registration from the IP's budget; `Err(seconds)` until the next one is available.
-    pub fn check(&self, ip: &str) -> Result<(), u64> {
+    /// Takes one action from the key's budget; `Err(seconds)` until the next one is allowed.
+    pub fn check(&self, key: &K) -> Result<(), u64> {
         if self.limiter.len() > SWEEP_ABOVE {
             self.limiter.retain_recent();
         }
-        self.limiter.check_key(&ip.to_owned()).map_err(|not_until| {
+        self.limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
             ));
             wait.as_secs().max(1)
         })
+    }
+}
+
+/// At most `per_hour` registrations per IP address per hour (a token bucket that refills steadily).
+pub struct RegistrationLimit(KeyedLimit<String>);
+
+impl RegistrationLimit {
+    pub fn new(per_hour: u32) -> Self {
+        Self(KeyedLimit::new(per_hour, Duration::from_secs(60 * 60)))
+    }
+
+    /// Takes one registration from the IP's budget; `Err(seconds)` until the next one is available.
+    pub fn check(&self, ip: &str) -> Result<(), u64> {
+        self.0.check(&ip.to_owned())
     }
 }
 

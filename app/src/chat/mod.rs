@@ -54,34 +54,20 @@ pub struct MemberView {
 
 /// Per-user limit on new messages: `per_10s` in any ten seconds, refilling steadily.
 #[cfg(feature = "ssr")]
-pub struct SendLimit {
-    limiter: governor::DefaultKeyedRateLimiter<UserId>,
-}
+pub struct SendLimit(crate::auth::throttle::KeyedLimit<UserId>);
 
 #[cfg(feature = "ssr")]
 impl SendLimit {
     pub fn new(per_10s: u32) -> Self {
-        let burst = std::num::NonZeroU32::new(per_10s.max(1)).expect("at least one");
-        let period = std::time::Duration::from_secs(10) / burst.get();
-        let quota = governor::Quota::with_period(period)
-            .expect("a positive period")
-            .allow_burst(burst);
-        Self {
-            limiter: governor::DefaultKeyedRateLimiter::keyed(quota),
-        }
+        Self(crate::auth::throttle::KeyedLimit::new(
+            per_10s,
+            std::time::Duration::from_secs(10),
+        ))
     }
 
     /// Takes one message from the user's budget; `Err(seconds)` until the next one is allowed.
     pub fn check(&self, user: UserId) -> Result<(), u64> {
-        if self.limiter.len() > 100_000 {
-            self.limiter.retain_recent();
-        }
-        self.limiter.check_key(&user).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            wait.as_secs().max(1)
-        })
+        self.0.check(&user)
     }
 }
 

@@ -118,17 +118,21 @@ pub async fn message_views(
     Ok(views)
 }
 
+async fn room_record(state: &AppState, room: RoomId) -> Result<RoomRecord, AppError> {
+    state
+        .store
+        .room_by_id(room)
+        .await?
+        .ok_or_else(|| AppError::not_found("That room"))
+}
+
 /// The room, if `user` may read it: members always; anyone signed in for public rooms.
 pub async fn readable_room(
     state: &AppState,
     user: UserId,
     room: RoomId,
 ) -> Result<RoomRecord, AppError> {
-    let record = state
-        .store
-        .room_by_id(room)
-        .await?
-        .ok_or_else(|| AppError::not_found("That room"))?;
+    let record = room_record(state, room).await?;
     if record.kind == RoomKind::Public && !record.archived {
         return Ok(record);
     }
@@ -145,11 +149,7 @@ pub async fn postable_room(
     user: UserId,
     room: RoomId,
 ) -> Result<RoomRecord, AppError> {
-    let record = state
-        .store
-        .room_by_id(room)
-        .await?
-        .ok_or_else(|| AppError::not_found("That room"))?;
+    let record = room_record(state, room).await?;
     if state.store.membership(room, user).await?.is_none() {
         return Err(AppError::Forbidden);
     }

@@ -7,17 +7,6 @@ use app::auth::tokens::hash_refresh_token;
 const ACCESS: &str = "mlchat_access";
 const REFRESH: &str = "mlchat_refresh";
 
-macro_rules! on_both_drivers {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(crate::helpers::StoreKind::Embedded).await })*
-        }
-        mod mongo {
-            $(#[tokio::test] async fn $name() { super::$name(crate::helpers::StoreKind::Mongo).await })*
-        }
-    };
-}
-
 on_both_drivers!(
     register_then_login_then_an_authenticated_call,
     refresh_rotates_and_a_replayed_token_revokes_the_family,

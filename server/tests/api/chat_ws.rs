@@ -7,17 +7,6 @@ use app::protocol::{ClientMsg, CloseReason, ErrorCode, Presence, RoomCursor, Ser
 use std::collections::HashMap;
 use std::time::Duration;
 
-macro_rules! on_both_drivers {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(crate::helpers::StoreKind::Embedded).await })*
-        }
-        mod mongo {
-            $(#[tokio::test] async fn $name() { super::$name(crate::helpers::StoreKind::Mongo).await })*
-        }
-    };
-}
-
 on_both_drivers!(
     two_users_exchange_messages_in_order_with_acks,
     a_retried_nonce_creates_one_message,

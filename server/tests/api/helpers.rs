@@ -48,6 +48,19 @@ impl TestApp {
     }
 }
 
+/// Instantiates each listed `async fn(StoreKind)` as one test per storage driver.
+macro_rules! on_both_drivers {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test] async fn $name() { super::$name(crate::helpers::StoreKind::Embedded).await })*
+        }
+        mod mongo {
+            $(#[tokio::test] async fn $name() { super::$name(crate::helpers::StoreKind::Mongo).await })*
+        }
+    };
+}
+pub(crate) use on_both_drivers;
+
 static DB_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 pub fn mongodb_uri() -> String {
