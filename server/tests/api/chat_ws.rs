@@ -17,19 +17,9 @@ on_both_drivers!(
     oversized_and_malformed_frames_are_refused_and_the_connection_survives,
     typing_and_presence_arrive_and_expire,
     signing_out_elsewhere_closes_the_socket_at_once,
+    a_flood_of_5000_sends_is_acked_exactly_once_each,
+    a_client_that_stops_reading_is_closed_and_nobody_else_waits,
 );
-
-// Transport mechanics (input queue, per-connection output queue) do not depend on the store, and
-// thousands of sequential appends take minutes on the test MongoDB-wire server: embedded only.
-#[tokio::test]
-async fn a_flood_of_5000_sends_is_acked_exactly_once_each_embedded() {
-    a_flood_of_5000_sends_is_acked_exactly_once_each(StoreKind::Embedded).await
-}
-
-#[tokio::test]
-async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits_embedded() {
-    a_client_that_stops_reading_is_closed_and_nobody_else_waits(StoreKind::Embedded).await
-}
 
 /// A server whose send limit does not get in the way of tests that send a lot.
 async fn spawn_chat_app(kind: StoreKind) -> TestApp {
