@@ -136,3 +136,78 @@ test("scrolling up loads older history; the layout works at 375px", async ({ pag
   expect(overflow).toBeLessThanOrEqual(0);
   await benContext.close();
 });
+
+test("unread counts grow live and the room opens at the first unread message", async ({ page, browser }) => {
+  const { benContext, benPage, roomName } = await roomForTwo(page, browser);
+  await say(page, "already read");
+  await expect(messages(benPage)).toHaveCount(1);
+
+  // Ben looks elsewhere while Ana writes more than one page.
+  await benPage.goto("/rooms");
+  await waitForHydration(benPage);
+  for (let i = 1; i <= 70; i++) {
+    await say(page, `news ${i}`);
+    if (i % 10 === 0) await expect(messages(page).last()).toContainText(`news ${i}`);
+  }
+  const link = benPage.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: roomName });
+  await expect(link.getByTestId("unread")).toHaveText("70");
+
+  await link.click();
+  await expect(benPage.getByTestId("unread-divider")).toBeVisible();
+  await expect(benPage.locator("#msg-2")).toBeInViewport();
+  await expect(benPage.locator("#msg-2")).toContainText("news 1");
+  await expect(benPage.locator("#msg-71")).not.toBeInViewport();
+  // Viewing marks the room read: the badge goes away.
+  await expect(link.getByTestId("unread")).toHaveCount(0);
+  await expect(messages(benPage)).toHaveCount(71);
+  await benContext.close();
+});
+
+test("sending too fast shows a clear error on the message, which can be retried", async ({ page }) => {
+  await register(page, uniqueName("ana"), "Ana");
+  await page.goto("/rooms");
+  await waitForHydration(page);
+  await page.getByLabel("Room name").fill(`Busy ${Math.floor(Math.random() * 1e6)}`);
+  await page.getByRole("button", { name: "Create room" }).click();
+  await expect(page.getByTestId("link-status")).toHaveAttribute("data-link", "online");
+
+  // A second connection of the same account (as a script would open) uses up the per-user budget and
+  // keeps it used up; every send attempt counts, even one the server then refuses.
+  // Resolves once the server has said "rate limited" to that connection, i.e. the budget is empty.
+  await page.evaluate(
+    () =>
+      new Promise<void>((limited) => {
+        const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/api/ws");
+        ws.binaryType = "arraybuffer";
+        const frame = (msg: object) => {
+          const json = new TextEncoder().encode(JSON.stringify(msg));
+          const bytes = new Uint8Array(json.length + 1);
+          bytes.set(json, 1);
+          return bytes;
+        };
+        ws.onmessage = (event) => {
+          if (new TextDecoder().decode(event.data as ArrayBuffer).includes('"rate_limited"')) limited();
+        };
+        let n = 0;
+        ws.onopen = () => {
+          ws.send(frame({ type: "hello", cursors: [] }));
+          const timer = setInterval(() => {
+            for (let i = 0; i < 25; i++) {
+              ws.send(frame({ type: "send", room: "00000000-0000-0000-0000-000000000000", nonce: `b${n++}`, body: "x" }));
+            }
+          }, 4);
+          setTimeout(() => (clearInterval(timer), ws.close()), 12_000);
+        };
+      }),
+  );
+  for (const text of ["one", "two", "three"]) await say(page, text);
+  const refused = page.getByTestId("pending-message").getByRole("alert").first();
+  await expect(refused).toContainText("You are sending messages too fast");
+
+  // Once the budget refills, Retry sends it.
+  await page.waitForTimeout(12_000);
+  const retries = page.getByTestId("pending-message").getByRole("button", { name: "Retry" });
+  while ((await retries.count()) > 0) await retries.first().click();
+  await expect(page.getByTestId("pending-message")).toHaveCount(0, { timeout: 15_000 });
+  await expect(messages(page)).toHaveCount(3);
+});

@@ -10,7 +10,7 @@ use crate::protocol::{MessageView, ServerMsg, MAX_BODY_CHARS, MAX_NONCE_LEN};
 use crate::state::AppState;
 use crate::store::{
     direct_key, Appended, HistoryQuery, MembershipRecord, MessageRecord, NewMessage, RoomQuery,
-    RoomRecord, StoreError, UserRecord,
+    RoomRecord, StoreError, UserRecord, MAX_PAGE_SIZE,
 };
 use std::collections::HashMap;
 
@@ -501,6 +501,10 @@ pub async fn members(
     room: RoomId,
 ) -> Result<Vec<MemberView>, AppError> {
     readable_room(state, me.user.id, room).await?;
+    member_views(state, room).await
+}
+
+async fn member_views(state: &AppState, room: RoomId) -> Result<Vec<MemberView>, AppError> {
     let mut out = Vec::new();
     for member in state.store.list_members(room).await? {
         if let Some(user) = state.store.user_by_id(member.user_id).await? {
@@ -545,6 +549,8 @@ pub async fn mark_read(
 }
 
 /// The room page: the room (as the caller sees it), the latest history page and the members.
+/// The room as it opens: summary, members and the latest messages, reaching back far enough to include
+/// the first unread one (with a little context above it) when that fits in one store page.
 pub async fn room_page(
     state: &AppState,
     me: &Authenticated,
@@ -552,11 +558,26 @@ pub async fn room_page(
 ) -> Result<super::RoomPageData, AppError> {
     let record = readable_room(state, me.user.id, room).await?;
     let member = state.store.membership(room, me.user.id).await?.is_some();
+    let room_summary = summary(state, me.user.id, &record, member).await?;
     Ok(super::RoomPageData {
-        room: summary(state, me.user.id, &record, member).await?,
-        messages: history(state, me, room, None).await?,
-        members: members(state, me, room).await?,
+        messages: message_views(state, &opening_page(state, &room_summary).await?).await?,
+        members: member_views(state, room).await?,
+        room: room_summary,
     })
+}
+
+async fn opening_page(
+    state: &AppState,
+    room: &RoomSummary,
+) -> Result<Vec<MessageRecord>, AppError> {
+    const CONTEXT: u64 = 5;
+    let unread = room.last_seq.saturating_sub(room.read_seq);
+    let limit = (unread + CONTEXT).clamp(u64::from(PAGE), u64::from(MAX_PAGE_SIZE));
+    let limit = u32::try_from(limit).unwrap_or(MAX_PAGE_SIZE);
+    Ok(state
+        .store
+        .history(room.id, HistoryQuery::latest(limit))
+        .await?)
 }
 
 #[cfg(test)]

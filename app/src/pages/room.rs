@@ -59,7 +59,10 @@ fn RoomView(page: RoomPageData, my_id: Option<crate::model::UserId>) -> impl Int
     let member = RwSignal::new(room.member);
     let loading_older = RwSignal::new(false);
     let no_more = RwSignal::new(page.messages.first().is_none_or(|m| m.seq <= 1));
-    let first_unread = (room.read_seq < room.last_seq).then_some(room.read_seq + 1);
+    // When more is unread than the opening page holds, everything shown is unread: start at its top.
+    let first_loaded = page.messages.first().map_or(1, |m| m.seq);
+    let first_unread =
+        (room.read_seq < room.last_seq).then_some((room.read_seq + 1).max(first_loaded));
 
     let messages = Memo::new(move |_| {
         live.messages
@@ -165,7 +168,7 @@ fn RoomView(page: RoomPageData, my_id: Option<crate::model::UserId>) -> impl Int
                     {move || loading_older.get().then(|| view! { <p class="text-center text-xs text-slate-500">"Loading older messages…"</p> })}
                     {move || no_more.get().then(|| view! { <p class="text-center text-xs text-slate-400">"This is the beginning of the room."</p> })}
                     <For each=move || messages.get() key=|m| (m.seq, m.edited_at, m.deleted) let:message>
-                        <MessageRow message my_id />
+                        <MessageRow unread_from_here=Some(message.seq) == first_unread message my_id />
                     </For>
                     <For each=move || pending.get() key=|p| (p.nonce.clone(), p.failed.clone()) let:p>
                         <div class="rounded-md px-2 py-1 text-slate-500" data-testid="pending-message">
@@ -194,7 +197,12 @@ fn RoomView(page: RoomPageData, my_id: Option<crate::model::UserId>) -> impl Int
 }
 
 #[component]
-fn MessageRow(message: MessageView, my_id: Option<crate::model::UserId>) -> impl IntoView {
+fn MessageRow(
+    message: MessageView,
+    my_id: Option<crate::model::UserId>,
+    /// Draws the "New messages" line above this one.
+    unread_from_here: bool,
+) -> impl IntoView {
     let live = Live::get();
     let own = my_id == Some(message.author);
     let (id, body) = (message.id, message.body.clone());
@@ -215,6 +223,11 @@ fn MessageRow(message: MessageView, my_id: Option<crate::model::UserId>) -> impl
         }
     };
     view! {
+        {unread_from_here.then(|| view! {
+            <p class="flex items-center gap-2 py-1 text-xs font-medium text-red-600" data-testid="unread-divider">
+                <span class="h-px flex-1 bg-red-300"></span>"New messages"<span class="h-px flex-1 bg-red-300"></span>
+            </p>
+        })}
         <article id=format!("msg-{}", message.seq) class="group rounded-md px-2 py-1 hover:bg-slate-50 dark:hover:bg-slate-900" data-seq=message.seq>
             <p class="flex items-baseline gap-2 text-sm">
                 <span class="font-semibold">{message.author_name.clone()}</span>
