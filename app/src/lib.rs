@@ -2,6 +2,7 @@
 //! `hydrate`). Server-only modules sit behind `ssr`.
 #![recursion_limit = "256"]
 
+pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod components;
@@ -27,6 +28,10 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     path,
+};
+use pages::admin::{
+    audit::AdminAuditPage, dashboard::AdminDashboardPage, rooms::AdminRoomsPage,
+    users::AdminUsersPage,
 };
 use pages::{
     home::HomePage, login::LoginPage, not_found::NotFound, profile::ProfilePage,
@@ -93,6 +98,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/sessions") view=SessionsPage />
                     <Route path=path!("/rooms") view=RoomsPage />
                     <Route path=path!("/rooms/:id") view=RoomPage />
+                    <Route path=path!("/admin") view=AdminDashboardPage />
+                    <Route path=path!("/admin/users") view=AdminUsersPage />
+                    <Route path=path!("/admin/rooms") view=AdminRoomsPage />
+                    <Route path=path!("/admin/audit") view=AdminAuditPage />
                 </Routes>
             </Layout>
         </Router>

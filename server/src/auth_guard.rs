@@ -6,6 +6,7 @@ use app::auth::cookies::SessionCookies;
 use app::auth::paths::{guest_only, login_url, requires_login, safe_next};
 use app::auth::service;
 use app::error::AppError;
+use app::model::Role;
 use app::state::AppState;
 use axum::{
     extract::{Query, Request, State},
@@ -99,7 +100,17 @@ fn is_page(path: &str) -> bool {
 enum PageUser {
     Guest,
     Disabled,
-    SignedIn,
+    SignedIn {
+        admin: bool,
+        must_change_password: bool,
+    },
+}
+
+/// Where an admin-issued temporary password sends its user until they choose their own.
+const CHANGE_PASSWORD_PAGE: &str = "/profile";
+
+fn is_admin_page(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/")
 }
 
 pub async fn page_session(
@@ -126,11 +137,15 @@ pub async fn page_session(
                     }
                     .write_into(request.headers_mut());
                     set_cookies = issued.cookies;
+                    (issued.user.role, issued.user.must_change_password)
                 }),
-            other => other.map(|_| ()),
+            other => other.map(|me| (me.user.role, me.user.must_change_password)),
         };
         user = match outcome {
-            Ok(()) => PageUser::SignedIn,
+            Ok((role, must_change_password)) => PageUser::SignedIn {
+                admin: role == Role::Admin,
+                must_change_password,
+            },
             Err(error @ (AppError::Unauthenticated | AppError::AccountDisabled)) => {
                 // Dead cookies: drop them here and in the browser, and render for a guest.
                 SessionCookies::default().write_into(request.headers_mut());
@@ -147,7 +162,11 @@ pub async fn page_session(
     }
 
     let mut response = match user {
-        PageUser::SignedIn if guest_only(&path) => {
+        PageUser::SignedIn {
+            must_change_password: true,
+            ..
+        } if path != CHANGE_PASSWORD_PAGE => Redirect::to(CHANGE_PASSWORD_PAGE).into_response(),
+        PageUser::SignedIn { .. } if guest_only(&path) => {
             let next = Query::<HashMap<String, String>>::try_from_uri(request.uri())
                 .ok()
                 .and_then(|q| q.0.get("next").cloned());
@@ -160,6 +179,12 @@ pub async fn page_session(
                 .map_or(path.clone(), |pq| pq.to_string());
             let reason = matches!(user, PageUser::Disabled).then_some("disabled");
             Redirect::to(&login_url(&here, reason)).into_response()
+        }
+        // The page renders its "admins only" notice; the status tells browsers and tools the same.
+        PageUser::SignedIn { admin: false, .. } if is_admin_page(&path) => {
+            let mut response = next.run(request).await;
+            *response.status_mut() = StatusCode::FORBIDDEN;
+            response
         }
         _ => next.run(request).await,
     };

@@ -504,7 +504,7 @@ pub async fn members(
     member_views(state, room).await
 }
 
-async fn member_views(state: &AppState, room: RoomId) -> Result<Vec<MemberView>, AppError> {
+pub async fn member_views(state: &AppState, room: RoomId) -> Result<Vec<MemberView>, AppError> {
     let mut out = Vec::new();
     for member in state.store.list_members(room).await? {
         if let Some(user) = state.store.user_by_id(member.user_id).await? {

@@ -1,6 +1,7 @@
 //! `/rooms/:id`: one room. Server-rendered with its latest messages, then live: new messages, edits,
 //! deletions, typing and presence arrive over the websocket; scrolling up loads older history.
 
+use crate::admin::api::admin_delete_message;
 use crate::auth::{authed, UserContext};
 use crate::chat::api::{invite_to_room, join_room, leave_room, room_history, room_page};
 use crate::chat::live::Live;
@@ -31,11 +32,13 @@ pub fn RoomPage() -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <p class="p-6 text-sm text-slate-500">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                let my_id = user.await.ok().flatten().map(|u| u.id);
+                let me = user.await.ok().flatten();
+                let my_id = me.as_ref().map(|u| u.id);
+                let admin = me.is_some_and(|u| u.role == crate::model::Role::Admin);
                 match data.await {
                     Ok(page) => {
                         live.seed_messages(page.room.id, page.messages.clone());
-                        view! { <RoomView page my_id /> }.into_any()
+                        view! { <RoomView page my_id admin /> }.into_any()
                     }
                     Err(e) => view! {
                         <Title text="Room not found" />
@@ -51,7 +54,12 @@ pub fn RoomPage() -> impl IntoView {
 }
 
 #[component]
-fn RoomView(page: RoomPageData, my_id: Option<crate::model::UserId>) -> impl IntoView {
+fn RoomView(
+    page: RoomPageData,
+    my_id: Option<crate::model::UserId>,
+    /// Admins may delete anyone's message here (moderation).
+    admin: bool,
+) -> impl IntoView {
     let live = Live::get();
     let room = page.room.clone();
     let id = room.id;
@@ -168,7 +176,7 @@ fn RoomView(page: RoomPageData, my_id: Option<crate::model::UserId>) -> impl Int
                     {move || loading_older.get().then(|| view! { <p class="text-center text-xs text-slate-500">"Loading older messages…"</p> })}
                     {move || no_more.get().then(|| view! { <p class="text-center text-xs text-slate-400">"This is the beginning of the room."</p> })}
                     <For each=move || messages.get() key=|m| (m.seq, m.edited_at, m.deleted) let:message>
-                        <MessageRow unread_from_here=Some(message.seq) == first_unread message my_id />
+                        <MessageRow unread_from_here=Some(message.seq) == first_unread message my_id admin />
                     </For>
                     <For each=move || pending.get() key=|p| (p.nonce.clone(), p.failed.clone()) let:p>
                         <div class="rounded-md px-2 py-1 text-slate-500" data-testid="pending-message">
@@ -202,10 +210,23 @@ fn MessageRow(
     my_id: Option<crate::model::UserId>,
     /// Draws the "New messages" line above this one.
     unread_from_here: bool,
+    admin: bool,
 ) -> impl IntoView {
     let live = Live::get();
     let own = my_id == Some(message.author);
     let (id, body) = (message.id, message.body.clone());
+    let moderate = admin && !own && !message.deleted;
+    let author = message.author_name.clone();
+    let remove_as_admin = move |_| {
+        let question = format!("Delete this message by {author} for everyone, as an admin?");
+        if window().confirm_with_message(&question).unwrap_or(false) {
+            leptos::task::spawn_local(async move {
+                if let Err(e) = authed(move || admin_delete_message(id)).await {
+                    let _ = window().alert_with_message(&e.to_string());
+                }
+            });
+        }
+    };
     let edit = move |_| {
         let Ok(Some(text)) = window().prompt_with_message_and_default("Edit message", &body) else {
             return;
@@ -233,6 +254,11 @@ fn MessageRow(
                 <span class="font-semibold">{message.author_name.clone()}</span>
                 <time class="text-xs text-slate-400">{message.created_at.format_utc()}</time>
                 {message.edited_at.is_some().then(|| view! { <span class="text-xs text-slate-400">"(edited)"</span> })}
+                {moderate.then(|| view! {
+                    <span class="ml-auto hidden gap-2 text-xs group-hover:flex group-focus-within:flex">
+                        <button type="button" class="text-red-600 hover:underline" on:click=remove_as_admin.clone()>"Delete (admin)"</button>
+                    </span>
+                })}
                 {(own && !message.deleted).then(|| view! {
                     <span class="ml-auto hidden gap-2 text-xs group-hover:flex group-focus-within:flex">
                         <button type="button" class="text-slate-500 hover:underline" on:click=edit.clone()>"Edit"</button>

@@ -674,7 +674,7 @@ impl UserStore for EmbeddedStore {
                 let user: UserRow = decode(row.value())?;
                 stats.total += 1;
                 stats.disabled += u64::from(user.disabled);
-                stats.admins += u64::from(user.role == Role::Admin);
+                stats.admins += u64::from(user.role == Role::Admin && !user.disabled);
             }
             Ok(stats)
         })

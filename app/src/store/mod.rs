@@ -142,6 +142,7 @@ pub struct UserQuery {
 pub struct UserStats {
     pub total: u64,
     pub disabled: u64,
+    /// Enabled accounts with the admin role: the ones who can still act as admins.
     pub admins: u64,
 }
 

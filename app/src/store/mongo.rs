@@ -950,7 +950,7 @@ impl UserStore for MongoStore {
         Ok(UserStats {
             total: count(Document::new()).await?,
             disabled: count(doc! { "disabled": true }).await?,
-            admins: count(doc! { "role": Role::Admin.as_str() }).await?,
+            admins: count(doc! { "role": Role::Admin.as_str(), "disabled": false }).await?,
         })
     }
 }

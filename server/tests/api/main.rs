@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin;
 mod admin_cli;
 mod auth;
 mod chat_ws;

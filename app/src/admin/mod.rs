@@ -1,0 +1,133 @@
+//! The admin panel's data: what the `/admin` pages show, and the server functions that change users,
+//! rooms and messages on an admin's behalf. Every function checks the caller's role in the store on the
+//! server (`service`), and every change writes exactly one audit entry.
+
+pub mod api;
+
+#[cfg(feature = "ssr")]
+pub mod service;
+
+use crate::model::{AuditId, Role, RoomId, RoomKind, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+
+/// Rows per page in the admin tables.
+pub const TABLE_PAGE: u32 = 25;
+
+/// The audit actions an admin can filter by, with the words the viewer shows for them.
+pub const AUDIT_ACTIONS: [(&str, &str); 11] = [
+    ("user.disable", "Disable user"),
+    ("user.enable", "Enable user"),
+    ("user.promote", "Promote to admin"),
+    ("user.demote", "Demote to user"),
+    ("user.force_logout", "Force logout"),
+    ("user.reset_password", "Reset password"),
+    ("user.create_admin", "Create admin"),
+    ("room.archive", "Archive room"),
+    ("room.unarchive", "Unarchive room"),
+    ("room.delete", "Delete room"),
+    ("message.delete", "Delete message"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardStats {
+    pub users_total: u64,
+    pub users_disabled: u64,
+    pub admins: u64,
+    pub rooms: u64,
+    pub messages_total: u64,
+    pub messages_24h: u64,
+    /// Websocket connections open on this instance now.
+    pub sockets_open: u64,
+    /// Distinct users with an open connection on this instance now.
+    pub users_online: u64,
+    /// `"embedded"` or `"mongodb"`.
+    pub driver: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUserRow {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub must_change_password: bool,
+    pub created_at: Timestamp,
+    pub last_seen_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminRoomRow {
+    pub id: RoomId,
+    pub name: String,
+    pub kind: RoomKind,
+    pub archived: bool,
+    pub members: u64,
+    pub messages: u64,
+    /// When the newest message was sent (the creation time for an empty room).
+    pub last_activity: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: AuditId,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub ip: String,
+    pub details: String,
+}
+
+/// One page of an admin table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TablePage<T> {
+    pub items: Vec<T>,
+    /// Matches in all pages.
+    pub total: u64,
+    pub offset: u64,
+}
+
+impl<T> TablePage<T> {
+    /// "26–50 of 73", or "No matches".
+    pub fn range_label(&self) -> String {
+        if self.items.is_empty() {
+            return "No matches".to_owned();
+        }
+        let first = self.offset + 1;
+        let last = self.offset + self.items.len() as u64;
+        format!("{first}–{last} of {}", self.total)
+    }
+
+    pub fn has_next(&self) -> bool {
+        self.offset + (self.items.len() as u64) < self.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_labels_count_from_one() {
+        let page = TablePage {
+            items: vec![1, 2, 3],
+            total: 28,
+            offset: 25,
+        };
+        assert_eq!(page.range_label(), "26–28 of 28");
+        assert!(!page.has_next());
+        let first = TablePage {
+            items: vec![0; 25],
+            total: 28,
+            offset: 0,
+        };
+        assert!(first.has_next());
+        let empty = TablePage::<u8> {
+            items: vec![],
+            total: 0,
+            offset: 0,
+        };
+        assert_eq!(empty.range_label(), "No matches");
+    }
+}

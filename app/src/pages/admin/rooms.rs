@@ -1,0 +1,156 @@
+//! `/admin/rooms`: find rooms; see members; archive or restore; delete after typing the room's name.
+
+use super::{
+    error_line, AdminFrame, Pager, SearchBox, BUTTON, DANGER_BUTTON, HEAD_ROW, ROW, TABLE,
+};
+use crate::admin::api::{admin_delete_room, admin_room_members, admin_rooms, admin_set_archived};
+use crate::admin::AdminRoomRow;
+use crate::auth::authed;
+use crate::components::form::Notice;
+use crate::error::AppError;
+use crate::model::RoomId;
+use leptos::prelude::*;
+
+#[component]
+pub fn AdminRoomsPage() -> impl IntoView {
+    view! {
+        <AdminFrame title="Rooms">
+            <RoomsTable />
+        </AdminFrame>
+    }
+}
+
+#[component]
+fn RoomsTable() -> impl IntoView {
+    let search = RwSignal::new(String::new());
+    let offset = RwSignal::new(0u64);
+    let version = RwSignal::new(0u32);
+    let rooms = Resource::new(
+        move || (search.get(), offset.get(), version.get()),
+        |(search, offset, _)| authed(move || admin_rooms(search.clone(), offset)),
+    );
+    let error = RwSignal::new(None::<AppError>);
+    let notice = RwSignal::new(None::<String>);
+    let shown_members = RwSignal::new(None::<RoomId>);
+
+    let archive = move |room: AdminRoomRow| {
+        error.set(None);
+        notice.set(None);
+        let archived = !room.archived;
+        leptos::task::spawn_local(async move {
+            match authed(move || admin_set_archived(room.id, archived)).await {
+                Ok(r) => notice.set(Some(format!(
+                    "{} is {}.",
+                    r.name,
+                    if r.archived {
+                        "archived (read-only, hidden from browsing)"
+                    } else {
+                        "active again"
+                    }
+                ))),
+                Err(e) => error.set(Some(e)),
+            }
+            version.update(|v| *v += 1);
+        });
+    };
+    let delete = move |room: AdminRoomRow| {
+        error.set(None);
+        notice.set(None);
+        let question = format!(
+            "Delete “{}” and all of its {} messages for everyone? This cannot be undone. Type the room's name to confirm.",
+            room.name, room.messages
+        );
+        let Ok(Some(typed)) = window().prompt_with_message(&question) else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            match authed(move || admin_delete_room(room.id, typed.clone())).await {
+                Ok(()) => notice.set(Some(format!("Deleted {}.", room.name))),
+                Err(e) => error.set(Some(e)),
+            }
+            version.update(|v| *v += 1);
+        });
+    };
+
+    view! {
+        <SearchBox label="Search rooms" search offset />
+        {error_line(error)}
+        <Notice message=notice />
+        <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match rooms.await {
+                    Ok(page) => view! {
+                        <div class="overflow-x-auto">
+                            <table class=TABLE aria-label="Rooms">
+                                <thead>
+                                    <tr class=HEAD_ROW>
+                                        <th class="py-2 pr-3">"Room"</th>
+                                        <th class="py-2 pr-3">"Kind"</th>
+                                        <th class="py-2 pr-3">"Members"</th>
+                                        <th class="py-2 pr-3">"Messages"</th>
+                                        <th class="py-2 pr-3">"Last activity"</th>
+                                        <th class="py-2">"Actions"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {page.items.clone().into_iter().map(|room| {
+                                        let id = room.id;
+                                        let (for_archive, for_delete) = (room.clone(), room.clone());
+                                        view! {
+                                            <tr class=ROW data-room=room.name.clone()>
+                                                <td class="py-2 pr-3 font-medium">
+                                                    {room.name.clone()}
+                                                    {room.archived.then(|| view! { <span class="ml-2 rounded bg-slate-200 px-1.5 text-xs dark:bg-slate-800">"archived"</span> })}
+                                                </td>
+                                                <td class="py-2 pr-3">{room.kind.as_str()}</td>
+                                                <td class="py-2 pr-3">{room.members}</td>
+                                                <td class="py-2 pr-3">{room.messages}</td>
+                                                <td class="py-2 pr-3 whitespace-nowrap">{room.last_activity.format_utc()}</td>
+                                                <td class="py-2">
+                                                    <div class="flex flex-wrap gap-1">
+                                                        <button type="button" class=BUTTON on:click=move |_| shown_members.update(|s| *s = if *s == Some(id) { None } else { Some(id) })>"Members"</button>
+                                                        <button type="button" class=BUTTON on:click=move |_| archive(for_archive.clone())>
+                                                            {if room.archived { "Unarchive" } else { "Archive" }}
+                                                        </button>
+                                                        <button type="button" class=DANGER_BUTTON on:click=move |_| delete(for_delete.clone())>"Delete"</button>
+                                                    </div>
+                                                    {move || (shown_members.get() == Some(id)).then(|| view! { <RoomMembers room=id /> })}
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                        <Pager page offset />
+                    }.into_any(),
+                    Err(e) => view! { <p role="alert" class="text-sm text-red-600">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn RoomMembers(room: RoomId) -> impl IntoView {
+    let members = Resource::new(
+        move || room,
+        |room| authed(move || admin_room_members(room)),
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="text-xs text-slate-500">"Loading members…"</p> }>
+            {move || Suspend::new(async move {
+                match members.await {
+                    Ok(list) => view! {
+                        <ul class="mt-2 space-y-0.5 text-xs" aria-label="Room members">
+                            {list.into_iter().map(|m| view! {
+                                <li>{m.display_name}" (@"{m.username}") · "{m.role.as_str()}</li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(e) => view! { <p role="alert" class="text-xs text-red-600">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,149 @@
+//! `/admin/users`: find users; disable or enable, promote or demote, sign out everywhere, reset password.
+
+use super::{
+    error_line, AdminFrame, Pager, SearchBox, BUTTON, DANGER_BUTTON, HEAD_ROW, ROW, TABLE,
+};
+use crate::admin::api::{
+    admin_force_logout, admin_reset_password, admin_set_disabled, admin_set_role, admin_users,
+};
+use crate::admin::AdminUserRow;
+use crate::auth::authed;
+use crate::components::form::Notice;
+use crate::error::AppError;
+use crate::model::Role;
+use leptos::prelude::*;
+
+#[component]
+pub fn AdminUsersPage() -> impl IntoView {
+    view! {
+        <AdminFrame title="Users">
+            <UsersTable />
+        </AdminFrame>
+    }
+}
+
+/// What the admin asked for on one row.
+#[derive(Clone, Copy)]
+enum UserAction {
+    Disable(bool),
+    SetRole(Role),
+    ForceLogout,
+    ResetPassword,
+}
+
+#[component]
+fn UsersTable() -> impl IntoView {
+    let search = RwSignal::new(String::new());
+    let offset = RwSignal::new(0u64);
+    let version = RwSignal::new(0u32);
+    let users = Resource::new(
+        move || (search.get(), offset.get(), version.get()),
+        |(search, offset, _)| authed(move || admin_users(search.clone(), offset)),
+    );
+    let error = RwSignal::new(None::<AppError>);
+    let notice = RwSignal::new(None::<String>);
+
+    let act = move |user: AdminUserRow, action: UserAction| {
+        error.set(None);
+        notice.set(None);
+        leptos::task::spawn_local(async move {
+            let id = user.id;
+            let name = user.username.clone();
+            let result = match action {
+                UserAction::Disable(disabled) => authed(move || admin_set_disabled(id, disabled))
+                    .await
+                    .map(|_| format!("{name} is now {}.", if disabled { "disabled" } else { "enabled" })),
+                UserAction::SetRole(role) => authed(move || admin_set_role(id, role))
+                    .await
+                    .map(|_| format!("{name} is now {}.", if role == Role::Admin { "an admin" } else { "a user" })),
+                UserAction::ForceLogout => authed(move || admin_force_logout(id))
+                    .await
+                    .map(|n| format!("Signed {name} out of {n} session(s).")),
+                UserAction::ResetPassword => authed(move || admin_reset_password(id))
+                    .await
+                    .map(|password| format!("Temporary password for {name}: {password} — give it to them privately; they must choose a new one when they sign in.")),
+            };
+            match result {
+                Ok(message) => notice.set(Some(message)),
+                Err(e) => error.set(Some(e)),
+            }
+            version.update(|v| *v += 1);
+        });
+    };
+
+    view! {
+        <SearchBox label="Search users" search offset />
+        {error_line(error)}
+        <Notice message=notice />
+        <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match users.await {
+                    Ok(page) => view! {
+                        <div class="overflow-x-auto">
+                            <table class=TABLE aria-label="Users">
+                                <thead>
+                                    <tr class=HEAD_ROW>
+                                        <th class="py-2 pr-3">"User"</th>
+                                        <th class="py-2 pr-3">"Role"</th>
+                                        <th class="py-2 pr-3">"Status"</th>
+                                        <th class="py-2 pr-3">"Created"</th>
+                                        <th class="py-2 pr-3">"Last seen"</th>
+                                        <th class="py-2">"Actions"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {page.items.clone().into_iter().map(|u| view! { <UserRow user=u act /> }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                        <Pager page offset />
+                    }.into_any(),
+                    Err(e) => view! { <p role="alert" class="text-sm text-red-600">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn UserRow(
+    user: AdminUserRow,
+    act: impl Fn(AdminUserRow, UserAction) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let status = match (user.disabled, user.must_change_password) {
+        (true, _) => "Disabled",
+        (false, true) => "Must change password",
+        (false, false) => "Active",
+    };
+    let (disabled, role) = (user.disabled, user.role);
+    let row = StoredValue::new(user.clone());
+    let on = move |action: UserAction| move |_| act(row.get_value(), action);
+    view! {
+        <tr class=ROW data-username=user.username.clone()>
+            <td class="py-2 pr-3">
+                <p class="font-medium">{user.display_name.clone()}</p>
+                <p class="text-xs text-slate-500">"@"{user.username.clone()}</p>
+            </td>
+            <td class="py-2 pr-3">{user.role.as_str()}</td>
+            <td class="py-2 pr-3" data-testid="status">{status}</td>
+            <td class="py-2 pr-3 whitespace-nowrap">{user.created_at.format_utc()}</td>
+            <td class="py-2 pr-3 whitespace-nowrap">{user.last_seen_at.map_or_else(|| "—".to_owned(), |t| t.format_utc())}</td>
+            <td class="py-2">
+                <div class="flex flex-wrap gap-1">
+                    {if disabled {
+                        view! { <button type="button" class=BUTTON on:click=on(UserAction::Disable(false))>"Enable"</button> }.into_any()
+                    } else {
+                        view! { <button type="button" class=DANGER_BUTTON on:click=on(UserAction::Disable(true))>"Disable"</button> }.into_any()
+                    }}
+                    {if role == Role::Admin {
+                        view! { <button type="button" class=BUTTON on:click=on(UserAction::SetRole(Role::User))>"Demote"</button> }.into_any()
+                    } else {
+                        view! { <button type="button" class=BUTTON on:click=on(UserAction::SetRole(Role::Admin))>"Promote"</button> }.into_any()
+                    }}
+                    <button type="button" class=BUTTON on:click=on(UserAction::ForceLogout)>"Sign out everywhere"</button>
+                    <button type="button" class=BUTTON on:click=on(UserAction::ResetPassword)>"Reset password"</button>
+                </div>
+            </td>
+        </tr>
+    }
+}
