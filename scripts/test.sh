@@ -89,7 +89,8 @@ TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import js
 
 # Starts the built server on a free port (embedded store, or MongoDB when $2 is a URI), runs the whole
 # Playwright suite against it, then checks that SIGTERM drains it. Access tokens live 5 seconds, so
-# every browser test also exercises silent renewal.
+# every browser test also exercises silent renewal. The fresh store's first admin is `e2e_admin`
+# (end2end/tests/fixtures.ts signs in with it).
 browser_tests() { # label mongodb_uri
   local label="$1" uri="$2" port data_dir server_log e2e_log server_pid
   port=$(free_port)
@@ -99,7 +100,8 @@ browser_tests() { # label mongodb_uri
   LEPTOS_OUTPUT_NAME=mlchat LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
     LEPTOS_SITE_ADDR="127.0.0.1:$port" PUBLIC_ORIGIN="http://127.0.0.1:$port" DATA_DIR="$data_dir" \
     MONGODB_URI="$uri" MONGODB_DB="mlchat_e2e_$$" ACCESS_TOKEN_TTL_SECS=5 \
-    REGISTRATIONS_PER_IP_PER_HOUR=100000 MESSAGES_PER_10S=1000 RUST_LOG=info "$TARGET_DIR/debug/server" >"$server_log" 2>&1 &
+    REGISTRATIONS_PER_IP_PER_HOUR=100000 MESSAGES_PER_10S=1000 \
+    ADMIN_USERNAME=e2e_admin ADMIN_PASSWORD=velvet-orbit-cactus-91 RUST_LOG=info "$TARGET_DIR/debug/server" >"$server_log" 2>&1 &
   server_pid=$!
   PIDS+=("$server_pid")
   (cd end2end && BASE_URL="http://127.0.0.1:$port" npx playwright test) 2>&1 | tee "$e2e_log" || {

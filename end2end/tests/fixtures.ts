@@ -64,3 +64,13 @@ export async function signIn(page: Page, username: string, password = PASSWORD) 
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
 }
+
+/** The first admin of the store the browser tests run against (scripts/test.sh creates it). */
+export const ADMIN = "e2e_admin";
+
+/** Signs in as the admin through the login form. */
+export async function signInAsAdmin(page: Page) {
+  await page.goto("/login");
+  await signIn(page, ADMIN);
+  await expect(page.getByRole("link", { name: "Admin" })).toBeVisible();
+}

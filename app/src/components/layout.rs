@@ -17,7 +17,7 @@ pub fn Layout(children: Children) -> impl IntoView {
 
     view! {
         <div class="flex h-full flex-col">
-            <header class="flex h-14 shrink-0 items-center gap-3 border-b border-slate-200 bg-white px-4 dark:border-slate-800 dark:bg-slate-900">
+            <header class="flex h-14 shrink-0 items-center gap-2 border-b border-slate-200 bg-white px-2 sm:gap-3 sm:px-4 dark:border-slate-800 dark:bg-slate-900">
                 <button
                     type="button"
                     class="rounded-md p-2 text-slate-600 hover:bg-slate-100 md:hidden dark:text-slate-300 dark:hover:bg-slate-800"
@@ -30,9 +30,10 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <path d="M3 5h14v2H3zm0 4h14v2H3zm0 4h14v2H3z" />
                     </svg>
                 </button>
-                <A href="/" attr:class="flex items-center gap-2 font-semibold tracking-tight">
-                    <img src="/favicon.svg" alt="" class="h-7 w-7" />
-                    <span>"ML-CHAT"</span>
+                <A href="/" attr:class="flex shrink-0 items-center gap-2 font-semibold tracking-tight">
+                    <img src="/favicon.svg" alt="ML-CHAT" class="h-7 w-7" />
+                    // On a phone the logo alone leaves room for the account links.
+                    <span class="hidden sm:inline" aria-hidden="true">"ML-CHAT"</span>
                 </A>
                 <div class="ml-auto flex items-center gap-2">
                     <LinkStatus />
@@ -161,7 +162,7 @@ fn RoomLink(room: RoomSummary) -> impl IntoView {
 #[component]
 fn UserMenu() -> impl IntoView {
     let user = UserContext::get().0;
-    let link = "rounded-md px-2 py-1.5 text-sm text-slate-700 hover:bg-slate-100 dark:text-slate-200 dark:hover:bg-slate-800";
+    let link = "whitespace-nowrap rounded-md px-1.5 py-1.5 text-sm text-slate-700 hover:bg-slate-100 sm:px-2 dark:text-slate-200 dark:hover:bg-slate-800";
     // A real form, so signing out works even before the page has hydrated.
     let sign_out = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -182,6 +183,7 @@ fn UserMenu() -> impl IntoView {
                             <span class="hidden max-w-40 truncate px-2 text-sm font-medium sm:inline" data-testid="current-user">
                                 {me.display_name}
                             </span>
+                            {(me.role == crate::model::Role::Admin).then(|| view! { <A href="/admin" attr:class=link>"Admin"</A> })}
                             <A href="/profile" attr:class=link>"Profile"</A>
                             <A href="/sessions" attr:class=link>"Sessions"</A>
                             <form method="post" action="/api/auth/logout" on:submit=sign_out>
