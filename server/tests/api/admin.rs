@@ -72,10 +72,13 @@ async fn audit_total(admin: &mut Browser) -> u64 {
     page.body["total"].as_u64().unwrap()
 }
 
+/// Form fields of one call.
+type Form = Vec<(&'static str, String)>;
+
 /// Every admin endpoint with valid-looking arguments; `true` for GET.
-fn every_admin_call(user: &str, room: &str) -> Vec<(String, Vec<(&'static str, String)>, bool)> {
+fn every_admin_call(user: &str, room: &str) -> Vec<(String, Form, bool)> {
     let get = |path: &str| (path.to_owned(), vec![], true);
-    let post = |path: &str, form: Vec<(&'static str, String)>| (path.to_owned(), form, false);
+    let post = |path: &str, form: Form| (path.to_owned(), form, false);
     vec![
         get("/api/admin/stats"),
         get("/api/admin/users?search=&offset=0"),
@@ -256,7 +259,7 @@ async fn every_action_writes_exactly_one_audit_entry(kind: StoreKind) {
     let (app, mut root, mut ana, _ben) = admin_app(kind).await;
     let ben_id = user_id(&mut root, "ben").await;
     let room = create_room(&mut ana, "Lobby").await;
-    let actions: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
+    let actions: Vec<(&str, Form, &str)> = vec![
         (
             "/api/admin/users/disable",
             vec![("user", ben_id.clone()), ("disabled", "true".into())],
