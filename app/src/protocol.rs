@@ -123,6 +123,8 @@ pub enum CloseReason {
     Disabled,
     /// The server is shutting down: reconnect (to another instance) and resume.
     ShuttingDown,
+    /// The server lost track of other instances' events: reconnect and resume from your cursors.
+    Resync,
 }
 
 /// Server → client.

@@ -173,10 +173,11 @@ test("sending too fast shows a clear error on the message, which can be retried"
 
   // A second connection of the same account (as a script would open) uses up the per-user budget and
   // keeps it used up; every send attempt counts, even one the server then refuses.
-  // Resolves once the server has said "rate limited" to that connection, i.e. the budget is empty.
+  // Resolves once the server has said "rate limited" to that connection, i.e. the budget is empty. At most
+  // 200 sends wait for an answer at any time, so a busy server never sees the connection run too far ahead.
   await page.evaluate(
     () =>
-      new Promise<void>((limited) => {
+      new Promise<void>((limited, failed) => {
         const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/api/ws");
         ws.binaryType = "arraybuffer";
         const frame = (msg: object) => {
@@ -185,18 +186,26 @@ test("sending too fast shows a clear error on the message, which can be retried"
           bytes.set(json, 1);
           return bytes;
         };
+        let sent = 0;
+        let answered = 0;
         ws.onmessage = (event) => {
-          if (new TextDecoder().decode(event.data as ArrayBuffer).includes('"rate_limited"')) limited();
+          const text = new TextDecoder().decode(event.data as ArrayBuffer);
+          if (text.includes('"type":"error"')) answered++;
+          if (text.includes('"rate_limited"')) limited();
         };
-        let n = 0;
+        ws.onclose = (event) => failed(new Error(`the blasting socket closed: ${event.code} ${event.reason}`));
         ws.onopen = () => {
           ws.send(frame({ type: "hello", cursors: [] }));
           const timer = setInterval(() => {
-            for (let i = 0; i < 25; i++) {
-              ws.send(frame({ type: "send", room: "00000000-0000-0000-0000-000000000000", nonce: `b${n++}`, body: "x" }));
+            while (sent - answered < 200) {
+              ws.send(frame({ type: "send", room: "00000000-0000-0000-0000-000000000000", nonce: `b${sent++}`, body: "x" }));
             }
           }, 4);
-          setTimeout(() => (clearInterval(timer), ws.close()), 12_000);
+          setTimeout(() => {
+            clearInterval(timer);
+            ws.onclose = null;
+            ws.close();
+          }, 12_000);
         };
       }),
   );

@@ -18,9 +18,14 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the store answers. A balancer should stop routing here while this says 503.
+/// Readiness: the store answers and, with several instances on MongoDB, the change stream that brings
+/// the other instances' events is open. A balancer should stop routing here while this says 503.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let driver = state.store.driver();
+    if state.relay.as_ref().is_some_and(|r| !r.is_streaming()) {
+        tracing::warn!("readiness: the change stream from other instances is down");
+        return unready(driver, "change stream down");
+    }
     let outcome = tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await;
     match outcome {
         Ok(Ok(())) => (
@@ -29,20 +34,20 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         ),
         Ok(Err(error)) => {
             tracing::warn!(%error, "readiness: store unreachable");
-            unready(driver)
+            unready(driver, "store unreachable")
         }
         Err(_) => {
             tracing::warn!("readiness: store did not answer within {READY_TIMEOUT:?}");
-            unready(driver)
+            unready(driver, "store unreachable")
         }
     }
 }
 
-fn unready(driver: &str) -> (StatusCode, Json<serde_json::Value>) {
+fn unready(driver: &str, reason: &str) -> (StatusCode, Json<serde_json::Value>) {
     // The details go to the log, not to the caller: they can name hosts.
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "status": "unavailable", "store": driver, "reason": "store unreachable" })),
+        Json(json!({ "status": "unavailable", "store": driver, "reason": reason })),
     )
 }
 

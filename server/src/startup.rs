@@ -6,6 +6,7 @@ use anyhow::Context;
 use app::auth::service::{self, Auth, AuthSettings};
 use app::chat::{hub::Hub, SendLimit};
 use app::protocol::CloseReason;
+use app::store::StoreSettings;
 use app::{metrics::Metrics, shell, state::AppState, App};
 use axum::{routing::get, Router};
 use leptos::config::{Env, LeptosOptions};
@@ -65,12 +66,23 @@ impl Application {
         let bound = listener.local_addr()?;
         let public_origin = settings.resolved_origin(bound);
         let leptos_options = leptos_options(&settings, bound)?;
+        let hub = Hub::new(settings.ws_queue_frames);
+        // Several instances on one MongoDB share their live events; the embedded store is one process.
+        let relay = match &settings.store {
+            StoreSettings::Mongo { uri, database } => Some(
+                app::chat::relay::start(uri, database, &hub)
+                    .await
+                    .context("starting the relay to other instances (MongoDB change stream)")?,
+            ),
+            StoreSettings::Embedded { .. } => None,
+        };
         let state = AppState {
             leptos_options,
             store,
             metrics: Arc::new(Metrics::new()),
             auth,
-            hub: Hub::new(settings.ws_queue_frames),
+            hub,
+            relay,
             send_limit: Arc::new(SendLimit::new(settings.messages_per_10s)),
             public_origin: public_origin.clone().into(),
         };

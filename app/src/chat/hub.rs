@@ -1,18 +1,73 @@
-//! In-process fan-out: which connection follows which room, and who is online. Publishing never
-//! waits: each connection has a bounded inbox, and a connection whose inbox is full is closed with
-//! `TooSlow` (it resumes from its last sequence when it reconnects) rather than slowing anyone else.
+//! Fan-out: which connection follows which room, and who is online. Publishing never waits: each
+//! connection has a bounded inbox, and a connection whose inbox is full is closed with `TooSlow` (it
+//! resumes from its last sequence when it reconnects) rather than slowing anyone else.
+//!
+//! With several server instances (MongoDB mode) a [`Relay`] carries every event to the other instances,
+//! which apply it to their own connections ([`Hub::apply_remote`]). Presence is then the union of every
+//! instance's connections: each instance announces its own part, and forgets the part of an instance
+//! that has gone silent (it died), so its users go offline.
 
 use crate::model::{RoomId, SessionId, UserId};
 use crate::protocol::{CloseReason, Presence, ServerMsg};
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 
 /// Events (and outgoing frames) waiting for one connection before it counts as too slow.
 pub const DEFAULT_QUEUE: usize = 4096;
 
 pub type ConnId = u64;
+
+/// What one instance tells the others. Applying it on another instance has the same effect on that
+/// instance's connections as the original call had here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum HubEvent {
+    Room {
+        room: RoomId,
+        msg: ServerMsg,
+    },
+    User {
+        user: UserId,
+        msg: ServerMsg,
+    },
+    Follow {
+        user: UserId,
+        room: RoomId,
+    },
+    Unfollow {
+        user: UserId,
+        room: RoomId,
+    },
+    CloseSession {
+        session: SessionId,
+        reason: CloseReason,
+    },
+    CloseUser {
+        user: UserId,
+        keep: Option<SessionId>,
+        reason: CloseReason,
+    },
+    /// The sender's own part of `user`'s presence (`Offline`: no connection there), and the rooms
+    /// whose members should hear about a change.
+    Presence {
+        user: UserId,
+        presence: Presence,
+        rooms: Vec<RoomId>,
+    },
+    /// The sender is alive. Sent every few seconds; an instance not heard from for a while is dead.
+    Alive,
+    /// A new (or reconnected) instance asks everyone to repeat their presence.
+    Hello,
+}
+
+/// Carries events to the other instances. Must not block: implementations queue.
+pub trait Relay: Send + Sync {
+    fn relay(&self, event: HubEvent);
+}
 
 /// Shared between a connection and the hub: how to reach it and how to stop it.
 pub struct Control {
@@ -72,6 +127,13 @@ impl Conn {
     }
 }
 
+/// Another instance's part of one user's presence.
+#[derive(Clone)]
+struct RemotePart {
+    presence: Presence,
+    rooms: Vec<RoomId>,
+}
+
 #[derive(Default)]
 struct Inner {
     conns: HashMap<ConnId, Conn>,
@@ -79,6 +141,10 @@ struct Inner {
     users: HashMap<UserId, HashSet<ConnId>>,
     /// The rooms each connection follows (to clean up on unregister).
     following: HashMap<ConnId, HashSet<RoomId>>,
+    /// Other instances' presence parts, by user and instance.
+    remote: HashMap<UserId, HashMap<String, RemotePart>>,
+    /// When each other instance was last heard from.
+    heard: HashMap<String, Instant>,
 }
 
 /// A connection's handle on the hub. Dropping it unregisters the connection, even on panic or cancel.
@@ -99,6 +165,7 @@ pub struct Hub {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
     queue: usize,
+    relay: OnceLock<Arc<dyn Relay>>,
 }
 
 impl Hub {
@@ -108,11 +175,25 @@ impl Hub {
             inner: Mutex::new(Inner::default()),
             next_id: AtomicU64::new(0),
             queue: queue.max(1),
+            relay: OnceLock::new(),
         })
     }
 
     pub fn queue(&self) -> usize {
         self.queue
+    }
+
+    /// Connects this hub to the other instances. Set once, at start-up.
+    pub fn set_relay(&self, relay: Arc<dyn Relay>) {
+        if self.relay.set(relay).is_err() {
+            tracing::warn!("the hub already has a relay; keeping the first");
+        }
+    }
+
+    fn relay(&self, event: HubEvent) {
+        if let Some(relay) = self.relay.get() {
+            relay.relay(event);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -137,7 +218,7 @@ impl Hub {
         };
         let before = {
             let mut inner = self.lock();
-            let before = presence_of(&inner, user);
+            let before = (local_presence(&inner, user), presence_of(&inner, user));
             inner.conns.insert(id, conn);
             inner.users.entry(user).or_default().insert(id);
             for room in rooms {
@@ -146,7 +227,7 @@ impl Hub {
             inner.following.insert(id, rooms.iter().copied().collect());
             before
         };
-        self.announce_if_changed(user, before, &HashSet::new());
+        self.local_presence_changed(user, before, &HashSet::new());
         Registration {
             id,
             inbox: rx,
@@ -161,7 +242,7 @@ impl Hub {
             let Some(user) = inner.conns.get(&id).map(|c| c.user) else {
                 return;
             };
-            let before = presence_of(&inner, user);
+            let before = (local_presence(&inner, user), presence_of(&inner, user));
             let conn = inner.conns.remove(&id).expect("present");
             let rooms = inner.following.remove(&id).unwrap_or_default();
             for room in &rooms {
@@ -180,12 +261,16 @@ impl Hub {
             }
             (conn.user, before, rooms)
         };
-        self.announce_if_changed(user, before, &rooms);
+        self.local_presence_changed(user, before, &rooms);
     }
 
-    /// Sends `msg` to every connection following `room`.
+    /// Sends `msg` to every connection following `room`, on every instance.
     pub fn publish_room(&self, room: RoomId, msg: ServerMsg) {
-        let msg = Arc::new(msg);
+        self.deliver_room(room, Arc::new(msg.clone()));
+        self.relay(HubEvent::Room { room, msg });
+    }
+
+    fn deliver_room(&self, room: RoomId, msg: Arc<ServerMsg>) {
         let inner = self.lock();
         if let Some(ids) = inner.rooms.get(&room) {
             for id in ids {
@@ -196,9 +281,13 @@ impl Hub {
         }
     }
 
-    /// Sends `msg` to every connection of `user`.
+    /// Sends `msg` to every connection of `user`, on every instance.
     pub fn publish_user(&self, user: UserId, msg: ServerMsg) {
-        let msg = Arc::new(msg);
+        self.deliver_user(user, Arc::new(msg.clone()));
+        self.relay(HubEvent::User { user, msg });
+    }
+
+    fn deliver_user(&self, user: UserId, msg: Arc<ServerMsg>) {
         let inner = self.lock();
         for conn in conns_of(&inner, user) {
             conn.deliver(&msg);
@@ -207,6 +296,11 @@ impl Hub {
 
     /// The user's connections start following `room` (joined, invited, new direct message).
     pub fn follow(&self, user: UserId, room: RoomId) {
+        self.follow_here(user, room);
+        self.relay(HubEvent::Follow { user, room });
+    }
+
+    fn follow_here(&self, user: UserId, room: RoomId) {
         let msg = Arc::new(ServerMsg::RoomAdded { room });
         let mut inner = self.lock();
         let ids: Vec<ConnId> = inner
@@ -227,6 +321,11 @@ impl Hub {
 
     /// The user's connections stop following `room`.
     pub fn unfollow(&self, user: UserId, room: RoomId) {
+        self.unfollow_here(user, room);
+        self.relay(HubEvent::Unfollow { user, room });
+    }
+
+    fn unfollow_here(&self, user: UserId, room: RoomId) {
         let msg = Arc::new(ServerMsg::RoomRemoved { room });
         let mut inner = self.lock();
         let ids: Vec<ConnId> = inner
@@ -249,16 +348,26 @@ impl Hub {
         }
     }
 
-    /// Closes the connections of one session (signed out or revoked).
+    /// Closes the connections of one session (signed out or revoked), on every instance.
     pub fn close_session(&self, session: SessionId, reason: CloseReason) {
+        self.close_session_here(session, reason);
+        self.relay(HubEvent::CloseSession { session, reason });
+    }
+
+    fn close_session_here(&self, session: SessionId, reason: CloseReason) {
         let inner = self.lock();
         for conn in inner.conns.values().filter(|c| c.session == session) {
             conn.control.close(reason);
         }
     }
 
-    /// Closes every connection of `user`, except those of `keep`.
+    /// Closes every connection of `user`, except those of `keep`, on every instance.
     pub fn close_user(&self, user: UserId, keep: Option<SessionId>, reason: CloseReason) {
+        self.close_user_here(user, keep, reason);
+        self.relay(HubEvent::CloseUser { user, keep, reason });
+    }
+
+    fn close_user_here(&self, user: UserId, keep: Option<SessionId>, reason: CloseReason) {
         let inner = self.lock();
         for conn in conns_of(&inner, user) {
             if Some(conn.session) != keep {
@@ -267,7 +376,7 @@ impl Hub {
         }
     }
 
-    /// Closes every connection (shutdown).
+    /// Closes every connection of this instance (shutdown, or a relay that lost track).
     pub fn close_all(&self, reason: CloseReason) {
         for conn in self.lock().conns.values() {
             conn.control.close(reason);
@@ -281,47 +390,175 @@ impl Hub {
             let Some(conn) = inner.conns.get(&id) else {
                 return;
             };
-            let before = presence_of(&inner, conn.user);
+            let before = (
+                local_presence(&inner, conn.user),
+                presence_of(&inner, conn.user),
+            );
             conn.control.away.store(away, Ordering::Relaxed);
             (conn.user, before)
         };
-        self.announce_if_changed(user, before, &HashSet::new());
+        self.local_presence_changed(user, before, &HashSet::new());
     }
 
+    /// The user's presence across every instance.
     pub fn presence(&self, user: UserId) -> Presence {
         presence_of(&self.lock(), user)
     }
 
-    /// Open connections and distinct users online, for the dashboard and metrics.
+    /// Open connections and distinct users online on this instance, for the dashboard and metrics.
     pub fn counts(&self) -> (usize, usize) {
         let inner = self.lock();
         (inner.conns.len(), inner.users.len())
     }
 
-    /// Tells everyone who shares a room with `user` about a presence change. `also` names rooms a
-    /// just-closed connection followed (the user may have no connection left to find them by).
-    fn announce_if_changed(&self, user: UserId, before: Presence, also: &HashSet<RoomId>) {
-        let inner = self.lock();
-        let now = presence_of(&inner, user);
-        if now == before {
-            return;
-        }
-        let msg = Arc::new(ServerMsg::Presence {
-            user,
-            presence: now,
-        });
-        let mut rooms: HashSet<RoomId> = also.clone();
-        for id in inner.users.get(&user).into_iter().flatten() {
-            rooms.extend(inner.following.get(id).into_iter().flatten().copied());
-        }
-        let targets: HashSet<ConnId> = rooms
-            .iter()
-            .flat_map(|room| inner.rooms.get(room).into_iter().flatten().copied())
-            .collect();
-        for id in targets {
-            if let Some(conn) = inner.conns.get(&id) {
-                conn.deliver(&msg);
+    /// After a local connection came, went or changed: tells the local followers if the overall
+    /// presence changed, and the other instances if this instance's part did.
+    fn local_presence_changed(
+        &self,
+        user: UserId,
+        (local_before, before): (Presence, Presence),
+        also: &HashSet<RoomId>,
+    ) {
+        let (local_now, rooms) = {
+            let inner = self.lock();
+            let mut rooms: HashSet<RoomId> = also.clone();
+            for id in inner.users.get(&user).into_iter().flatten() {
+                rooms.extend(inner.following.get(id).into_iter().flatten().copied());
             }
+            announce(&inner, user, before, &rooms);
+            (local_presence(&inner, user), rooms)
+        };
+        if local_now != local_before {
+            self.relay(HubEvent::Presence {
+                user,
+                presence: local_now,
+                rooms: rooms.into_iter().collect(),
+            });
+        }
+    }
+
+    /// Applies an event from instance `origin` to this instance's connections.
+    pub fn apply_remote(&self, origin: &str, event: HubEvent) {
+        self.lock().heard.insert(origin.to_owned(), Instant::now());
+        match event {
+            HubEvent::Room { room, msg } => self.deliver_room(room, Arc::new(msg)),
+            HubEvent::User { user, msg } => self.deliver_user(user, Arc::new(msg)),
+            HubEvent::Follow { user, room } => self.follow_here(user, room),
+            HubEvent::Unfollow { user, room } => self.unfollow_here(user, room),
+            HubEvent::CloseSession { session, reason } => self.close_session_here(session, reason),
+            HubEvent::CloseUser { user, keep, reason } => self.close_user_here(user, keep, reason),
+            HubEvent::Presence {
+                user,
+                presence,
+                rooms,
+            } => {
+                let mut inner = self.lock();
+                let before = presence_of(&inner, user);
+                let parts = inner.remote.entry(user).or_default();
+                if presence == Presence::Offline {
+                    parts.remove(origin);
+                } else {
+                    parts.insert(
+                        origin.to_owned(),
+                        RemotePart {
+                            presence,
+                            rooms: rooms.clone(),
+                        },
+                    );
+                }
+                if parts.is_empty() {
+                    inner.remote.remove(&user);
+                }
+                announce(&inner, user, before, &rooms.into_iter().collect());
+            }
+            HubEvent::Alive => {}
+            HubEvent::Hello => self.repeat_presence(),
+        }
+    }
+
+    /// Asks the other instances to repeat their presence (after start-up or a lost stream).
+    pub fn say_hello(&self) {
+        self.relay(HubEvent::Hello);
+    }
+
+    /// Tells the other instances this one is alive.
+    pub fn say_alive(&self) {
+        self.relay(HubEvent::Alive);
+    }
+
+    /// Tells the other instances this instance's part of every local user's presence.
+    pub fn repeat_presence(&self) {
+        let parts: Vec<HubEvent> = {
+            let inner = self.lock();
+            inner
+                .users
+                .iter()
+                .map(|(user, ids)| HubEvent::Presence {
+                    user: *user,
+                    presence: local_presence(&inner, *user),
+                    rooms: ids
+                        .iter()
+                        .flat_map(|id| inner.following.get(id).into_iter().flatten().copied())
+                        .collect::<HashSet<_>>()
+                        .into_iter()
+                        .collect(),
+                })
+                .collect()
+        };
+        for event in parts {
+            self.relay(event);
+        }
+    }
+
+    /// Forgets the presence parts of instances not heard from within `silence` (they died); their users
+    /// go offline unless they are connected elsewhere. Returns how many instances were forgotten.
+    pub fn forget_silent_instances(&self, silence: Duration) -> usize {
+        let mut inner = self.lock();
+        let dead: Vec<String> = inner
+            .heard
+            .iter()
+            .filter(|(_, at)| at.elapsed() > silence)
+            .map(|(origin, _)| origin.clone())
+            .collect();
+        for origin in &dead {
+            inner.heard.remove(origin);
+            let users: Vec<UserId> = inner
+                .remote
+                .iter()
+                .filter(|(_, parts)| parts.contains_key(origin))
+                .map(|(user, _)| *user)
+                .collect();
+            for user in users {
+                let before = presence_of(&inner, user);
+                let parts = inner.remote.get_mut(&user).expect("listed above");
+                let part = parts.remove(origin).expect("listed above");
+                if parts.is_empty() {
+                    inner.remote.remove(&user);
+                }
+                announce(&inner, user, before, &part.rooms.into_iter().collect());
+            }
+        }
+        dead.len()
+    }
+}
+
+/// Tells the local followers of `rooms` the user's presence, if it changed from `before`.
+fn announce(inner: &Inner, user: UserId, before: Presence, rooms: &HashSet<RoomId>) {
+    let now = presence_of(inner, user);
+    if now == before {
+        return;
+    }
+    let msg = Arc::new(ServerMsg::Presence {
+        user,
+        presence: now,
+    });
+    let targets: HashSet<ConnId> = rooms
+        .iter()
+        .flat_map(|room| inner.rooms.get(room).into_iter().flatten().copied())
+        .collect();
+    for id in targets {
+        if let Some(conn) = inner.conns.get(&id) {
+            conn.deliver(&msg);
         }
     }
 }
@@ -335,7 +572,8 @@ fn conns_of(inner: &Inner, user: UserId) -> impl Iterator<Item = &Conn> {
         .filter_map(|id| inner.conns.get(id))
 }
 
-fn presence_of(inner: &Inner, user: UserId) -> Presence {
+/// This instance's part: online if any local connection is active, away if all are away.
+fn local_presence(inner: &Inner, user: UserId) -> Presence {
     let mut any = false;
     for conn in conns_of(inner, user) {
         any = true;
@@ -348,6 +586,23 @@ fn presence_of(inner: &Inner, user: UserId) -> Presence {
     } else {
         Presence::Offline
     }
+}
+
+/// The union over every instance: online beats away beats offline.
+fn presence_of(inner: &Inner, user: UserId) -> Presence {
+    let parts = inner
+        .remote
+        .get(&user)
+        .into_iter()
+        .flat_map(|parts| parts.values().map(|p| p.presence));
+    std::iter::once(local_presence(inner, user))
+        .chain(parts)
+        .min_by_key(|p| match p {
+            Presence::Online => 0,
+            Presence::Away => 1,
+            Presence::Offline => 2,
+        })
+        .unwrap_or(Presence::Offline)
 }
 
 #[cfg(test)]
@@ -429,5 +684,86 @@ mod tests {
         assert_eq!(b.control.reason(), Some(CloseReason::SignedOut));
         hub.close_session(keep, CloseReason::SignedOut);
         assert_eq!(a.control.reason(), Some(CloseReason::SignedOut));
+    }
+
+    /// Two instances joined the way the MongoDB relay joins them, minus the database.
+    struct Wire {
+        to: std::sync::Weak<Hub>,
+        origin: &'static str,
+    }
+
+    impl Relay for Wire {
+        fn relay(&self, event: HubEvent) {
+            if let Some(hub) = self.to.upgrade() {
+                hub.apply_remote(self.origin, event);
+            }
+        }
+    }
+
+    fn pair() -> (Arc<Hub>, Arc<Hub>) {
+        let (a, b) = (Hub::new(64), Hub::new(64));
+        a.set_relay(Arc::new(Wire {
+            to: Arc::downgrade(&b),
+            origin: "a",
+        }));
+        b.set_relay(Arc::new(Wire {
+            to: Arc::downgrade(&a),
+            origin: "b",
+        }));
+        (a, b)
+    }
+
+    fn heard(registration: &mut Registration, who: UserId) -> Vec<Presence> {
+        let mut out = Vec::new();
+        while let Ok(msg) = registration.inbox.try_recv() {
+            if let ServerMsg::Presence { user, presence } = &*msg {
+                if *user == who {
+                    out.push(*presence);
+                }
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn events_and_presence_cross_instances_and_a_dead_instance_expires() {
+        let (a, b) = pair();
+        let room = RoomId::new();
+        let (ana, ben) = (UserId::new(), UserId::new());
+        let mut watcher = b.register(ben, SessionId::new(), &[room]);
+
+        // Ana connects on A: Ben, on B, sees her online; a room event from A reaches him.
+        let on_a = a.register(ana, SessionId::new(), &[room]);
+        assert_eq!(b.presence(ana), Presence::Online);
+        assert_eq!(heard(&mut watcher, ana), [Presence::Online]);
+        a.publish_room(room, msg());
+        assert_eq!(*watcher.inbox.try_recv().unwrap(), ServerMsg::Pong);
+
+        // A second connection on B, then the one on A goes: still online, nothing to announce.
+        let on_b = b.register(ana, SessionId::new(), &[room]);
+        drop(on_a);
+        assert_eq!(b.presence(ana), Presence::Online);
+        assert_eq!(a.presence(ana), Presence::Online, "A counts B's part");
+        assert_eq!(heard(&mut watcher, ana), []);
+        drop(on_b);
+        assert_eq!(heard(&mut watcher, ana), [Presence::Offline]);
+
+        // Ana is back on A only, and A dies: B forgets A's part once A has been silent too long.
+        let _on_a = a.register(ana, SessionId::new(), &[room]);
+        assert_eq!(heard(&mut watcher, ana), [Presence::Online]);
+        assert_eq!(b.forget_silent_instances(Duration::from_secs(60)), 0);
+        assert_eq!(b.forget_silent_instances(Duration::ZERO), 1);
+        assert_eq!(b.presence(ana), Presence::Offline);
+        assert_eq!(heard(&mut watcher, ana), [Presence::Offline]);
+
+        // A newcomer learns the current presence by asking.
+        b.apply_remote("a", HubEvent::Alive);
+        b.relay(HubEvent::Hello);
+        assert_eq!(b.presence(ana), Presence::Online);
+
+        // Closing a user reaches their connections everywhere.
+        let on_b = b.register(ana, SessionId::new(), &[]);
+        a.close_user(ana, None, CloseReason::Disabled);
+        assert_eq!(on_b.control.reason(), Some(CloseReason::Disabled));
     }
 }

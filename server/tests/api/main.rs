@@ -10,3 +10,4 @@ mod chat_ws;
 mod health;
 mod http_layers;
 mod pages;
+mod scale_out;
