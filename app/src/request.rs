@@ -48,13 +48,20 @@ impl RequestContext {
     }
 }
 
-/// The client's address and user agent. Behind a reverse proxy, the proxy's address is what we see
-/// unless trusted proxy headers are configured (see the README's deployment section).
+/// The client's address as resolved by the server's proxy-aware layer (`TRUSTED_PROXIES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+/// The client's address and user agent. Behind a reverse proxy listed in `TRUSTED_PROXIES`, the address
+/// comes from `X-Forwarded-For`; otherwise it is the TCP peer (see the README's deployment section).
 pub fn client_info(parts: &Parts) -> ClientInfo {
-    let ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+    let ip = match parts.extensions.get::<ClientIp>() {
+        Some(ClientIp(ip)) => ip.to_string(),
+        None => parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+    };
     let user_agent = parts
         .headers
         .get(header::USER_AGENT)

@@ -69,6 +69,8 @@ pub struct Settings {
     pub ws_queue_frames: usize,
     /// `ADMIN_USERNAME` / `ADMIN_PASSWORD`: an admin created on the first start of an empty instance.
     pub admin_bootstrap: Option<AdminBootstrap>,
+    /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
 /// The first admin, from the environment.
@@ -221,6 +223,9 @@ impl Settings {
         let refresh_ttl_days = parse_number(&var, "REFRESH_TOKEN_TTL_DAYS", 30, 1, 365)?;
         let registrations_per_ip_per_hour =
             parse_number(&var, "REGISTRATIONS_PER_IP_PER_HOUR", 10, 1, 1_000_000)?;
+        let trusted_proxies =
+            crate::client_ip::TrustedProxies::parse(&var("TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|reason| invalid("TRUSTED_PROXIES", reason))?;
         let messages_per_10s = parse_number(&var, "MESSAGES_PER_10S", 20, 1, 1_000_000)?;
         let ws_queue_frames = parse_number(&var, "WS_QUEUE_FRAMES", 4096, 16, 1_000_000)?;
         let admin_bootstrap = match (var("ADMIN_USERNAME"), get("ADMIN_PASSWORD")) {
@@ -251,6 +256,7 @@ impl Settings {
             access_ttl_secs: access_ttl_secs as u64,
             refresh_ttl_secs: refresh_ttl_days as u64 * 24 * 60 * 60,
             registrations_per_ip_per_hour: registrations_per_ip_per_hour as u32,
+            trusted_proxies,
             messages_per_10s: messages_per_10s as u32,
             ws_queue_frames,
             admin_bootstrap,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth_guard;
+pub mod client_ip;
 pub mod config;
 pub mod health;
 pub mod middleware;

@@ -1,7 +1,7 @@
 //! Building and running the application: open the store, wire the router, bind, serve, shut down.
 
 use crate::config::{Environment, Settings};
-use crate::{auth_guard, health, middleware};
+use crate::{auth_guard, client_ip, health, middleware};
 use anyhow::Context;
 use app::auth::service::{self, Auth, AuthSettings};
 use app::chat::{hub::Hub, SendLimit};
@@ -202,6 +202,11 @@ fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             middleware::record_metrics,
+        ))
+        // Outside every guard: sessions, throttles and the audit log all see the resolved client address.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(settings.trusted_proxies.clone()),
+            client_ip::resolve,
         ))
         .layer(
             ServiceBuilder::new()

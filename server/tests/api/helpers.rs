@@ -243,6 +243,8 @@ pub struct Browser {
     http: reqwest::Client,
     pub cookies: HashMap<String, String>,
     pub user_agent: String,
+    /// Sent with every request, e.g. `X-Forwarded-For` as a proxy would add it.
+    pub extra_headers: Vec<(&'static str, String)>,
 }
 
 /// The answer of a server function: status, parsed JSON body, and the raw `Set-Cookie` headers.
@@ -265,6 +267,7 @@ impl Browser {
                 .expect("http client"),
             cookies: HashMap::new(),
             user_agent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36".into(),
+            extra_headers: Vec::new(),
         }
     }
 
@@ -292,11 +295,17 @@ impl Browser {
         raw
     }
 
+    fn with_extras(&self, mut request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        for (name, value) in &self.extra_headers {
+            request = request.header(*name, value);
+        }
+        request
+    }
+
     /// POSTs a form to a server function, like the app's pages do.
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
         let response = self
-            .http
-            .post(format!("{}{path}", self.base))
+            .with_extras(self.http.post(format!("{}{path}", self.base)))
             .header("origin", &self.origin)
             .header("cookie", self.cookie_header())
             .header("user-agent", &self.user_agent)
@@ -310,8 +319,7 @@ impl Browser {
     /// GETs a server function or page.
     pub async fn get(&mut self, path: &str) -> Answer {
         let response = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .with_extras(self.http.get(format!("{}{path}", self.base)))
             .header("cookie", self.cookie_header())
             .header("user-agent", &self.user_agent)
             .send()
@@ -640,6 +648,7 @@ impl Browser {
                 .expect("http client"),
             cookies: HashMap::new(),
             user_agent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36".into(),
+            extra_headers: Vec::new(),
         }
     }
 

@@ -153,3 +153,28 @@ async fn responses_are_compressed_when_the_client_accepts_it() {
     assert_eq!(response.headers()["content-encoding"], "gzip");
     app.stop().await.unwrap();
 }
+
+/// The address a session records for a login that came with `X-Forwarded-For: 198.51.100.9`.
+async fn recorded_ip(trusted_proxies: &str) -> String {
+    let app = spawn_app_with(
+        StoreKind::Embedded,
+        &[("TRUSTED_PROXIES", trusted_proxies.into())],
+    )
+    .await;
+    let mut ana = Browser::new(&app);
+    ana.extra_headers
+        .push(("x-forwarded-for", "6.6.6.6, 198.51.100.9".into()));
+    assert_eq!(ana.register("ana", GOOD_PASSWORD).await.status, 200);
+    let sessions = ana.get("/api/auth/sessions").await;
+    let ip = sessions.body[0]["ip"].as_str().unwrap().to_owned();
+    app.stop().await.unwrap();
+    ip
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    // Nobody trusted: a client cannot claim another address.
+    assert_eq!(recorded_ip("").await, "127.0.0.1");
+    // Behind a trusted proxy on loopback: the nearest hop the proxy saw (the first entry was forged).
+    assert_eq!(recorded_ip("127.0.0.1/32").await, "198.51.100.9");
+}
