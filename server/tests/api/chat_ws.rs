@@ -534,22 +534,28 @@ async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits(kind: Store
     let body = "z".repeat(4000);
     let (mut write, mut read) = a.socket.split();
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = read.next().await {} });
+    // Ben reads as a browser does, while the messages are sent, and gets every one in order; Cai
+    // reads nothing.
+    let ben_reads = tokio::spawn(async move {
+        for seq in 1..=N {
+            let got = b
+                .recv_until(|m| match m {
+                    ServerMsg::Message { message } => Some(message.seq),
+                    _ => None,
+                })
+                .await;
+            assert_eq!(got, seq);
+        }
+    });
     for i in 0..N {
         write
             .send(frame(&send(room, &format!("s{i}"), &body)))
             .await
             .unwrap();
     }
-    // Ben gets every message, in order, while Cai reads nothing.
-    for seq in 1..=N {
-        let got = b
-            .recv_until(|m| match m {
-                ServerMsg::Message { message } => Some(message.seq),
-                _ => None,
-            })
-            .await;
-        assert_eq!(got, seq);
-    }
+    ben_reads
+        .await
+        .expect("Ben received every message in order");
     // When Cai finally reads: part of the backlog, then the reason, then the end.
     let mut delivered = 0;
     let reason = loop {
