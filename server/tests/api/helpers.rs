@@ -629,6 +629,20 @@ impl ServerProcess {
         }
     }
 
+    /// SIGTERM, then waits for the exit; returns whether it exited successfully within `within`.
+    pub async fn terminate(&mut self, within: std::time::Duration) -> bool {
+        let pid = self.child.id().expect("the server is running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(Ok(status)) => status.success(),
+            _ => false,
+        }
+    }
+
     /// SIGKILL: no drain, no goodbye.
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("kill the server");

@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use app::model::RoomId;
-use app::protocol::{ClientMsg, Presence, RoomCursor, ServerMsg};
+use app::protocol::{ClientMsg, CloseReason, Presence, RoomCursor, ServerMsg};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -368,4 +368,49 @@ async fn a_broken_change_stream_resumes_without_losing_events() {
         })
         .await;
     assert_eq!(edited, "edited during the outage");
+}
+
+#[tokio::test]
+async fn sigterm_sends_clients_to_another_instance_with_nothing_lost() {
+    let (mut a, b) = two_instances("drain").await;
+    let mut ana = signed_up(&b, "ana").await;
+    let mut ben = signed_up(&a, "ben").await;
+    let room = shared_room(&mut ana, &mut [&mut ben]).await;
+    let mut writer = WsClient::join(&ana, vec![]).await;
+    let mut reader = WsClient::join(&ben, vec![]).await;
+    synced(&mut writer, room).await;
+    synced(&mut reader, room).await;
+    writer
+        .send(&send(room, "before", "before the restart"))
+        .await;
+    assert_eq!(
+        read_in_order(&mut reader, room, 0, 1).await,
+        ["before the restart"]
+    );
+
+    // A is told to stop: Ben's socket hears why, and A exits cleanly within its grace period.
+    let stopping = tokio::spawn(async move {
+        let drained = a.terminate(Duration::from_secs(20)).await;
+        (a, drained)
+    });
+    let reason = reader
+        .recv_until(|m| match m {
+            ServerMsg::Closing { reason } => Some(*reason),
+            _ => None,
+        })
+        .await;
+    assert_eq!(reason, CloseReason::ShuttingDown);
+    let (_a, drained) = stopping.await.unwrap();
+    assert!(drained, "A exited with status 0 after SIGTERM");
+
+    // Meanwhile Ana goes on writing on B; Ben reconnects to B from his cursor and misses nothing.
+    for i in 1..=5 {
+        writer
+            .send(&send(room, &format!("after{i}"), &format!("after {i}")))
+            .await;
+    }
+    let mut reader =
+        WsClient::join(&ben.moved_to(&b), vec![RoomCursor { room, last_seq: 1 }]).await;
+    let expected: Vec<String> = (1..=5).map(|i| format!("after {i}")).collect();
+    assert_eq!(read_in_order(&mut reader, room, 1, 5).await, expected);
 }
