@@ -17,8 +17,10 @@ SCENARIOS
     loadgen --users 1000 --rooms 10 --senders 100 --rate 700 --warmup 5 --duration 20
 
   (c) 20,000 idle clients (heartbeats only) held for 60 s; reports the server's RSS per connection:
-    loadgen --users 20000 --rooms 200 --senders 0 --duration 60 --source-addrs 4 --server-pid PID
-    (both processes need RLIMIT_NOFILE above 20,000: `ulimit -n` / LimitNOFILE; see below)
+    loadgen --users 20000 --rooms 200 --senders 0 --duration 60 --source-addrs 4 --settle 15 --server-pid PID
+    (both processes need RLIMIT_NOFILE above 20,000: `ulimit -n` / LimitNOFILE; see below. Registrations
+    and logins grow the server's RSS by argon2 buffers its allocator keeps, so the baseline is taken after
+    the users are ready, and --settle gives that memory time to go back)
 
   (d) Connect storm: 5,000 logins + websocket connects as fast as possible. Create the users once, then
       measure logins (argon2 verification on the server) and connects:
@@ -99,9 +101,9 @@ pub struct Args {
     pub duration: Option<f64>,
 
     /// Seconds of sending before the measured window; their messages are checked for exactly-once
-    /// delivery but not counted in latency and throughput.
-    #[arg(long, default_value_t = 2.0)]
-    pub warmup: f64,
+    /// delivery but not counted in latency and throughput. Default: 2, or 0 for connect-storm.
+    #[arg(long)]
+    pub warmup: Option<f64>,
 
     /// After sending stops, seconds to wait for outstanding acks and deliveries before counting what
     /// is missing as lost.
@@ -112,6 +114,12 @@ pub struct Args {
     /// line `lg <sender> <n> <unix-nanos>` (about 35 characters).
     #[arg(long, default_value_t = 0)]
     pub body_size: usize,
+
+    /// Seconds to wait after the users are ready and before connecting (load scenario), so the server's
+    /// memory settles after the argon2 hashing of registrations and logins before its RSS is taken as
+    /// the baseline for RSS per connection.
+    #[arg(long, default_value_t = 0.0)]
+    pub settle: f64,
 
     /// Registrations, logins and websocket connects running at once.
     #[arg(long, default_value_t = 64)]
@@ -169,6 +177,13 @@ pub enum Scenario {
     ConnectStorm,
 }
 
+/// The name an option value has on the command line.
+pub fn value_name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_owned())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMode {
@@ -186,6 +201,7 @@ pub struct Config {
     pub connections: usize,
     pub senders: usize,
     pub duration: f64,
+    pub warmup: f64,
     pub prefix: String,
     pub source_addrs: Vec<IpAddr>,
 }
@@ -283,8 +299,11 @@ impl Args {
             ));
         }
         let duration = self.duration.unwrap_or(if storm { 0.0 } else { 10.0 });
-        if !(duration >= 0.0 && self.warmup >= 0.0 && self.drain_timeout >= 0.0) {
-            return Err("--duration, --warmup and --drain-timeout must be 0 or more".into());
+        let warmup = self.warmup.unwrap_or(if storm { 0.0 } else { 2.0 });
+        if !(duration >= 0.0 && warmup >= 0.0 && self.drain_timeout >= 0.0 && self.settle >= 0.0) {
+            return Err(
+                "--duration, --warmup, --drain-timeout and --settle must be 0 or more".into(),
+            );
         }
         if let Some(rate) = self.rate {
             if !(rate > 0.0 && rate.is_finite()) {
@@ -333,6 +352,7 @@ impl Args {
             connections,
             senders,
             duration,
+            warmup,
             prefix,
             source_addrs,
             args: self,

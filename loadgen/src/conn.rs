@@ -303,6 +303,8 @@ pub async fn run(
     let end_timer = tokio::time::sleep_until(far);
     tokio::pin!(due_timer, end_timer);
     let mut due_armed = false;
+    // A sender told `rate_limited` waits as long as the server asks before sending again.
+    let mut paused_until: Option<Instant> = None;
 
     // Senders that are done publish how far their room got, then stop counting as busy.
     let finish_sending = |acked_seqs: &Vec<u64>, sender_done: &mut bool| {
@@ -341,9 +343,13 @@ pub async fn run(
             let now = Instant::now();
             if now >= plan.send_until {
                 sending = false;
+            } else if let Some(until) = paused_until.filter(|&until| until > now) {
+                due_timer.as_mut().reset(until);
+                due_armed = true;
             } else {
                 let mut wrote = false;
                 due_armed = false;
+                paused_until = None;
                 while inflight.len() < shared.max_inflight {
                     if let Some(rate) = shared.rate {
                         let due = plan.start
@@ -449,8 +455,12 @@ pub async fn run(
                         _ => {}
                     },
                     Ok(Frame::Full(msg)) => match *msg {
-                        ServerMsg::Error { code, nonce, .. } => {
+                        ServerMsg::Error { code, nonce, retry_after_ms, .. } => {
                             errors.add(format!("error frame: {code:?}"), 1);
+                            if let Some(ms) = retry_after_ms {
+                                let until = Instant::now() + Duration::from_millis(ms);
+                                paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
+                            }
                             let n = nonce.as_deref().and_then(wire::nonce_number);
                             if let Some(pos) = n.and_then(|n| inflight.iter().position(|(m, _)| *m == n)) {
                                 inflight.remove(pos);

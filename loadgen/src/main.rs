@@ -139,7 +139,6 @@ impl Ctx {
 
     /// Signs user `user` in and joins their room; stores the session.
     async fn prepare_user(&self, user: usize) -> bool {
-        let started = std::time::Instant::now();
         let name = self.username(user);
         let args = &self.cfg.args;
         let session = match self
@@ -168,13 +167,11 @@ impl Ctx {
         if let Err(e) = self.http.join(user, &session, room).await {
             return self.user_failed(&e);
         }
-        {
-            let mut t = self.setup.lock().unwrap_or_else(|e| e.into_inner());
-            t.join_us.push(micros(join_started.elapsed()));
-            if self.cfg.args.scenario == Scenario::ConnectStorm {
-                t.user_total_us.push(micros(started.elapsed()));
-            }
-        }
+        self.setup
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join_us
+            .push(micros(join_started.elapsed()));
         *self.sessions[user].lock().await = Some(session);
         true
     }
@@ -408,11 +405,18 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
             let mine: Vec<Spec> = specs.iter().filter(|s| s.user == user).cloned().collect();
             user_tasks.push(tokio::spawn(async move {
                 let _permit = ctx.permits.acquire().await.expect("never closed");
+                let started = std::time::Instant::now();
                 let ready = ctx.prepare_user(user).await;
                 let mut runs = Vec::new();
                 for spec in mine {
                     if ready {
-                        runs.push(ctx.clone().connect(spec).await);
+                        let run = ctx.clone().connect(spec).await;
+                        if runs.is_empty() && run.is_some() {
+                            // Login (or registration) + join + first connection up to `synced`.
+                            let mut t = ctx.setup.lock().unwrap_or_else(|e| e.into_inner());
+                            t.user_total_us.push(micros(started.elapsed()));
+                        }
+                        runs.push(run);
                     } else {
                         ctx.connect.lock().unwrap_or_else(|e| e.into_inner()).failed += 1;
                     }
@@ -439,6 +443,10 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
         }
         wait_with_progress(user_tasks, progress_every, "users done", String::new).await;
         summary.setup.wall_secs = setup_started.elapsed().as_secs_f64();
+        if args.settle > 0.0 {
+            eprintln!("loadgen: settling for {} s before connecting", args.settle);
+            tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
+        }
         let rss_before_connect = pid.and_then(|p| proc::rss_bytes(Some(p)));
         let connect_started = Instant::now();
         let mut connect_tasks = Vec::with_capacity(conns);
@@ -541,7 +549,7 @@ async fn finish(
     );
 
     // The send window: warm-up, then the measured part.
-    let warmup = Duration::from_secs_f64(args.warmup);
+    let warmup = Duration::from_secs_f64(cfg.warmup);
     let window = Duration::from_secs_f64(cfg.duration);
     let cpu_before = proc::CpuMark::now(pid);
     let mut drained = true;
@@ -563,7 +571,7 @@ async fn finish(
             } else {
                 "holding idle connections:"
             },
-            args.warmup,
+            cfg.warmup,
             cfg.duration
         );
         progress_until(&shared, plan.send_until, args.progress).await;
@@ -617,23 +625,24 @@ async fn finish(
     summary.settings = report::Settings {
         url: cfg.target.base.clone(),
         origin: cfg.origin.clone(),
-        scenario: format!("{:?}", args.scenario).to_lowercase(),
+        scenario: cli::value_name(args.scenario),
         users: args.users,
         connections: cfg.connections,
         rooms: args.rooms,
         senders: cfg.senders,
         rate: args.rate,
         max_inflight: args.max_inflight,
-        warmup_secs: args.warmup,
+        warmup_secs: cfg.warmup,
         duration_secs: cfg.duration,
         body_size: args.body_size,
         connect_concurrency: args.connect_concurrency,
         source_addrs: cfg.source_addrs.len(),
         user_prefix: cfg.prefix.clone(),
-        auth: format!("{:?}", args.auth).to_lowercase(),
+        auth: cli::value_name(args.auth),
         threads: ctx.threads,
     };
     summary.setup.users_ok = args.users - setup.failed;
+    summary.setup.per_sec = summary.setup.users_ok as f64 / summary.setup.wall_secs.max(1e-9);
     summary.setup.registered = setup.registered;
     summary.setup.logged_in = setup.logged_in;
     summary.setup.failed = setup.failed;
@@ -684,8 +693,21 @@ async fn finish(
         server_rss_before_connect_mb: mb(rss_before_connect),
         server_rss_after_connect_mb: mb(rss_after_connect),
         server_rss_end_mb: mb(rss_end),
-        server_rss_per_connection_kb: match (rss_before_connect, rss_end) {
-            (Some(before), Some(end)) => Some((end as f64 - before as f64) / established / 1024.0),
+        // In a connect storm the logins (argon2) grow the server's memory too: no per-connection figure.
+        server_rss_per_connection_kb: match (rss_before_connect, rss_end, args.scenario) {
+            (Some(before), Some(end), Scenario::Load) => {
+                Some((end as f64 - before as f64) / established / 1024.0)
+            }
+            _ => None,
+        },
+        server_rss_per_connection_at_connect_kb: match (
+            rss_before_connect,
+            rss_after_connect,
+            args.scenario,
+        ) {
+            (Some(before), Some(after), Scenario::Load) => {
+                Some((after as f64 - before as f64) / established / 1024.0)
+            }
             _ => None,
         },
         server_cpu_percent: server_cpu,

@@ -42,6 +42,8 @@ pub struct Settings {
 pub struct Setup {
     pub wall_secs: f64,
     pub users_ok: usize,
+    /// Users signed in (and joined) per second.
+    pub per_sec: f64,
     pub registered: usize,
     pub logged_in: usize,
     /// `POST /api/auth/register` (only registrations that created a user).
@@ -118,6 +120,8 @@ pub struct Resources {
     pub server_rss_end_mb: Option<f64>,
     /// (end - before connecting) / established connections.
     pub server_rss_per_connection_kb: Option<f64>,
+    /// (after connecting - before connecting) / established connections: before any traffic.
+    pub server_rss_per_connection_at_connect_kb: Option<f64>,
     /// Server CPU during the send window (warm-up + measured), % of one core.
     pub server_cpu_percent: Option<f64>,
     pub loadgen_cpu_percent: Option<f64>,
@@ -143,15 +147,19 @@ impl Summary {
             s.connections,
             s.rooms,
             s.senders,
-            s.rate.map_or("as fast as acks allow".to_owned(), |r| format!("{r} msg/s")),
+            match (s.senders, s.rate) {
+                (0, _) => "- (idle)".to_owned(),
+                (_, Some(r)) => format!("{r} msg/s"),
+                (_, None) => "as fast as acks allow".to_owned(),
+            },
             s.max_inflight,
             s.warmup_secs,
             s.duration_secs
         );
         let u = &self.setup;
         println!(
-            "setup      {} users in {:.1} s ({} registered, {} logged in, {} failed, {} tokens refreshed)",
-            u.users_ok, u.wall_secs, u.registered, u.logged_in, u.failed, u.refreshed
+            "setup      {} users in {:.1} s ({:.0}/s; {} registered, {} logged in, {} failed, {} tokens refreshed)",
+            u.users_ok, u.wall_secs, u.per_sec, u.registered, u.logged_in, u.failed, u.refreshed
         );
         println!("  register   {}", u.register.line());
         println!("  login      {}", u.login.line());
@@ -164,7 +172,7 @@ impl Summary {
         println!("  upgrade    {}", c.upgrade.line());
         println!("  to synced  {}", c.ready.line());
         if c.user_total.count > 0 {
-            println!("  user total {}", c.user_total.line());
+            println!("  login+join+connect {}", c.user_total.line());
         }
         let t = &self.traffic;
         if t.sent_total > 0 {
@@ -204,12 +212,16 @@ impl Summary {
         );
         let r = &self.resources;
         println!(
-            "server     RSS start {}  before connect {}  after connect {}  end {}  per connection {}  CPU {}",
+            "server     RSS start {}  before connect {}  after connect {}  end {}",
             opt(r.server_rss_start_mb, "MB"),
             opt(r.server_rss_before_connect_mb, "MB"),
             opt(r.server_rss_after_connect_mb, "MB"),
             opt(r.server_rss_end_mb, "MB"),
+        );
+        println!(
+            "  RSS per connection {} (end - before connect), {} (just after connecting); CPU {} during the send window",
             opt(r.server_rss_per_connection_kb, "KB"),
+            opt(r.server_rss_per_connection_at_connect_kb, "KB"),
             opt(r.server_cpu_percent, "% of a core"),
         );
         println!(
