@@ -27,7 +27,8 @@ pub struct Session {
 impl Session {
     /// Whether the access token is (nearly) expired: the websocket upgrade would answer 401.
     pub fn stale(&self) -> bool {
-        self.issued.elapsed() + Duration::from_secs(60) > self.access_ttl
+        let margin = (self.access_ttl / 4).min(Duration::from_secs(60));
+        self.issued.elapsed() + margin > self.access_ttl
     }
 }
 
@@ -362,9 +363,14 @@ fn parse_set_cookie(header: &str) -> Option<(String, String)> {
 
 fn api_error(call: &str, status: u16, body: &serde_json::Value) -> CallError {
     let kind = body["kind"].as_str().unwrap_or("unknown");
+    let hint = if kind == "cross_site" {
+        " (--origin must equal the server's PUBLIC_ORIGIN, by default http://<LEPTOS_SITE_ADDR>)"
+    } else {
+        ""
+    };
     CallError::new(
         format!("{call}: {status} {kind}"),
-        format!("{call} answered {status}: {body}"),
+        format!("{call} answered {status}: {body}{hint}"),
     )
 }
 

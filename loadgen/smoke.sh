@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Smoke test under a little load, for CI: starts the server (its own port and data directory, limits
+# lifted), then runs loadgen three times — a fixed rate, as fast as acks allow, idle connections — and
+# fails if any run reports an error, a failed connect, or a lost or duplicated delivery. About 15 s
+# after the build.
+#
+#   loadgen/smoke.sh                      # debug build
+#   PROFILE=release loadgen/smoke.sh      # release build
+#   NO_BUILD=1 PORT=39100 OUT_DIR=target loadgen/smoke.sh   # keeps loadgen-smoke.json
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=${PROFILE:-debug}
+port=${PORT:-39017}
+if [[ -z "${NO_BUILD:-}" ]]; then
+  if [[ "$profile" == release ]]; then
+    cargo build --release -p server -p loadgen
+  else
+    cargo build -p server -p loadgen
+  fi
+fi
+
+data=$(mktemp -d)
+LEPTOS_SITE_ADDR="127.0.0.1:$port" DATA_DIR="$data" \
+  REGISTRATIONS_PER_IP_PER_HOUR=1000000 MESSAGES_PER_10S=1000000 WS_QUEUE_FRAMES=65536 \
+  SHUTDOWN_GRACE_SECS=1 RUST_LOG=warn \
+  "target/$profile/server" >"$data/server.log" 2>&1 &
+pid=$!
+cleanup() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+ready=""
+for _ in $(seq 1 300); do
+  if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+    ready=1
+    break
+  fi
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.2
+done
+if [[ -z "$ready" ]]; then
+  echo "smoke: the server did not become ready on port $port" >&2
+  cat "$data/server.log" >&2
+  exit 1
+fi
+
+lg=("target/$profile/loadgen" --url "http://127.0.0.1:$port" --server-pid "$pid" --progress 0
+  --user-prefix smoke)
+run() {
+  echo "smoke: loadgen $*" >&2
+  if ! "${lg[@]}" "$@"; then
+    echo "smoke: FAILED: loadgen $*" >&2
+    tail -n 50 "$data/server.log" >&2
+    exit 1
+  fi
+}
+
+# 20 users in 2 rooms, 5 senders at 200 msg/s in total: every message to 10 connections.
+run --users 20 --rooms 2 --senders 5 --rate 200 --warmup 1 --duration 3 \
+  --json "${OUT_DIR:-$data}/loadgen-smoke.json"
+# The same users (logged in this time), as fast as acks allow with 4 in flight per sender.
+run --users 20 --rooms 2 --senders 5 --max-inflight 4 --warmup 1 --duration 3 --auth login
+# 40 idle connections (2 per user) from 2 source addresses, heartbeats only.
+run --users 20 --connections 40 --rooms 2 --senders 0 --warmup 0 --duration 2 --source-addrs 2 --auth login
+echo "smoke: passed" >&2
