@@ -67,6 +67,8 @@ pub struct Settings {
     pub messages_per_10s: u32,
     /// `WS_QUEUE_FRAMES`: events one websocket may have waiting before it is closed as too slow.
     pub ws_queue_frames: usize,
+    /// `WS_SILENCE_SECS`: a websocket that sends nothing (not even a ping) for this long is closed.
+    pub ws_silence: Duration,
     /// `ADMIN_USERNAME` / `ADMIN_PASSWORD`: an admin created on the first start of an empty instance.
     pub admin_bootstrap: Option<AdminBootstrap>,
     /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` names the client (none by default).
@@ -228,6 +230,7 @@ impl Settings {
                 .map_err(|reason| invalid("TRUSTED_PROXIES", reason))?;
         let messages_per_10s = parse_number(&var, "MESSAGES_PER_10S", 20, 1, 1_000_000)?;
         let ws_queue_frames = parse_number(&var, "WS_QUEUE_FRAMES", 4096, 16, 1_000_000)?;
+        let ws_silence_secs = parse_number(&var, "WS_SILENCE_SECS", 60, 30, 3600)?;
         let admin_bootstrap = match (var("ADMIN_USERNAME"), get("ADMIN_PASSWORD")) {
             (Some(username), Some(password)) if !password.is_empty() => {
                 Some(AdminBootstrap { username, password })
@@ -259,6 +262,7 @@ impl Settings {
             trusted_proxies,
             messages_per_10s: messages_per_10s as u32,
             ws_queue_frames,
+            ws_silence: Duration::from_secs(ws_silence_secs as u64),
             admin_bootstrap,
         })
     }
@@ -468,6 +472,7 @@ mod tests {
             ("RUST_LOG", "info,[[["),
             ("MAX_BODY_BYTES", "10"),
             ("SHUTDOWN_GRACE_SECS", "-1"),
+            ("WS_SILENCE_SECS", "5"),
             ("ACCESS_TOKEN_TTL_SECS", "901"),
             ("ACCESS_TOKEN_TTL_SECS", "0"),
             ("REFRESH_TOKEN_TTL_DAYS", "400"),

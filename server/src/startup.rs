@@ -66,7 +66,7 @@ impl Application {
         let bound = listener.local_addr()?;
         let public_origin = settings.resolved_origin(bound);
         let leptos_options = leptos_options(&settings, bound)?;
-        let hub = Hub::new(settings.ws_queue_frames);
+        let hub = Hub::with_limits(settings.ws_queue_frames, settings.ws_silence);
         // Several instances on one MongoDB share their live events; the embedded store is one process.
         let relay = match &settings.store {
             StoreSettings::Mongo { uri, database } => Some(

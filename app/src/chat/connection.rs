@@ -175,8 +175,15 @@ impl Connection {
                     None => break,
                 },
                 _ = heartbeat.tick() => {
-                    if self.last_heard.elapsed() > Duration::from_secs(3 * HEARTBEAT_SECS) {
-                        self.control.close(CloseReason::Silent);
+                    if self.last_heard.elapsed() > self.state.hub.silence() {
+                        // The transport reads nothing from a client while a write to it is stuck, so a
+                        // client that stopped reading also looks silent: say which it is.
+                        let backed_up = self.out.capacity() < self.out.max_capacity();
+                        self.control.close(if backed_up {
+                            CloseReason::TooSlow
+                        } else {
+                            CloseReason::Silent
+                        });
                     }
                 }
             }

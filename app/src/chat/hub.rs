@@ -19,6 +19,9 @@ use tokio::sync::{mpsc, Notify};
 /// Events (and outgoing frames) waiting for one connection before it counts as too slow.
 pub const DEFAULT_QUEUE: usize = 4096;
 
+/// A client pings every `HEARTBEAT_SECS`; three missed pings and it is gone.
+pub const DEFAULT_SILENCE: Duration = Duration::from_secs(3 * crate::protocol::HEARTBEAT_SECS);
+
 pub type ConnId = u64;
 
 /// What one instance tells the others. Applying it on another instance has the same effect on that
@@ -165,22 +168,33 @@ pub struct Hub {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
     queue: usize,
+    silence: Duration,
     relay: OnceLock<Arc<dyn Relay>>,
 }
 
 impl Hub {
     /// `queue`: how many events (and, separately, outgoing frames) one connection may have waiting.
     pub fn new(queue: usize) -> Arc<Self> {
+        Self::with_limits(queue, DEFAULT_SILENCE)
+    }
+
+    /// Also sets how long a connection may stay silent (no frame, not even a ping) before it is closed.
+    pub fn with_limits(queue: usize, silence: Duration) -> Arc<Self> {
         Arc::new(Self {
             inner: Mutex::new(Inner::default()),
             next_id: AtomicU64::new(0),
             queue: queue.max(1),
+            silence,
             relay: OnceLock::new(),
         })
     }
 
     pub fn queue(&self) -> usize {
         self.queue
+    }
+
+    pub fn silence(&self) -> Duration {
+        self.silence
     }
 
     /// Connects this hub to the other instances. Set once, at start-up.

@@ -187,7 +187,14 @@ async fn follow_events(
 ) {
     let mut wait = Duration::from_millis(100);
     loop {
-        while let Some(change) = stream.next().await {
+        loop {
+            // Wake up now and then even when nothing happens, to notice that the server stopped.
+            let change = match tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
+                Err(_) if hub.strong_count() == 0 => return,
+                Err(_) => continue,
+                Ok(None) => break,
+                Ok(Some(change)) => change,
+            };
             let Some(hub) = hub.upgrade() else { return };
             match change {
                 Ok(change) => {

@@ -506,6 +506,9 @@ async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits(kind: Store
         &[
             ("MESSAGES_PER_10S", "1000000".into()),
             ("WS_QUEUE_FRAMES", "64".into()),
+            // On a slow store the backlog can take longer to build than the silence limit; this test
+            // is about the backlog.
+            ("WS_SILENCE_SECS", "3600".into()),
         ],
     )
     .await;
@@ -529,15 +532,33 @@ async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits(kind: Store
     let mut a = WsClient::join(&ana, vec![]).await;
     synced(&mut a, room).await;
 
-    // Big messages fill the stalled client's socket buffers quickly.
+    // Between the hub and a client there are: the connection's queue (64 here), its outgoing queue (64),
+    // the transport's own buffer (2,048 frames in server_fn 0.8) and the kernel's socket buffers (a few
+    // MB on loopback). 3,000 messages of 4 kB overflow all of that for Cai.
     const N: u64 = 3000;
     let body = "z".repeat(4000);
     let (mut write, mut read) = a.socket.split();
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = read.next().await {} });
+    // Cai reads nothing but is not silent (that would end the connection for another reason).
+    let (mut cai_write, mut cai_read) = stalled.socket.split();
+    let cai_pings = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            if cai_write.send(frame(&ClientMsg::Ping)).await.is_err() {
+                break;
+            }
+        }
+    });
     // Ben reads as a browser does, while the messages are sent, and gets every one in order; Cai
     // reads nothing.
     let ben_reads = tokio::spawn(async move {
+        // On a busy machine this takes longer than the server waits for a silent client: ping.
+        let mut pinged = std::time::Instant::now();
         for seq in 1..=N {
+            if pinged.elapsed() > Duration::from_secs(10) {
+                b.send(&ClientMsg::Ping).await;
+                pinged = std::time::Instant::now();
+            }
             let got = b
                 .recv_until(|m| match m {
                     ServerMsg::Message { message } => Some(message.seq),
@@ -557,12 +578,16 @@ async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits(kind: Store
         .await
         .expect("Ben received every message in order");
     // When Cai finally reads: part of the backlog, then the reason, then the end.
+    cai_pings.abort();
     let mut delivered = 0;
     let reason = loop {
-        match stalled.recv_within(Duration::from_secs(10)).await {
-            Ok(Some(ServerMsg::Message { .. })) => delivered += 1,
-            Ok(Some(ServerMsg::Closing { reason })) => break reason,
-            Ok(Some(_)) => {}
+        let next = tokio::time::timeout(Duration::from_secs(10), cai_read.next()).await;
+        match next {
+            Ok(Some(Ok(frame))) => match decode(frame) {
+                Some(ServerMsg::Message { .. }) => delivered += 1,
+                Some(ServerMsg::Closing { reason }) => break reason,
+                _ => {}
+            },
             other => panic!("expected a closing notice, got {other:?}"),
         }
     };
@@ -571,7 +596,13 @@ async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits(kind: Store
         delivered < N,
         "the backlog was cut, not buffered without bound"
     );
-    assert_eq!(stalled.recv_within(Duration::from_secs(5)).await, Ok(None));
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(frame)) = cai_read.next().await {
+            assert!(decode(frame).is_none(), "nothing after the closing notice");
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the socket ends after the closing notice");
     drain.abort();
     app.stop().await.unwrap();
 }
