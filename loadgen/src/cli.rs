@@ -17,10 +17,13 @@ SCENARIOS
     loadgen --users 1000 --rooms 10 --senders 100 --rate 700 --warmup 5 --duration 20
 
   (c) 20,000 idle clients (heartbeats only) held for 60 s; reports the server's RSS per connection:
-    loadgen --users 20000 --rooms 200 --senders 0 --duration 60 --source-addrs 4 --settle 15 --server-pid PID
-    (both processes need RLIMIT_NOFILE above 20,000: `ulimit -n` / LimitNOFILE; see below. Registrations
-    and logins grow the server's RSS by argon2 buffers its allocator keeps, so the baseline is taken after
-    the users are ready, and --settle gives that memory time to go back)
+    loadgen --users 20000 --rooms 200 --senders 0 --duration 60 --source-addrs 4 --user-prefix idle \
+            --sessions idle-sessions.json --server-pid PID
+    Registrations and logins grow the server's RSS by argon2 buffers its allocator keeps, which hides the
+    connections' share. For a clean figure run it twice: the first run creates the users and saves their
+    sessions; restart the server on the same DATA_DIR; the second run signs everyone in by token refresh
+    (no hashing) before taking the baseline. --settle N also gives the server N seconds before the
+    baseline. Both processes need RLIMIT_NOFILE above 20,000 (`ulimit -n`, LimitNOFILE; see below).
 
   (d) Connect storm: 5,000 logins + websocket connects as fast as possible. Create the users once, then
       measure logins (argon2 verification on the server) and connects:
@@ -32,9 +35,11 @@ SCENARIOS
 
 USERS AND TIMING
   Users are created through the real registration path (POST /api/auth/register with Origin, then the
-  session cookies it sets), named <user-prefix>-<n>. Each registration hashes a password with argon2 on
-  the server: about 50-100 ms of CPU each, so on 2 cores 1,000 users take roughly 30-60 s and 20,000 users
-  10-20 minutes whatever --connect-concurrency is. Reuse users across runs with a fixed --user-prefix:
+  session cookies it sets), named <user-prefix>-<n>. Each registration and each login runs argon2 on the
+  server (19 MiB, 2 passes; at most 2 x CPUs at once), about 50-100 ms of CPU each: measured on 2 shared
+  cores against a debug server, 22 registrations/s and 15-48 logins/s, so 1,000 users take about a minute
+  and 20,000 users 15-20 minutes whatever --connect-concurrency is (a release server is faster; beyond
+  ~4 x CPUs, more concurrency only queues on the server). Reuse users across runs with a fixed --user-prefix:
   `--auth auto` registers and logs in when the name is taken (which costs a second hash), `--auth login`
   only logs in (one verification, ~half the time). A room owner <user-prefix>-owner creates the rooms
   <user-prefix>-room-<i> (reused when they exist); user n joins room n mod R, connection c belongs to user
@@ -147,6 +152,12 @@ pub struct Args {
     /// registers, `login` only logs in (users made by an earlier run with the same --user-prefix).
     #[arg(long, value_enum, default_value_t = AuthMode::Auto)]
     pub auth: AuthMode,
+
+    /// Keep sessions (cookies) in this JSON file across runs: saved users are signed in again by a
+    /// token refresh, which costs the server no argon2 hash. Falls back to --auth when a saved session no
+    /// longer works. The file holds live session cookies: keep it private.
+    #[arg(long)]
+    pub sessions: Option<std::path::PathBuf>,
 
     /// The server's process id: its RSS (VmRSS) and CPU are read from /proc at the start, before
     /// connecting and at the end.

@@ -166,7 +166,7 @@ pub async fn open(
         HeaderValue::from_str(cookies).map_err(|e| ConnectError::new("bad cookie", e))?,
     );
     // Small read buffers: 20,000 idle connections should not cost loadgen gigabytes.
-    let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+    let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
     let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
         .await
         .map_err(|e| match e {

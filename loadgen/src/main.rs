@@ -82,6 +82,7 @@ struct SetupTimes {
     user_total_us: Vec<u64>,
     registered: usize,
     logged_in: usize,
+    reused: usize,
     failed: usize,
 }
 
@@ -108,6 +109,10 @@ struct Ctx {
     setup: Mutex<SetupTimes>,
     connect: Mutex<ConnectTimes>,
     refreshed: AtomicUsize,
+    /// Sessions from --sessions, by username.
+    saved: std::collections::BTreeMap<String, String>,
+    /// The room owner's username and cookies.
+    owner: (String, String),
     /// The room index of each connection.
     conn_rooms: Vec<usize>,
     threads: usize,
@@ -137,16 +142,29 @@ impl Ctx {
         format!("{}-{user}", self.cfg.prefix)
     }
 
-    /// Signs user `user` in and joins their room; stores the session.
+    /// Signs user `user` in (a saved session if it still works, else as --auth says) and joins their
+    /// room; stores the session.
     async fn prepare_user(&self, user: usize) -> bool {
         let name = self.username(user);
         let args = &self.cfg.args;
-        let session = match self
-            .http
-            .sign_in(user, &name, &args.password, args.auth)
-            .await
-        {
-            Ok((session, obtained)) => {
+        let saved = match self.saved.get(&name) {
+            Some(cookies) => self.reuse(user, cookies).await,
+            None => None,
+        };
+        let signed_in = match saved {
+            Some(session) => Ok((session, None)),
+            None => self
+                .http
+                .sign_in(user, &name, &args.password, args.auth)
+                .await
+                .map(|(session, how)| (session, Some(how))),
+        };
+        let session = match signed_in {
+            Ok((session, None)) => {
+                self.setup.lock().unwrap_or_else(|e| e.into_inner()).reused += 1;
+                session
+            }
+            Ok((session, Some(obtained))) => {
                 let mut t = self.setup.lock().unwrap_or_else(|e| e.into_inner());
                 match obtained {
                     Obtained::Registered(d) => {
@@ -174,6 +192,31 @@ impl Ctx {
             .push(micros(join_started.elapsed()));
         *self.sessions[user].lock().await = Some(session);
         true
+    }
+
+    /// A saved session, if a token refresh still accepts it.
+    async fn reuse(&self, via: usize, cookies: &str) -> Option<Session> {
+        let mut session = Session::saved(cookies.to_owned());
+        self.http.refresh(via, &mut session).await.ok()?;
+        self.refreshed.fetch_add(1, Relaxed);
+        Some(session)
+    }
+
+    /// Writes every current session to --sessions (keeping the file's other entries).
+    async fn save_sessions(&self) {
+        let Some(path) = &self.cfg.args.sessions else {
+            return;
+        };
+        let mut all = self.saved.clone();
+        all.insert(self.owner.0.clone(), self.owner.1.clone());
+        for (user, slot) in self.sessions.iter().enumerate() {
+            if let Some(session) = &*slot.lock().await {
+                all.insert(self.username(user), session.cookie_header.clone());
+            }
+        }
+        if let Err(e) = setup::save_sessions(path, &all) {
+            eprintln!("loadgen: WARNING: {e:#}");
+        }
     }
 
     fn user_failed(&self, e: &CallError) -> bool {
@@ -325,11 +368,29 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
     );
 
     // The rooms, owned by a user that never connects (so no connection follows every room).
+    let saved = match &args.sessions {
+        Some(path) => setup::load_sessions(path)?,
+        None => Default::default(),
+    };
     let owner_name = format!("{}-owner", cfg.prefix);
-    let (owner, _) = http
-        .sign_in(0, &owner_name, &args.password, args.auth)
-        .await
-        .map_err(|e| anyhow::anyhow!("signing in the room owner {owner_name}: {}", e.detail))?;
+    let mut owner = None;
+    if let Some(cookies) = saved.get(&owner_name) {
+        let mut session = Session::saved(cookies.clone());
+        if http.refresh(0, &mut session).await.is_ok() {
+            owner = Some(session);
+        }
+    }
+    let owner = match owner {
+        Some(session) => session,
+        None => {
+            http.sign_in(0, &owner_name, &args.password, args.auth)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("signing in the room owner {owner_name}: {}", e.detail)
+                })?
+                .0
+        }
+    };
     let room_names: Vec<String> = (0..args.rooms)
         .map(|i| format!("{}-room-{i}", cfg.prefix))
         .collect();
@@ -384,6 +445,8 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
         setup: Mutex::default(),
         connect: Mutex::default(),
         refreshed: AtomicUsize::new(0),
+        saved,
+        owner: (owner_name, owner.cookie_header.clone()),
         attempted: AtomicU64::new(0),
         conn_rooms: conn_rooms.clone(),
         threads,
@@ -399,6 +462,7 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
     let setup_started = Instant::now();
     let (runs, rss_before_connect) = if storm {
         let rss_before_connect = pid.and_then(|p| proc::rss_bytes(Some(p)));
+        let cpu_before = proc::CpuMark::now(pid);
         let mut user_tasks = Vec::with_capacity(args.users);
         for user in 0..args.users {
             let ctx = ctx.clone();
@@ -430,6 +494,11 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
         .await;
         summary.setup.wall_secs = setup_started.elapsed().as_secs_f64();
         summary.connect.wall_secs = summary.setup.wall_secs;
+        ctx.save_sessions().await;
+        (
+            summary.connect.loadgen_cpu_percent,
+            summary.connect.server_cpu_percent,
+        ) = cpu_before.percent_until(&proc::CpuMark::now(pid));
         let runs: Vec<_> = done.into_iter().flatten().flatten().collect();
         (runs, rss_before_connect)
     } else {
@@ -443,11 +512,13 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
         }
         wait_with_progress(user_tasks, progress_every, "users done", String::new).await;
         summary.setup.wall_secs = setup_started.elapsed().as_secs_f64();
+        ctx.save_sessions().await;
         if args.settle > 0.0 {
             eprintln!("loadgen: settling for {} s before connecting", args.settle);
             tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
         }
         let rss_before_connect = pid.and_then(|p| proc::rss_bytes(Some(p)));
+        let cpu_before = proc::CpuMark::now(pid);
         let connect_started = Instant::now();
         let mut connect_tasks = Vec::with_capacity(conns);
         for spec in specs {
@@ -466,6 +537,10 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
         )
         .await;
         summary.connect.wall_secs = connect_started.elapsed().as_secs_f64();
+        (
+            summary.connect.loadgen_cpu_percent,
+            summary.connect.server_cpu_percent,
+        ) = cpu_before.percent_until(&proc::CpuMark::now(pid));
         (done.into_iter().flatten().collect(), rss_before_connect)
     };
     finish(
@@ -599,6 +674,8 @@ async fn finish(
         .filter_map(Result::ok)
         .collect();
     let run_ended = proc::CpuMark::now(None);
+    // Connecting may have refreshed tokens (which spends the old refresh tokens).
+    ctx.save_sessions().await;
 
     // Merge what the connections counted, then check exactly-once per room.
     let mut counts = stats::Counts::default();
@@ -645,6 +722,7 @@ async fn finish(
     summary.setup.per_sec = summary.setup.users_ok as f64 / summary.setup.wall_secs.max(1e-9);
     summary.setup.registered = setup.registered;
     summary.setup.logged_in = setup.logged_in;
+    summary.setup.reused = setup.reused;
     summary.setup.failed = setup.failed;
     summary.setup.register = Percentiles::of_micros(&setup.register_us);
     summary.setup.login = Percentiles::of_micros(&setup.login_us);
@@ -686,7 +764,12 @@ async fn finish(
     );
 
     let established = summary.connect.established.max(1) as f64;
-    let (own_cpu, server_cpu) = cpu_before.percent_until(&cpu_after);
+    // Over a zero-length window the figures would be noise.
+    let (own_cpu, server_cpu) = if (warmup + window).is_zero() {
+        (None, None)
+    } else {
+        cpu_before.percent_until(&cpu_after)
+    };
     summary.resources = report::Resources {
         server_pid: pid,
         server_rss_start_mb: mb(rss_start),

@@ -46,6 +46,8 @@ pub struct Setup {
     pub per_sec: f64,
     pub registered: usize,
     pub logged_in: usize,
+    /// Signed in by refreshing a session saved with --sessions.
+    pub reused: usize,
     /// `POST /api/auth/register` (only registrations that created a user).
     pub register: Percentiles,
     /// `POST /api/auth/login`.
@@ -68,6 +70,9 @@ pub struct Connect {
     pub ready: Percentiles,
     /// Connect storm: a user's whole way in (login or registration, join, first connection ready).
     pub user_total: Percentiles,
+    /// CPU while connecting (the whole storm in connect-storm), % of one core.
+    pub loadgen_cpu_percent: Option<f64>,
+    pub server_cpu_percent: Option<f64>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -158,16 +163,21 @@ impl Summary {
         );
         let u = &self.setup;
         println!(
-            "setup      {} users in {:.1} s ({:.0}/s; {} registered, {} logged in, {} failed, {} tokens refreshed)",
-            u.users_ok, u.wall_secs, u.per_sec, u.registered, u.logged_in, u.failed, u.refreshed
+            "setup      {} users in {:.1} s ({:.0}/s; {} registered, {} logged in, {} saved sessions reused, {} failed, {} tokens refreshed)",
+            u.users_ok, u.wall_secs, u.per_sec, u.registered, u.logged_in, u.reused, u.failed, u.refreshed
         );
         println!("  register   {}", u.register.line());
         println!("  login      {}", u.login.line());
         println!("  join       {}", u.join.line());
         let c = &self.connect;
         println!(
-            "connect    {} established, {} failed in {:.1} s ({:.0}/s)",
-            c.established, c.failed, c.wall_secs, c.per_sec
+            "connect    {} established, {} failed in {:.1} s ({:.0}/s; CPU loadgen {}, server {})",
+            c.established,
+            c.failed,
+            c.wall_secs,
+            c.per_sec,
+            opt(c.loadgen_cpu_percent, "%"),
+            opt(c.server_cpu_percent, "%"),
         );
         println!("  upgrade    {}", c.upgrade.line());
         println!("  to synced  {}", c.ready.line());

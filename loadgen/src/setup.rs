@@ -4,6 +4,7 @@
 use crate::cli::AuthMode;
 use app::model::RoomId;
 use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,16 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session saved by an earlier run (`--sessions`): its age is unknown, so it counts as stale
+    /// until refreshed.
+    pub fn saved(cookie_header: String) -> Self {
+        Self {
+            cookie_header,
+            issued: Instant::now(),
+            access_ttl: Duration::ZERO,
+        }
+    }
+
     /// Whether the access token is (nearly) expired: the websocket upgrade would answer 401.
     pub fn stale(&self) -> bool {
         let margin = (self.access_ttl / 4).min(Duration::from_secs(60));
@@ -269,6 +280,8 @@ impl Http {
             }
         }
         jar.sort();
+        session.access_ttl =
+            Duration::from_secs(answer.body["access_ttl_secs"].as_u64().unwrap_or(900));
         session.cookie_header = jar
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -354,6 +367,39 @@ impl Http {
     }
 }
 
+/// Sessions saved by `--sessions FILE`: username → cookie header. A missing file is an empty one.
+pub fn load_sessions(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a sessions file: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+    }
+}
+
+/// Writes the sessions file (through a temporary file, so a crash never leaves half of one). It
+/// holds live session cookies: keep it private.
+pub fn save_sessions(
+    path: &std::path::Path,
+    sessions: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600) // session cookies: readable by this user only
+            .open(&tmp)?;
+        file.write_all(serde_json::to_string_pretty(sessions)?.as_bytes())?;
+        file.write_all(b"\n")
+    };
+    write().map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+}
+
 /// `name=value` of a `Set-Cookie` header.
 fn parse_set_cookie(header: &str) -> Option<(String, String)> {
     let pair = header.split(';').next()?;
@@ -377,6 +423,25 @@ fn api_error(call: &str, status: u16, body: &serde_json::Value) -> CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_files_round_trip_and_saved_sessions_are_stale() {
+        let dir = std::env::temp_dir().join(format!("loadgen-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sessions.json");
+        assert!(load_sessions(&path).unwrap().is_empty());
+        let mut sessions = BTreeMap::new();
+        sessions.insert(
+            "lg-0".to_owned(),
+            "mlchat_access=a; mlchat_refresh=r".to_owned(),
+        );
+        save_sessions(&path, &sessions).unwrap();
+        assert_eq!(load_sessions(&path).unwrap(), sessions);
+        std::fs::write(&path, "not json").unwrap();
+        assert!(load_sessions(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(Session::saved("x=y".into()).stale());
+    }
 
     #[test]
     fn set_cookie_headers_give_name_and_value() {
