@@ -24,6 +24,7 @@ SCENARIOS
     sessions; restart the server on the same DATA_DIR; the second run signs everyone in by token refresh
     (no hashing) before taking the baseline. --settle N also gives the server N seconds before the
     baseline. Both processes need RLIMIT_NOFILE above 20,000 (`ulimit -n`, LimitNOFILE; see below).
+    `--users 2000 --connections 20000` (10 connections per user) registers ten times fewer users.
 
   (d) Connect storm: 5,000 logins + websocket connects as fast as possible. Create the users once, then
       measure logins (argon2 verification on the server) and connects:
@@ -39,7 +40,7 @@ USERS AND TIMING
   server (19 MiB, 2 passes; at most 2 x CPUs at once), about 50-100 ms of CPU each: measured on 2 shared
   cores against a debug server, 22 registrations/s and 15-48 logins/s, so 1,000 users take about a minute
   and 20,000 users 15-20 minutes whatever --connect-concurrency is (a release server is faster; beyond
-  ~4 x CPUs, more concurrency only queues on the server). Reuse users across runs with a fixed --user-prefix:
+  2 x CPUs, more concurrency only queues on the server). Reuse users across runs with a fixed --user-prefix:
   `--auth auto` registers and logs in when the name is taken (which costs a second hash), `--auth login`
   only logs in (one verification, ~half the time). A room owner <user-prefix>-owner creates the rooms
   <user-prefix>-room-<i> (reused when they exist); user n joins room n mod R, connection c belongs to user
