@@ -6,12 +6,14 @@
 #
 #   loadgen/smoke.sh                      # debug build
 #   PROFILE=release loadgen/smoke.sh      # release build
-#   NO_BUILD=1 PORT=39100 OUT_DIR=target loadgen/smoke.sh   # keeps loadgen-smoke.json
+#   NO_BUILD=1 PORT=39100 OUT_DIR=target loadgen/smoke.sh   # fixed port; keeps loadgen-smoke.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile=${PROFILE:-debug}
-port=${PORT:-39017}
+port=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+# Honour CARGO_TARGET_DIR (CI keeps build artifacts outside the clone).
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 if [[ -z "${NO_BUILD:-}" ]]; then
   if [[ "$profile" == release ]]; then
     cargo build --release -p server -p loadgen
@@ -24,7 +26,7 @@ data=$(mktemp -d)
 LEPTOS_SITE_ADDR="127.0.0.1:$port" DATA_DIR="$data" \
   REGISTRATIONS_PER_IP_PER_HOUR=1000000 MESSAGES_PER_10S=1000000 WS_QUEUE_FRAMES=65536 \
   SHUTDOWN_GRACE_SECS=1 RUST_LOG=warn \
-  "target/$profile/server" >"$data/server.log" 2>&1 &
+  "$target_dir/$profile/server" >"$data/server.log" 2>&1 &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true
@@ -48,7 +50,7 @@ if [[ -z "$ready" ]]; then
   exit 1
 fi
 
-lg=("target/$profile/loadgen" --url "http://127.0.0.1:$port" --server-pid "$pid" --progress 0
+lg=("$target_dir/$profile/loadgen" --url "http://127.0.0.1:$port" --server-pid "$pid" --progress 0
   --user-prefix smoke)
 run() {
   echo "smoke: loadgen $*" >&2

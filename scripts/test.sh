@@ -55,6 +55,7 @@ cargo fmt --all -- --check
 cargo clippy -p server --all-targets -- -D warnings
 cargo clippy -p app --features ssr --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p loadgen --all-targets -- -D warnings
 SUMMARY+=("lints: cargo fmt and clippy (ssr + hydrate) clean")
 
 if [ -z "${MONGODB_URI:-}" ]; then
@@ -73,6 +74,7 @@ fi
 step "Unit tests"
 cargo_tests "unit tests (app)" -p app --features ssr --lib
 cargo_tests "unit tests (server)" -p server --lib
+cargo_tests "unit tests (loadgen)" -p loadgen
 
 step "Store contract suite: embedded driver (redb)"
 cargo_tests "contract suite on the embedded driver" -p app --features ssr --test store_contract -- embedded::
@@ -82,6 +84,11 @@ cargo_tests "contract suite on the MongoDB driver" -p app --features ssr --test 
 
 step "HTTP integration tests (real server, both drivers)"
 cargo_tests "integration tests" -p server --test api
+
+step "Load generator smoke run (real server, real websocket clients)"
+loadgen/smoke.sh 2>&1 | tee "$LOGS/loadgen-smoke.log"
+grep -q "smoke: passed" "$LOGS/loadgen-smoke.log" || { echo "error: the loadgen smoke run did not pass" >&2; exit 1; }
+SUMMARY+=("loadgen smoke: 3 runs (fixed rate, as fast as acks allow, idle), 0 errors, every delivery exactly once")
 
 step "Building the app for the browser tests"
 cargo leptos build
