@@ -107,7 +107,7 @@ browser_tests() { # label mongodb_uri
   LEPTOS_OUTPUT_NAME=mlchat LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
     LEPTOS_SITE_ADDR="127.0.0.1:$port" PUBLIC_ORIGIN="http://127.0.0.1:$port" DATA_DIR="$data_dir" \
     MONGODB_URI="$uri" MONGODB_DB="mlchat_e2e_$$" ACCESS_TOKEN_TTL_SECS=5 \
-    REGISTRATIONS_PER_IP_PER_HOUR=100000 MESSAGES_PER_10S=1000 \
+    REGISTRATIONS_PER_IP_PER_HOUR=100000 MESSAGES_PER_10S=200 \
     ADMIN_USERNAME=e2e_admin ADMIN_PASSWORD=velvet-orbit-cactus-91 RUST_LOG=info "$TARGET_DIR/debug/server" >"$server_log" 2>&1 &
   server_pid=$!
   PIDS+=("$server_pid")
