@@ -141,6 +141,15 @@ test("unread counts grow live and the room opens at the first unread message", a
   const { benContext, benPage, roomName } = await roomForTwo(page, browser);
   await say(page, "already read");
   await expect(messages(benPage)).toHaveCount(1);
+  // Ben's read marker reaches the server before he leaves the room.
+  await expect
+    .poll(async () => {
+      const answer = await benPage.request.get("/api/rooms/mine");
+      if (!answer.ok()) return -1;
+      const rooms: { name: string; read_seq: number }[] = await answer.json();
+      return rooms.find((r) => r.name === roomName)?.read_seq ?? -1;
+    })
+    .toBe(1);
 
   // Ben looks elsewhere while Ana writes more than one page.
   await benPage.goto("/rooms");
