@@ -7,7 +7,7 @@ use crate::auth::service::Authenticated;
 use crate::chat::{service as chat, MemberView};
 use crate::error::AppError;
 use crate::model::{AuditId, MessageId, Role, RoomId, Timestamp, UserId};
-use crate::protocol::{CloseReason, ServerMsg};
+use crate::protocol::CloseReason;
 use crate::state::AppState;
 use crate::store::{
     AuditEntry, AuditQuery, HistoryQuery, RoomPatch, RoomQuery, RoomRecord, UserPatch, UserQuery,
@@ -327,21 +327,13 @@ pub async fn rooms(
     })
 }
 
-async fn target_room(state: &AppState, id: RoomId) -> Result<RoomRecord, AppError> {
-    state
-        .store
-        .room_by_id(id)
-        .await?
-        .ok_or_else(|| AppError::not_found("That room"))
-}
-
 pub async fn room_members(
     state: &AppState,
     actor: &Actor<'_>,
     id: RoomId,
 ) -> Result<Vec<MemberView>, AppError> {
     actor.check()?;
-    target_room(state, id).await?;
+    chat::room_record(state, id).await?;
     chat::member_views(state, id).await
 }
 
@@ -353,7 +345,7 @@ pub async fn set_archived(
     archived: bool,
 ) -> Result<AdminRoomRow, AppError> {
     actor.check()?;
-    target_room(state, id).await?;
+    chat::room_record(state, id).await?;
     let patch = RoomPatch {
         archived: Some(archived),
         ..RoomPatch::default()
@@ -383,7 +375,7 @@ pub async fn delete_room(
     confirm_name: &str,
 ) -> Result<(), AppError> {
     actor.check()?;
-    let room = target_room(state, id).await?;
+    let room = chat::room_record(state, id).await?;
     if confirm_name.trim() != room.name {
         return Err(AppError::invalid(
             "confirm_name",
@@ -418,16 +410,10 @@ pub async fn delete_message(
         .await?
         .filter(|m| m.deleted_at.is_none())
         .ok_or_else(|| AppError::not_found("That message"))?;
-    let room = target_room(state, message.room_id).await?;
+    let room = chat::room_record(state, message.room_id).await?;
     let author = state.store.user_by_id(message.author_id).await?;
-    let deleted = state.store.delete_message(id, Timestamp::now()).await?;
     let author_name = author.as_ref().map_or("", |a| a.display_name.as_str());
-    state.hub.publish_room(
-        room.id,
-        ServerMsg::Updated {
-            message: chat::message_view(&deleted, author_name),
-        },
-    );
+    chat::tombstone(state, id, author_name).await?;
     actor
         .audit(
             state,

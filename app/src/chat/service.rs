@@ -118,7 +118,8 @@ pub async fn message_views(
     Ok(views)
 }
 
-async fn room_record(state: &AppState, room: RoomId) -> Result<RoomRecord, AppError> {
+/// The room, or `not_found`.
+pub async fn room_record(state: &AppState, room: RoomId) -> Result<RoomRecord, AppError> {
     state
         .store
         .room_by_id(room)
@@ -238,8 +239,17 @@ pub async fn delete(
     id: MessageId,
 ) -> Result<MessageView, AppError> {
     own_message(state, me, id).await?;
+    tombstone(state, id, &me.display_name).await
+}
+
+/// Deletes a message (its author's or, by moderation, anyone's) and shows the room the tombstone.
+pub async fn tombstone(
+    state: &AppState,
+    id: MessageId,
+    author_name: &str,
+) -> Result<MessageView, AppError> {
     let deleted = state.store.delete_message(id, Timestamp::now()).await?;
-    let view = message_view(&deleted, &me.display_name);
+    let view = message_view(&deleted, author_name);
     state.hub.publish_room(
         deleted.room_id,
         ServerMsg::Updated {

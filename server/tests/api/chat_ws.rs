@@ -54,22 +54,6 @@ async fn two_members(app: &TestApp) -> (Browser, Browser, RoomId) {
     (ana, ben, room)
 }
 
-fn send(room: RoomId, nonce: &str, body: &str) -> ClientMsg {
-    ClientMsg::Send {
-        room,
-        nonce: nonce.into(),
-        body: body.into(),
-    }
-}
-
-async fn synced(ws: &mut WsClient, room: RoomId) -> u64 {
-    ws.recv_until(|m| match m {
-        ServerMsg::Synced { room: r, last_seq } if *r == room => Some(*last_seq),
-        _ => None,
-    })
-    .await
-}
-
 async fn next_message(ws: &mut WsClient) -> (u64, String) {
     ws.recv_until(|m| match m {
         ServerMsg::Message { message } => Some((message.seq, message.body.clone())),

@@ -257,9 +257,14 @@ pub struct Answer {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Self {
+        Self::talking_to(&app.address, &app.address)
+    }
+
+    /// A browser sending requests to `base` from pages of `origin`.
+    fn talking_to(base: &str, origin: &str) -> Self {
         Self {
-            base: app.address.clone(),
-            origin: app.address.clone(),
+            base: base.to_owned(),
+            origin: origin.to_owned(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(std::time::Duration::from_secs(30))
@@ -432,6 +437,24 @@ pub fn decode(message: WsMessage) -> Option<ServerMsg> {
         }
         _ => None,
     }
+}
+
+/// A `Send` command.
+pub fn send(room: app::model::RoomId, nonce: &str, body: &str) -> ClientMsg {
+    ClientMsg::Send {
+        room,
+        nonce: nonce.into(),
+        body: body.into(),
+    }
+}
+
+/// Reads up to the `Synced` of `room`; its last sequence.
+pub async fn synced(ws: &mut WsClient, room: app::model::RoomId) -> u64 {
+    ws.recv_until(|m| match m {
+        ServerMsg::Synced { room: r, last_seq } if *r == room => Some(*last_seq),
+        _ => None,
+    })
+    .await
 }
 
 impl WsClient {
@@ -652,18 +675,7 @@ impl ServerProcess {
 impl Browser {
     /// A browser talking to one instance of a multi-instance deployment.
     pub fn at(process: &ServerProcess) -> Self {
-        Self {
-            base: process.address.clone(),
-            origin: SHARED_ORIGIN.to_owned(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(std::time::Duration::from_secs(30))
-                .build()
-                .expect("http client"),
-            cookies: HashMap::new(),
-            user_agent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36".into(),
-            extra_headers: Vec::new(),
-        }
+        Self::talking_to(&process.address, SHARED_ORIGIN)
     }
 
     /// The same signed-in person, now talking to another instance.

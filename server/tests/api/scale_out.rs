@@ -41,22 +41,6 @@ async fn shared_room(owner: &mut Browser, others: &mut [&mut Browser]) -> RoomId
     id.parse().unwrap()
 }
 
-fn send(room: RoomId, nonce: &str, body: &str) -> ClientMsg {
-    ClientMsg::Send {
-        room,
-        nonce: nonce.into(),
-        body: body.into(),
-    }
-}
-
-async fn synced(ws: &mut WsClient, room: RoomId) -> u64 {
-    ws.recv_until(|m| match m {
-        ServerMsg::Synced { room: r, last_seq } if *r == room => Some(*last_seq),
-        _ => None,
-    })
-    .await
-}
-
 /// Reads messages of `room` until `count` arrived; fails on a duplicate or out-of-order one.
 async fn read_in_order(ws: &mut WsClient, room: RoomId, after: u64, count: u64) -> Vec<String> {
     let mut bodies = Vec::new();
