@@ -1,9 +1,9 @@
 //! The real-time protocol spoken over `/api/ws`: one enum per direction, shared by the server, the
 //! browser and every other client (load generator, bots, tests). Encoded as JSON with a `type` tag.
 //!
-//! Wire format (Leptos websocket server function): binary frames, each `[tag byte][payload]`; tag `0`
-//! carries one JSON-encoded message, tag `1` an error from the transport (e.g. a frame that is not valid
-//! JSON for `ClientMsg`). See the README for a walk-through.
+//! Wire format: binary websocket frames, each `[tag byte][payload]`; tag `0` (`ITEM_TAG`) carries one
+//! JSON-encoded message. A frame the server cannot read is answered with an `Error` message and the
+//! connection stays open. See the README for a walk-through.
 
 use crate::model::{MessageId, RoomId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,28 @@ pub const MAX_CURSORS: usize = 1000;
 /// The client sends `Ping` at least this often; the server closes a connection silent for three times as
 /// long.
 pub const HEARTBEAT_SECS: u64 = 20;
+/// The tag byte in front of every JSON item on the wire.
+pub const ITEM_TAG: u8 = 0;
+/// Largest websocket frame (and message) either side accepts: a `Hello` naming `MAX_CURSORS` rooms, or a
+/// body of `MAX_BODY_CHARS` characters that all need escaping, fit with room to spare.
+pub const MAX_FRAME_BYTES: usize = 128 * 1024;
+
+/// One item as a frame: the tag byte, then its JSON.
+pub fn encode_item<T: Serialize>(item: &T) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(128);
+    frame.push(ITEM_TAG);
+    serde_json::to_writer(&mut frame, item).expect("protocol items serialize");
+    frame
+}
+
+/// The item in a frame, or why it could not be read.
+pub fn decode_item<T: serde::de::DeserializeOwned>(frame: &[u8]) -> Result<T, String> {
+    match frame.split_first() {
+        Some((&ITEM_TAG, json)) => serde_json::from_slice(json).map_err(|e| e.to_string()),
+        Some((tag, _)) => Err(format!("unknown frame tag {tag}")),
+        None => Err("empty frame".to_owned()),
+    }
+}
 
 /// Where a client is in one room's history: it has every message up to `last_seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

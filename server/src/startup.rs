@@ -183,6 +183,7 @@ fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/api/ws", get(app::chat::socket::upgrade))
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

@@ -2,7 +2,7 @@
 //! has to drop frames), answers them in order, and forwards room events exactly once and in sequence
 //! order per room, filling any gap from the store.
 
-use super::hub::{ConnId, Control, Registration};
+use super::hub::{ConnId, Control, Event, Registration};
 use super::service;
 use crate::auth::service::Authenticated;
 use crate::error::AppError;
@@ -12,6 +12,7 @@ use crate::protocol::{
 };
 use crate::state::AppState;
 use crate::store::{HistoryQuery, UserRecord, MAX_PAGE_SIZE};
+use axum::body::Bytes;
 use futures::{Stream, StreamExt};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,6 +24,8 @@ use tokio::sync::mpsc;
 pub const COMMAND_QUEUE: usize = 8192;
 /// How often the session and account are re-read from the store while commands arrive.
 const AUTH_RECHECK: Duration = Duration::from_secs(1);
+/// Hub events forwarded in one go before the connection looks at its commands again.
+const INBOX_BURST: usize = 256;
 /// At most one "typing" per room per connection this often.
 const TYPING_EVERY: Duration = Duration::from_millis(1000);
 
@@ -31,15 +34,17 @@ enum Inbound {
     Malformed(String),
 }
 
-/// Starts serving a connection for an authenticated user; returns the frames to send.
-pub async fn open<S, E>(
-    state: AppState,
-    me: Authenticated,
-    input: S,
-) -> Result<impl Stream<Item = ServerMsg> + Send + 'static, AppError>
+/// A connection being served: the frames to write to the client (already encoded), and its control
+/// (closed with a reason when the server ends it).
+pub struct Outgoing {
+    pub frames: mpsc::Receiver<Bytes>,
+    pub control: Arc<Control>,
+}
+
+/// Starts serving a connection for an authenticated user, reading decoded client frames from `input`.
+pub async fn open<S>(state: AppState, me: Authenticated, input: S) -> Result<Outgoing, AppError>
 where
-    S: Stream<Item = Result<ClientMsg, E>> + Send + Unpin + 'static,
-    E: std::fmt::Display + Send + 'static,
+    S: Stream<Item = Result<ClientMsg, String>> + Send + Unpin + 'static,
 {
     let rooms: Vec<RoomId> = state
         .store
@@ -50,7 +55,7 @@ where
         .collect();
     let registration = state.hub.register(me.user.id, me.session.id, &rooms);
     let control = registration.control.clone();
-    let (out, out_rx) = mpsc::channel(state.hub.queue());
+    let (out, frames) = mpsc::channel(state.hub.queue());
     let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     tokio::spawn(read_commands(input, commands, control.clone()));
     let connection = Connection {
@@ -68,19 +73,18 @@ where
         typing_sent: HashMap::new(),
     };
     tokio::spawn(connection.run(registration, commands_rx));
-    Ok(outgoing(out_rx, control))
+    Ok(Outgoing { frames, control })
 }
 
 /// Reads frames as fast as they come and queues them; never waits on anything else.
-async fn read_commands<S, E>(mut input: S, commands: mpsc::Sender<Inbound>, control: Arc<Control>)
+async fn read_commands<S>(mut input: S, commands: mpsc::Sender<Inbound>, control: Arc<Control>)
 where
-    S: Stream<Item = Result<ClientMsg, E>> + Unpin,
-    E: std::fmt::Display,
+    S: Stream<Item = Result<ClientMsg, String>> + Unpin,
 {
     while let Some(frame) = input.next().await {
         let inbound = match frame {
             Ok(command) => Inbound::Command(command),
-            Err(error) => Inbound::Malformed(error.to_string()),
+            Err(error) => Inbound::Malformed(error),
         };
         if commands.try_send(inbound).is_err() {
             control.close(CloseReason::TooManyPending);
@@ -88,24 +92,6 @@ where
         }
     }
     // The client went away: dropping `commands` ends the connection.
-}
-
-/// The frames for the client, ending with `Closing` when the server closes the connection.
-fn outgoing(
-    out: mpsc::Receiver<ServerMsg>,
-    control: Arc<Control>,
-) -> impl Stream<Item = ServerMsg> + Send + 'static {
-    futures::stream::unfold(Some((out, control)), |state| async move {
-        let (mut out, control) = state?;
-        tokio::select! {
-            biased;
-            reason = control.closed() => Some((ServerMsg::Closing { reason }, None)),
-            msg = out.recv() => match msg {
-                Some(msg) => Some((msg, Some((out, control)))),
-                None => control.reason().map(|reason| (ServerMsg::Closing { reason }, None)),
-            },
-        }
-    })
 }
 
 /// What to do with a message event, given the last sequence delivered in its room.
@@ -136,7 +122,8 @@ struct Connection {
     me: UserRecord,
     session: SessionId,
     id: ConnId,
-    out: mpsc::Sender<ServerMsg>,
+    /// Encoded frames for the client's writer.
+    out: mpsc::Sender<Bytes>,
     control: Arc<Control>,
     /// Rooms this connection may see, kept in step with the hub.
     rooms: HashSet<RoomId>,
@@ -162,7 +149,16 @@ impl Connection {
                 _ = control.closed() => break,
                 // Events first: forwarding is quick, and a flood of commands must not starve the inbox.
                 event = registration.inbox.recv(), if self.synced => match event {
-                    Some(event) => self.forward(&event).await,
+                    Some(event) => {
+                        self.forward(&event).await;
+                        // Take whatever else is already waiting before yielding: fewer wake-ups under load.
+                        for _ in 0..INBOX_BURST {
+                            match registration.inbox.try_recv() {
+                                Ok(event) => self.forward(&event).await,
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => break,
                 },
                 inbound = commands.recv() => match inbound {
@@ -206,7 +202,11 @@ impl Connection {
 
     /// Queues a frame for the client; a client too slow to take it is closed.
     fn emit(&self, msg: ServerMsg) {
-        if self.out.try_send(msg).is_err() {
+        self.emit_frame(Bytes::from(crate::protocol::encode_item(&msg)));
+    }
+
+    fn emit_frame(&self, frame: Bytes) {
+        if self.out.try_send(frame).is_err() {
             self.control.close(CloseReason::TooSlow);
         }
     }
@@ -411,8 +411,8 @@ impl Connection {
 
     /// Passes a hub event on: messages exactly once and in order (gaps filled from the store), the
     /// rest as they come.
-    async fn forward(&mut self, event: &ServerMsg) {
-        match event {
+    async fn forward(&mut self, event: &Event) {
+        match &**event {
             ServerMsg::Message { message } => {
                 let Some(&last) = self.cursors.get(&message.room) else {
                     return;
@@ -421,7 +421,7 @@ impl Connection {
                     Next::Duplicate => {}
                     Next::Deliver => {
                         self.cursors.insert(message.room, message.seq);
-                        self.emit(event.clone());
+                        self.emit_frame(event.frame());
                     }
                     Next::Gap { after } => match self.replay(message.room, after).await {
                         Ok(reached) => {
@@ -435,16 +435,16 @@ impl Connection {
                 let last = self.state.store.last_seq(*room).await.unwrap_or(0);
                 self.rooms.insert(*room);
                 self.cursors.insert(*room, last);
-                self.emit(event.clone());
+                self.emit_frame(event.frame());
             }
             ServerMsg::RoomRemoved { room } => {
                 self.rooms.remove(room);
                 self.cursors.remove(room);
-                self.emit(event.clone());
+                self.emit_frame(event.frame());
             }
             ServerMsg::Typing { user, .. } if *user == self.me.id => {}
             ServerMsg::Updated { message } if !self.rooms.contains(&message.room) => {}
-            other => self.emit(other.clone()),
+            _ => self.emit_frame(event.frame()),
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use crate::model::{RoomId, SessionId, UserId};
 use crate::protocol::{CloseReason, Presence, ServerMsg};
+use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -114,16 +115,53 @@ impl Control {
     }
 }
 
+/// One event on its way to connections: encoded for the wire at most once, however many connections
+/// receive it (a message in a room of 100 is serialized once, not 100 times).
+#[derive(Debug)]
+pub struct Event {
+    msg: ServerMsg,
+    frame: OnceLock<Bytes>,
+}
+
+impl Event {
+    pub fn new(msg: ServerMsg) -> Arc<Self> {
+        Arc::new(Self {
+            msg,
+            frame: OnceLock::new(),
+        })
+    }
+
+    /// The websocket frame carrying this event (shared, cheap to clone).
+    pub fn frame(&self) -> Bytes {
+        self.frame
+            .get_or_init(|| Bytes::from(crate::protocol::encode_item(&self.msg)))
+            .clone()
+    }
+}
+
+impl std::ops::Deref for Event {
+    type Target = ServerMsg;
+    fn deref(&self) -> &ServerMsg {
+        &self.msg
+    }
+}
+
+impl PartialEq<ServerMsg> for Event {
+    fn eq(&self, other: &ServerMsg) -> bool {
+        self.msg == *other
+    }
+}
+
 #[derive(Clone)]
 struct Conn {
     user: UserId,
     session: SessionId,
-    inbox: mpsc::Sender<Arc<ServerMsg>>,
+    inbox: mpsc::Sender<Arc<Event>>,
     control: Arc<Control>,
 }
 
 impl Conn {
-    fn deliver(&self, msg: &Arc<ServerMsg>) {
+    fn deliver(&self, msg: &Arc<Event>) {
         if self.inbox.try_send(msg.clone()).is_err() {
             self.control.close(CloseReason::TooSlow);
         }
@@ -153,7 +191,7 @@ struct Inner {
 /// A connection's handle on the hub. Dropping it unregisters the connection, even on panic or cancel.
 pub struct Registration {
     pub id: ConnId,
-    pub inbox: mpsc::Receiver<Arc<ServerMsg>>,
+    pub inbox: mpsc::Receiver<Arc<Event>>,
     pub control: Arc<Control>,
     hub: Arc<Hub>,
 }
@@ -208,6 +246,11 @@ impl Hub {
         if let Some(relay) = self.relay.get() {
             relay.relay(event);
         }
+    }
+
+    /// Whether events go to other instances (MongoDB mode); saves building them when they do not.
+    fn relaying(&self) -> bool {
+        self.relay.get().is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -280,16 +323,22 @@ impl Hub {
 
     /// Sends `msg` to every connection following `room`, on every instance.
     pub fn publish_room(&self, room: RoomId, msg: ServerMsg) {
-        self.deliver_room(room, Arc::new(msg.clone()));
-        self.relay(HubEvent::Room { room, msg });
+        let event = Event::new(msg);
+        self.deliver_room(room, &event);
+        if self.relaying() {
+            self.relay(HubEvent::Room {
+                room,
+                msg: event.msg.clone(),
+            });
+        }
     }
 
-    fn deliver_room(&self, room: RoomId, msg: Arc<ServerMsg>) {
+    fn deliver_room(&self, room: RoomId, msg: &Arc<Event>) {
         let inner = self.lock();
         if let Some(ids) = inner.rooms.get(&room) {
             for id in ids {
                 if let Some(conn) = inner.conns.get(id) {
-                    conn.deliver(&msg);
+                    conn.deliver(msg);
                 }
             }
         }
@@ -297,14 +346,20 @@ impl Hub {
 
     /// Sends `msg` to every connection of `user`, on every instance.
     pub fn publish_user(&self, user: UserId, msg: ServerMsg) {
-        self.deliver_user(user, Arc::new(msg.clone()));
-        self.relay(HubEvent::User { user, msg });
+        let event = Event::new(msg);
+        self.deliver_user(user, &event);
+        if self.relaying() {
+            self.relay(HubEvent::User {
+                user,
+                msg: event.msg.clone(),
+            });
+        }
     }
 
-    fn deliver_user(&self, user: UserId, msg: Arc<ServerMsg>) {
+    fn deliver_user(&self, user: UserId, msg: &Arc<Event>) {
         let inner = self.lock();
         for conn in conns_of(&inner, user) {
-            conn.deliver(&msg);
+            conn.deliver(msg);
         }
     }
 
@@ -315,7 +370,7 @@ impl Hub {
     }
 
     fn follow_here(&self, user: UserId, room: RoomId) {
-        let msg = Arc::new(ServerMsg::RoomAdded { room });
+        let msg = Event::new(ServerMsg::RoomAdded { room });
         let mut inner = self.lock();
         let ids: Vec<ConnId> = inner
             .users
@@ -340,7 +395,7 @@ impl Hub {
     }
 
     fn unfollow_here(&self, user: UserId, room: RoomId) {
-        let msg = Arc::new(ServerMsg::RoomRemoved { room });
+        let msg = Event::new(ServerMsg::RoomRemoved { room });
         let mut inner = self.lock();
         let ids: Vec<ConnId> = inner
             .users
@@ -455,8 +510,8 @@ impl Hub {
     pub fn apply_remote(&self, origin: &str, event: HubEvent) {
         self.lock().heard.insert(origin.to_owned(), Instant::now());
         match event {
-            HubEvent::Room { room, msg } => self.deliver_room(room, Arc::new(msg)),
-            HubEvent::User { user, msg } => self.deliver_user(user, Arc::new(msg)),
+            HubEvent::Room { room, msg } => self.deliver_room(room, &Event::new(msg)),
+            HubEvent::User { user, msg } => self.deliver_user(user, &Event::new(msg)),
             HubEvent::Follow { user, room } => self.follow_here(user, room),
             HubEvent::Unfollow { user, room } => self.unfollow_here(user, room),
             HubEvent::CloseSession { session, reason } => self.close_session_here(session, reason),
@@ -562,7 +617,7 @@ fn announce(inner: &Inner, user: UserId, before: Presence, rooms: &HashSet<RoomI
     if now == before {
         return;
     }
-    let msg = Arc::new(ServerMsg::Presence {
+    let msg = Event::new(ServerMsg::Presence {
         user,
         presence: now,
     });
@@ -654,7 +709,7 @@ mod tests {
         // Ben, in the same room, heard every change exactly once: online, away, offline.
         let mut heard = Vec::new();
         while let Ok(msg) = watcher.inbox.try_recv() {
-            if let ServerMsg::Presence { user, presence } = &*msg {
+            if let ServerMsg::Presence { user, presence } = &**msg {
                 if *user == ana {
                     heard.push(*presence);
                 }
@@ -730,7 +785,7 @@ mod tests {
     fn heard(registration: &mut Registration, who: UserId) -> Vec<Presence> {
         let mut out = Vec::new();
         while let Ok(msg) = registration.inbox.try_recv() {
-            if let ServerMsg::Presence { user, presence } = &*msg {
+            if let ServerMsg::Presence { user, presence } = &**msg {
                 if *user == who {
                     out.push(*presence);
                 }

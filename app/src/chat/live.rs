@@ -65,7 +65,7 @@ pub struct Live {
     outbox: StoredValue<Option<Outbox>>,
 }
 
-type Outbox = futures::channel::mpsc::UnboundedSender<Result<ClientMsg, ServerFnError>>;
+type Outbox = futures::channel::mpsc::UnboundedSender<ClientMsg>;
 
 impl Live {
     pub fn provide() -> Self {
@@ -249,7 +249,7 @@ impl Live {
     /// Queues a frame for the server if connected; `false` when offline (the caller keeps it pending).
     pub fn transmit(&self, msg: ClientMsg) -> bool {
         self.outbox
-            .with_value(|outbox| outbox.as_ref().map(|tx| tx.unbounded_send(Ok(msg)).is_ok()))
+            .with_value(|outbox| outbox.as_ref().map(|tx| tx.unbounded_send(msg).is_ok()))
             .unwrap_or(false)
     }
 
@@ -322,9 +322,11 @@ pub use client::connect;
 #[cfg(feature = "hydrate")]
 mod client {
     use super::{Link, Live, Outbox};
-    use crate::chat::socket::chat_socket;
-    use crate::protocol::{ClientMsg, CloseReason, ServerMsg, HEARTBEAT_SECS};
-    use futures::{FutureExt, StreamExt};
+    use crate::protocol::{
+        decode_item, encode_item, ClientMsg, CloseReason, ServerMsg, HEARTBEAT_SECS,
+    };
+    use futures::{FutureExt, SinkExt, StreamExt};
+    use gloo_net::websocket::{futures::WebSocket, Message};
     use gloo_timers::future::TimeoutFuture;
     use leptos::prelude::*;
     use wasm_bindgen::JsCast;
@@ -336,69 +338,36 @@ mod client {
             let mut failures: u32 = 0;
             loop {
                 live.link.set(Link::Connecting);
-                let (tx, rx) =
-                    futures::channel::mpsc::unbounded::<Result<ClientMsg, ServerFnError>>();
-                match chat_socket(rx.into()).await {
-                    Ok(mut frames) => {
-                        live.outbox.set_value(Some(tx.clone()));
-                        hello(&live, &tx);
-                        let heartbeat = heartbeat(tx.clone());
-                        let mut stop = None;
-                        // The browser knows before any timeout when the network is gone.
-                        let (offline_tx, mut offline_rx) =
-                            futures::channel::oneshot::channel::<()>();
-                        let offline_tx = std::cell::Cell::new(Some(offline_tx));
-                        let _offline = window_event_listener(leptos::ev::offline, move |_| {
-                            if let Some(tx) = offline_tx.take() {
-                                let _ = tx.send(());
-                            }
-                        });
-                        loop {
-                            let frame = futures::select! {
-                                frame = frames.next().fuse() => frame,
-                                _ = offline_rx => None,
-                            };
-                            let Some(frame) = frame else { break };
-                            match frame {
-                                Ok(ServerMsg::Closing { reason }) => {
-                                    stop = Some(reason);
-                                    break;
-                                }
-                                Ok(ServerMsg::Welcome { .. }) => {
-                                    failures = 0;
-                                    live.link.set(Link::Online);
-                                    live.apply(frame.unwrap());
-                                }
-                                Ok(msg) => live.apply(msg),
-                                Err(_) => break,
-                            }
-                        }
-                        drop(heartbeat);
-                        live.outbox.set_value(None);
-                        match stop {
-                            Some(CloseReason::SignedOut) => {
-                                return crate::auth::client::session_lost(
-                                    &crate::error::AppError::Unauthenticated,
-                                )
-                            }
-                            Some(CloseReason::Disabled) => {
-                                return crate::auth::client::session_lost(
-                                    &crate::error::AppError::AccountDisabled,
-                                )
-                            }
-                            _ => {}
-                        }
+                let (welcomed, stop) = match open_socket() {
+                    Ok(socket) => converse(live, socket).await,
+                    Err(()) => (false, None),
+                };
+                if welcomed {
+                    failures = 0;
+                }
+                match stop {
+                    Some(CloseReason::SignedOut) => {
+                        return crate::auth::client::session_lost(
+                            &crate::error::AppError::Unauthenticated,
+                        )
                     }
-                    Err(_) => {
-                        // Perhaps only the access token ran out: renew it before the next attempt.
-                        if let Err(error) = crate::auth::client::renew().await {
-                            if matches!(
-                                error,
-                                crate::error::AppError::Unauthenticated
-                                    | crate::error::AppError::AccountDisabled
-                            ) {
-                                return crate::auth::client::session_lost(&error);
-                            }
+                    Some(CloseReason::Disabled) => {
+                        return crate::auth::client::session_lost(
+                            &crate::error::AppError::AccountDisabled,
+                        )
+                    }
+                    _ => {}
+                }
+                if !welcomed {
+                    // The upgrade was refused or never completed. Perhaps only the access token ran
+                    // out: renew it before the next attempt.
+                    if let Err(error) = crate::auth::client::renew().await {
+                        if matches!(
+                            error,
+                            crate::error::AppError::Unauthenticated
+                                | crate::error::AppError::AccountDisabled
+                        ) {
+                            return crate::auth::client::session_lost(&error);
                         }
                     }
                 }
@@ -455,20 +424,91 @@ mod client {
         });
     }
 
+    /// A websocket to this page's own origin, `/api/ws`.
+    fn open_socket() -> Result<WebSocket, ()> {
+        let location = window().location();
+        let scheme = match location.protocol().as_deref() {
+            Ok("https:") => "wss",
+            _ => "ws",
+        };
+        let host = location.host().map_err(|_| ())?;
+        WebSocket::open(&format!("{scheme}://{host}/api/ws")).map_err(|_| ())
+    }
+
+    /// Serves one connection until it ends: says hello, sends what the page queues, applies what
+    /// arrives. Returns whether the server welcomed us, and the reason it gave if it closed us.
+    async fn converse(live: Live, socket: WebSocket) -> (bool, Option<CloseReason>) {
+        let (mut sink, frames) = socket.split();
+        let mut frames = frames.fuse();
+        let (tx, rx) = futures::channel::mpsc::unbounded::<ClientMsg>();
+        let mut rx = rx.fuse();
+        live.outbox.set_value(Some(tx.clone()));
+        hello(&live, &tx);
+        let heartbeat = heartbeat(tx);
+        // The browser knows before any timeout when the network is gone.
+        let (offline_tx, offline_rx) = futures::channel::oneshot::channel::<()>();
+        let mut offline_rx = offline_rx.fuse();
+        let offline_tx = std::cell::Cell::new(Some(offline_tx));
+        let _offline = window_event_listener(leptos::ev::offline, move |_| {
+            if let Some(tx) = offline_tx.take() {
+                let _ = tx.send(());
+            }
+        });
+        let mut welcomed = false;
+        let mut stop = None;
+        loop {
+            futures::select! {
+                command = rx.next() => {
+                    let Some(command) = command else { break };
+                    // Waits while the socket is still connecting; frames queue in the meantime.
+                    if sink.send(Message::Bytes(encode_item(&command))).await.is_err() {
+                        break;
+                    }
+                }
+                frame = frames.next() => {
+                    let bytes = match frame {
+                        Some(Ok(Message::Bytes(bytes))) => bytes,
+                        Some(Ok(Message::Text(text))) => text.into_bytes(),
+                        _ => break,
+                    };
+                    // A frame this page cannot read (from a newer server, say) is skipped.
+                    match decode_item::<ServerMsg>(&bytes) {
+                        Ok(ServerMsg::Closing { reason }) => {
+                            stop = Some(reason);
+                            break;
+                        }
+                        Ok(msg @ ServerMsg::Welcome { .. }) => {
+                            welcomed = true;
+                            live.link.set(Link::Online);
+                            live.apply(msg);
+                        }
+                        Ok(msg) => live.apply(msg),
+                        Err(_) => {}
+                    }
+                }
+                _ = offline_rx => break,
+            }
+        }
+        drop(heartbeat);
+        live.outbox.set_value(None);
+        // Dropping both halves closes the socket.
+        (welcomed, stop)
+    }
+
     const AWAY_AFTER_MS: f64 = 5.0 * 60.0 * 1000.0;
 
     /// Resume from where this page is, then re-send everything still unacknowledged, in order.
     fn hello(live: &Live, tx: &Outbox) {
-        let _ = tx.unbounded_send(Ok(ClientMsg::Hello {
+        let _ = tx.unbounded_send(ClientMsg::Hello {
             cursors: live.cursors(),
-        }));
+        });
         live.pending.with_untracked(|pending| {
             for p in pending.iter().filter(|p| p.failed.is_none()) {
-                let _ = tx.unbounded_send(Ok(ClientMsg::Send {
+                let _ = tx.unbounded_send(ClientMsg::Send {
                     room: p.room,
                     nonce: p.nonce.clone(),
                     body: p.body.clone(),
-                }));
+                });
             }
         });
     }
@@ -486,7 +526,7 @@ mod client {
         leptos::task::spawn_local(async move {
             loop {
                 TimeoutFuture::new((HEARTBEAT_SECS * 1000) as u32).await;
-                if flag.get() || tx.unbounded_send(Ok(ClientMsg::Ping)).is_err() {
+                if flag.get() || tx.unbounded_send(ClientMsg::Ping).is_err() {
                     break;
                 }
             }

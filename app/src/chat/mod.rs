@@ -6,7 +6,6 @@
 
 pub mod api;
 pub mod live;
-pub mod socket;
 
 #[cfg(feature = "ssr")]
 pub mod connection;
@@ -18,6 +17,8 @@ pub mod relay;
 pub mod render;
 #[cfg(feature = "ssr")]
 pub mod service;
+#[cfg(feature = "ssr")]
+pub mod socket;
 
 use crate::model::{MemberRole, RoomId, RoomKind, UserId};
 use crate::protocol::Presence;

@@ -1,28 +1,139 @@
-//! The websocket endpoint, `/api/ws`: one Leptos websocket server function carrying the protocol in
-//! `crate::protocol`. The server's upgrade guard has already refused foreign origins (403) and callers
-//! without a session (401) before the upgrade; this checks the session again.
+//! The websocket endpoint, `/api/ws`: the upgrade, then two halves per connection. The reader decodes
+//! client frames for `connection`; the writer sends the frames `connection` queued, as many as are
+//! waiting per flush (one write syscall for a burst instead of one per frame).
+//!
+//! The server's upgrade guard has already refused foreign origins (403) and callers without a session
+//! (401) before this runs; the session is read again here to know who is connecting.
 
-use crate::protocol::{ClientMsg, ServerMsg};
-use leptos::prelude::*;
-use leptos::server_fn::codec::JsonEncoding;
-use leptos::server_fn::{BoxedStream, Websocket};
+use super::connection::{self, Outgoing};
+use super::hub::Control;
+use crate::auth::cookies::SessionCookies;
+use crate::protocol::{decode_item, encode_item, ClientMsg, ServerMsg, MAX_FRAME_BYTES};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, Stream, StreamExt};
+use http::{header, HeaderMap, StatusCode};
+use std::sync::Arc;
+use std::time::Duration;
 
-#[server(endpoint = "ws", protocol = Websocket<JsonEncoding, JsonEncoding>)]
-pub async fn chat_socket(
-    input: BoxedStream<ClientMsg, ServerFnError>,
-) -> Result<BoxedStream<ServerMsg, ServerFnError>, ServerFnError> {
-    use futures::StreamExt;
-    let ctx =
-        crate::request::RequestContext::get().map_err(|e| ServerFnError::new(e.to_string()))?;
-    let me = ctx
-        .user()
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
-    let input: std::pin::Pin<
-        Box<dyn futures::Stream<Item = Result<ClientMsg, ServerFnError>> + Send>,
-    > = input.into();
-    let frames = crate::chat::connection::open(ctx.state, me, input)
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
-    Ok(frames.map(Ok).boxed().into())
+/// Bytes read from the socket at a time. Small, because every idle connection keeps this buffer; a
+/// bigger frame grows it as needed.
+const READ_BUFFER: usize = 2 * 1024;
+/// Frames are collected up to this many bytes before they are written (a flush writes them anyway).
+const WRITE_BUFFER: usize = 32 * 1024;
+/// Frames queued in the transport beyond this make the writer wait (the connection's own queue then
+/// fills and the hub closes it as too slow).
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// Frames written per flush at most.
+const FLUSH_BURST: usize = 512;
+
+/// `GET /api/ws`.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let cookies = SessionCookies::from_headers(&headers);
+    let me = match crate::auth::service::authenticate(&state, &cookies).await {
+        Ok(me) => me,
+        Err(error) => {
+            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            let body = serde_json::to_string(&error).unwrap_or_default();
+            return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        }
+    };
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            // A closing connection waits this long for the client to take its last frames and the
+            // `Closing` notice: as long as a client may stay silent before it counts as gone.
+            let linger = state.hub.silence();
+            match connection::open(state, me, commands(stream)).await {
+                Ok(Outgoing { frames, control }) => {
+                    write_frames(sink, frames, control, linger).await
+                }
+                Err(error) => {
+                    // The store could not list the user's rooms: the client reconnects with backoff.
+                    tracing::warn!(%error, "websocket connection could not start");
+                    let mut sink = sink;
+                    let _ = sink.close().await;
+                }
+            }
+        })
+}
+
+/// The client's commands, decoded; an unreadable frame becomes an error the connection answers.
+/// Ends when the client closes the connection or it breaks.
+fn commands(stream: SplitStream<WebSocket>) -> impl Stream<Item = Result<ClientMsg, String>> {
+    stream
+        .take_while(|frame| {
+            futures::future::ready(matches!(frame, Ok(m) if !matches!(m, Message::Close(_))))
+        })
+        .filter_map(|frame| {
+            futures::future::ready(match frame {
+                Ok(Message::Binary(bytes)) => Some(decode_item(&bytes)),
+                Ok(Message::Text(text)) => Some(decode_item(text.as_bytes())),
+                // Pings are answered by the transport; pongs and close need nothing from us.
+                _ => None,
+            })
+        })
+}
+
+/// Writes queued frames until the connection ends, then says why (`Closing`) if the server ended it.
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut frames: tokio::sync::mpsc::Receiver<Bytes>,
+    control: Arc<Control>,
+    linger: Duration,
+) {
+    let mut batch = Vec::with_capacity(16);
+    loop {
+        let received = tokio::select! {
+            biased;
+            _ = control.closed() => 0,
+            received = frames.recv_many(&mut batch, FLUSH_BURST) => received,
+        };
+        if received == 0 {
+            break;
+        }
+        // A client that stops reading leaves the write pending; a close request must still end it.
+        let written = {
+            let write = write_batch(&mut sink, &mut batch);
+            tokio::pin!(write);
+            tokio::select! {
+                written = &mut write => written,
+                _ = control.closed() => matches!(tokio::time::timeout(linger, &mut write).await, Ok(true)),
+            }
+        };
+        if !written {
+            // The socket broke, or the client stopped reading while closing: nothing more gets through.
+            return;
+        }
+    }
+    if let Some(reason) = control.reason() {
+        let closing = Bytes::from(encode_item(&ServerMsg::Closing { reason }));
+        let _ = tokio::time::timeout(linger, async {
+            let _ = sink.send(Message::Binary(closing)).await;
+            let _ = sink.close().await;
+        })
+        .await;
+    }
+}
+
+/// Queues every frame in `batch` in the transport, then flushes once. `false` if the socket broke.
+async fn write_batch(sink: &mut SplitSink<WebSocket, Message>, batch: &mut Vec<Bytes>) -> bool {
+    for frame in batch.drain(..) {
+        if sink.feed(Message::Binary(frame)).await.is_err() {
+            return false;
+        }
+    }
+    sink.flush().await.is_ok()
 }

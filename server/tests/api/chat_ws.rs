@@ -517,8 +517,8 @@ async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits(kind: Store
     synced(&mut a, room).await;
 
     // Between the hub and a client there are: the connection's queue (64 here), its outgoing queue (64),
-    // the transport's own buffer (2,048 frames in server_fn 0.8) and the kernel's socket buffers (a few
-    // MB on loopback). 3,000 messages of 4 kB overflow all of that for Cai.
+    // the transport's write buffer (1 MiB) and the kernel's socket buffers (a few MB on loopback).
+    // 3,000 messages of 4 kB overflow all of that for Cai.
     const N: u64 = 3000;
     let body = "z".repeat(4000);
     let (mut write, mut read) = a.socket.split();
