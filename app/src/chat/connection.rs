@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::store::{HistoryQuery, UserRecord, MAX_PAGE_SIZE};
 use axum::body::Bytes;
 use futures::{Stream, StreamExt};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -24,6 +24,10 @@ use tokio::sync::mpsc;
 pub const COMMAND_QUEUE: usize = 8192;
 /// How often the session and account are re-read from the store while commands arrive.
 const AUTH_RECHECK: Duration = Duration::from_secs(1);
+/// How long a gap in a room's sequence may stay open before the missing messages are read from the store.
+const GAP_WAIT: Duration = Duration::from_millis(500);
+/// Messages held behind one gap before waiting stops and the store is asked.
+const MAX_HELD: usize = 1024;
 /// Hub events forwarded in one go before the connection looks at its commands again.
 const INBOX_BURST: usize = 256;
 /// At most one "typing" per room per connection this often.
@@ -67,6 +71,7 @@ where
         control: control.clone(),
         rooms: rooms.into_iter().collect(),
         cursors: HashMap::new(),
+        held: HashMap::new(),
         synced: false,
         last_heard: Instant::now(),
         last_auth: Instant::now(),
@@ -117,6 +122,56 @@ pub fn classify(last_delivered: u64, seq: u64) -> Next {
     }
 }
 
+/// One room's messages that arrived ahead of a missing one. Publishers finish in any order (a batch of
+/// messages committed together is announced by as many tasks), so a gap usually fills from the hub
+/// within moments; only a gap that stays open longer than `GAP_WAIT` is read from the store.
+#[derive(Debug)]
+pub struct Held<T> {
+    items: BTreeMap<u64, T>,
+    /// When the oldest still-open gap was seen.
+    since: Instant,
+}
+
+impl<T> Held<T> {
+    pub fn new(now: Instant) -> Self {
+        Self {
+            items: BTreeMap::new(),
+            since: now,
+        }
+    }
+
+    pub fn hold(&mut self, seq: u64, item: T) {
+        self.items.insert(seq, item);
+    }
+
+    /// Everything that now follows `last` without a gap, in order; drops what `last` already covers.
+    pub fn take_ready(&mut self, mut last: u64) -> Vec<(u64, T)> {
+        self.items = self.items.split_off(&(last + 1));
+        let mut ready = Vec::new();
+        while let Some(entry) = self.items.first_entry() {
+            if *entry.key() != last + 1 {
+                break;
+            }
+            last += 1;
+            ready.push((last, entry.remove()));
+        }
+        ready
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// When the store should be asked instead of waiting any longer.
+    pub fn deadline(&self) -> Instant {
+        self.since + GAP_WAIT
+    }
+}
+
 struct Connection {
     state: AppState,
     me: UserRecord,
@@ -129,6 +184,8 @@ struct Connection {
     rooms: HashSet<RoomId>,
     /// Per room, the last sequence delivered (set by `Hello`).
     cursors: HashMap<RoomId, u64>,
+    /// Per room, messages waiting for a missing earlier one.
+    held: HashMap<RoomId, Held<Arc<Event>>>,
     synced: bool,
     last_heard: Instant,
     last_auth: Instant,
@@ -170,6 +227,9 @@ impl Connection {
                     }
                     None => break,
                 },
+                _ = tokio::time::sleep_until(self.next_gap_deadline().into()), if !self.held.is_empty() => {
+                    self.fill_overdue_gaps().await;
+                }
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > self.state.hub.silence() {
                         // The transport reads nothing from a client while a write to it is stuck, so a
@@ -409,26 +469,86 @@ impl Connection {
         );
     }
 
+    /// Sends the held messages of `room` that now follow its cursor.
+    fn release_held(&mut self, room: RoomId) {
+        let Some(held) = self.held.get_mut(&room) else {
+            return;
+        };
+        let last = self.cursors.get(&room).copied().unwrap_or(0);
+        let ready = held.take_ready(last);
+        if held.is_empty() {
+            self.held.remove(&room);
+        }
+        if let Some(&(reached, _)) = ready.last() {
+            self.cursors.insert(room, reached);
+        }
+        for (_, event) in ready {
+            self.emit_frame(event.frame());
+        }
+    }
+
+    fn next_gap_deadline(&self) -> Instant {
+        self.held
+            .values()
+            .map(Held::deadline)
+            .min()
+            .unwrap_or_else(Instant::now)
+    }
+
+    async fn fill_overdue_gaps(&mut self) {
+        let now = Instant::now();
+        let overdue: Vec<RoomId> = self
+            .held
+            .iter()
+            .filter(|(_, held)| held.deadline() <= now)
+            .map(|(room, _)| *room)
+            .collect();
+        for room in overdue {
+            self.fill_gap(room).await;
+        }
+    }
+
+    /// Reads the missing messages of `room` from the store (which has everything that was announced).
+    async fn fill_gap(&mut self, room: RoomId) {
+        self.held.remove(&room);
+        let Some(&after) = self.cursors.get(&room) else {
+            return;
+        };
+        match self.replay(room, after).await {
+            Ok(reached) => {
+                self.cursors.insert(room, reached.max(after));
+            }
+            Err(e) => self.emit_error(&e, None),
+        }
+    }
+
     /// Passes a hub event on: messages exactly once and in order (gaps filled from the store), the
     /// rest as they come.
-    async fn forward(&mut self, event: &Event) {
-        match &**event {
+    async fn forward(&mut self, event: &Arc<Event>) {
+        let msg: &ServerMsg = event;
+        match msg {
             ServerMsg::Message { message } => {
-                let Some(&last) = self.cursors.get(&message.room) else {
+                let room = message.room;
+                let Some(&last) = self.cursors.get(&room) else {
                     return;
                 };
                 match classify(last, message.seq) {
                     Next::Duplicate => {}
                     Next::Deliver => {
-                        self.cursors.insert(message.room, message.seq);
+                        self.cursors.insert(room, message.seq);
                         self.emit_frame(event.frame());
+                        self.release_held(room);
                     }
-                    Next::Gap { after } => match self.replay(message.room, after).await {
-                        Ok(reached) => {
-                            self.cursors.insert(message.room, reached.max(after));
+                    Next::Gap { .. } => {
+                        let held = self
+                            .held
+                            .entry(room)
+                            .or_insert_with(|| Held::new(Instant::now()));
+                        held.hold(message.seq, event.clone());
+                        if held.len() > MAX_HELD {
+                            self.fill_gap(room).await;
                         }
-                        Err(e) => self.emit_error(&e, None),
-                    },
+                    }
                 }
             }
             ServerMsg::RoomAdded { room } => {
@@ -440,6 +560,7 @@ impl Connection {
             ServerMsg::RoomRemoved { room } => {
                 self.rooms.remove(room);
                 self.cursors.remove(room);
+                self.held.remove(room);
                 self.emit_frame(event.frame());
             }
             ServerMsg::Typing { user, .. } if *user == self.me.id => {}
@@ -451,7 +572,8 @@ impl Connection {
 
 #[cfg(test)]
 mod tests {
-    use super::{classify, Next};
+    use super::{classify, Held, Next, GAP_WAIT};
+    use std::time::Instant;
 
     #[test]
     fn messages_are_delivered_once_in_order_and_gaps_are_found() {
@@ -460,5 +582,26 @@ mod tests {
         assert_eq!(classify(4, 2), Next::Duplicate);
         assert_eq!(classify(4, 9), Next::Gap { after: 4 });
         assert_eq!(classify(0, 1), Next::Deliver);
+    }
+
+    #[test]
+    fn held_messages_come_out_in_order_once_the_gap_fills() {
+        let mut held = Held::new(Instant::now());
+        held.hold(7, "g");
+        held.hold(5, "e");
+        held.hold(3, "c"); // already delivered by the time it is released
+        // Cursor at 4 (4 just arrived): 5 follows, 6 is still missing.
+        assert_eq!(held.take_ready(4), vec![(5, "e")]);
+        assert_eq!(held.len(), 1);
+        // 6 arrives and is delivered: 7 follows.
+        assert_eq!(held.take_ready(6), vec![(7, "g")]);
+        assert!(held.is_empty());
+    }
+
+    #[test]
+    fn a_gap_waits_a_bounded_time() {
+        let start = Instant::now();
+        let held: Held<()> = Held::new(start);
+        assert_eq!(held.deadline(), start + GAP_WAIT);
     }
 }
