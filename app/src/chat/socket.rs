@@ -104,6 +104,15 @@ async fn write_frames(
         if received == 0 {
             break;
         }
+        // Under load the tasks about to queue more frames for this client are already runnable: let
+        // them run first, so one flush carries their frames too (costs one scheduler pass when idle).
+        tokio::task::yield_now().await;
+        while batch.len() < FLUSH_BURST {
+            match frames.try_recv() {
+                Ok(frame) => batch.push(frame),
+                Err(_) => break,
+            }
+        }
         // A client that stops reading leaves the write pending; a close request must still end it.
         let written = {
             let write = write_batch(&mut sink, &mut batch);

@@ -154,7 +154,18 @@ impl EmbeddedStore {
             .map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?
     }
 
-    /// Runs `op` on a read snapshot, off the async runtime.
+    /// Runs a point lookup (a few keys, no scan) on a read snapshot right here. These take microseconds
+    /// from redb's page cache; sending each to the blocking pool cost more in thread hand-offs than the
+    /// read itself (profile of the fan-out benchmark).
+    async fn get<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        F: FnOnce(&ReadTransaction) -> StoreResult<T>,
+    {
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        op(&txn)
+    }
+
+    /// Runs `op` (a scan, or anything that may touch many pages) on a read snapshot, off the async runtime.
     async fn read<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -589,7 +600,7 @@ impl UserStore for EmbeddedStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        self.read(move |txn| {
+        self.get(move |txn| {
             let users = txn.open_table(USERS).map_err(unavailable)?;
             load_user(&users, &id.to_string())
         })
@@ -598,7 +609,7 @@ impl UserStore for EmbeddedStore {
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         let key = username_key(username);
-        self.read(move |txn| {
+        self.get(move |txn| {
             let names = txn.open_table(USERNAMES).map_err(unavailable)?;
             let Some(id) = names.get(key.as_str()).map_err(unavailable)? else {
                 return Ok(None);
@@ -735,7 +746,7 @@ impl SessionStore for EmbeddedStore {
     }
 
     async fn session_by_id(&self, id: SessionId) -> StoreResult<Option<SessionRecord>> {
-        self.read(move |txn| {
+        self.get(move |txn| {
             let sessions = txn.open_table(SESSIONS).map_err(unavailable)?;
             load_session(&sessions, &id.to_string())
         })
@@ -1012,7 +1023,7 @@ impl RoomStore for EmbeddedStore {
     }
 
     async fn room_by_id(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {
-        self.read(move |txn| {
+        self.get(move |txn| {
             let rooms = txn.open_table(ROOMS).map_err(unavailable)?;
             load_room(&rooms, &id.to_string())
         })
@@ -1021,7 +1032,7 @@ impl RoomStore for EmbeddedStore {
 
     async fn direct_room(&self, key: &str) -> StoreResult<Option<RoomRecord>> {
         let key = key.to_owned();
-        self.read(move |txn| {
+        self.get(move |txn| {
             let direct = txn.open_table(DIRECT_ROOMS).map_err(unavailable)?;
             let Some(id) = direct.get(key.as_str()).map_err(unavailable)? else {
                 return Ok(None);
@@ -1230,7 +1241,7 @@ impl RoomStore for EmbeddedStore {
         room: RoomId,
         user: UserId,
     ) -> StoreResult<Option<MembershipRecord>> {
-        self.read(move |txn| {
+        self.get(move |txn| {
             let members = txn.open_table(MEMBERS).map_err(unavailable)?;
             let (room, user) = (room.to_string(), user.to_string());
             match members
@@ -1401,7 +1412,7 @@ impl MessageStore for EmbeddedStore {
     }
 
     async fn message_by_id(&self, id: MessageId) -> StoreResult<Option<MessageRecord>> {
-        self.read(move |txn| {
+        self.get(move |txn| {
             let by_id = txn.open_table(MESSAGE_IDS).map_err(unavailable)?;
             let Some(location) = by_id.get(id.to_string().as_str()).map_err(unavailable)? else {
                 return Ok(None);
@@ -1479,7 +1490,7 @@ impl MessageStore for EmbeddedStore {
     }
 
     async fn last_seq(&self, room: RoomId) -> StoreResult<u64> {
-        self.read(move |txn| {
+        self.get(move |txn| {
             let seqs = txn.open_table(ROOM_SEQ).map_err(unavailable)?;
             Ok(seqs
                 .get(room.to_string().as_str())
@@ -1528,7 +1539,7 @@ impl ReadMarkerStore for EmbeddedStore {
     }
 
     async fn read_marker(&self, user: UserId, room: RoomId) -> StoreResult<u64> {
-        self.read(move |txn| {
+        self.get(move |txn| {
             let markers = txn.open_table(READ_MARKERS).map_err(unavailable)?;
             let (user, room) = (user.to_string(), room.to_string());
             let found = markers
