@@ -589,7 +589,8 @@ mod tests {
         let mut held = Held::new(Instant::now());
         held.hold(7, "g");
         held.hold(5, "e");
-        held.hold(3, "c"); // already delivered by the time it is released
+        // Already delivered by the time it is released:
+        held.hold(3, "c");
         // Cursor at 4 (4 just arrived): 5 follows, 6 is still missing.
         assert_eq!(held.take_ready(4), vec![(5, "e")]);
         assert_eq!(held.len(), 1);
