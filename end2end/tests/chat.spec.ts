@@ -180,12 +180,13 @@ test("sending too fast shows a clear error on the message, which can be retried"
   await page.getByRole("button", { name: "Create room" }).click();
   await expect(page.getByTestId("link-status")).toHaveAttribute("data-link", "online");
 
-  // A second connection of the same account (as a script would open) uses up the per-user budget and
-  // keeps it used up; every send attempt counts, even one the server then refuses.
-  // Resolves once the server has said "rate limited" to that connection, i.e. the budget is empty. At most
-  // 200 sends wait for an answer at any time, so a busy server never sees the connection run too far ahead.
-  await page.evaluate(
-    () =>
+  // Other connections of the same account (as a script would open) use up the per-user budget and keep
+  // it used up; every send attempt counts, even one the server then refuses. Three of them, because each
+  // handles its commands one at a time: while one waits for the store, another takes the next refill.
+  // Resolves once the server has said "rate limited" to each, i.e. the budget is empty. Each keeps at most
+  // 200 sends waiting for an answer, so a busy server never sees a connection run too far ahead.
+  await page.evaluate(() => {
+    const blast = () =>
       new Promise<void>((limited, failed) => {
         const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/api/ws");
         ws.binaryType = "arraybuffer";
@@ -210,21 +211,26 @@ test("sending too fast shows a clear error on the message, which can be retried"
               ws.send(frame({ type: "send", room: "00000000-0000-0000-0000-000000000000", nonce: `b${sent++}`, body: "x" }));
             }
           }, 4);
-          setTimeout(() => {
+          // Kept up until the test has seen its own message refused (on a slow store, exhausting the
+          // budget takes seconds).
+          const stop = () => {
             clearInterval(timer);
             ws.onclose = null;
             ws.close();
-          }, 12_000);
+          };
+          ((window as any).__stopBlasting ??= []).push(stop);
         };
-      }),
-  );
+      });
+    return Promise.all([blast(), blast(), blast()]).then(() => undefined);
+  });
   // The test server allows 200 per 10 s: one new message every 50 ms, which the blaster takes first.
   for (const text of ["one", "two", "three", "four", "five"]) await say(page, text);
   const refused = page.getByTestId("pending-message").getByRole("alert").first();
   await expect(refused).toContainText("You are sending messages too fast");
+  await page.evaluate(() => (window as any).__stopBlasting.forEach((stop: () => void) => stop()));
 
   // Once the budget refills, Retry sends it.
-  await page.waitForTimeout(12_000);
+  await page.waitForTimeout(11_000);
   const retries = page.getByTestId("pending-message").getByRole("button", { name: "Retry" });
   while ((await retries.count()) > 0) await retries.first().click();
   await expect(page.getByTestId("pending-message")).toHaveCount(0, { timeout: 15_000 });
