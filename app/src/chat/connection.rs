@@ -91,12 +91,21 @@ where
             Ok(command) => Inbound::Command(command),
             Err(error) => Inbound::Malformed(error),
         };
-        if commands.try_send(inbound).is_err() {
-            control.close(CloseReason::TooManyPending);
-            return;
+        match commands.try_send(inbound) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                control.close(CloseReason::TooManyPending);
+                break;
+            }
+            // The connection has ended.
+            Err(mpsc::error::TrySendError::Closed(_)) => break,
         }
     }
-    // The client went away: dropping `commands` ends the connection.
+    drop(commands);
+    // Keep reading (and ignoring) until the transport ends the input: a socket closed with unread data
+    // in it is reset, and a reset makes the client drop what it has not read yet, such as the
+    // `Closing` notice that says why.
+    while input.next().await.is_some() {}
 }
 
 /// What to do with a message event, given the last sequence delivered in its room.

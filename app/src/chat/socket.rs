@@ -28,6 +28,8 @@ const WRITE_BUFFER: usize = 32 * 1024;
 /// Frames queued in the transport beyond this make the writer wait (the connection's own queue then
 /// fills and the hub closes it as too slow).
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// After the server's close frame, how long the client has to answer with its own.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(5);
 /// Frames written per flush at most.
 const FLUSH_BURST: usize = 512;
 
@@ -56,9 +58,17 @@ pub async fn upgrade(
             // A closing connection waits this long for the client to take its last frames and the
             // `Closing` notice: as long as a client may stay silent before it counts as gone.
             let linger = state.hub.silence();
-            match connection::open(state, me, commands(stream)).await {
+            // The input ends when the client closes, or shortly after the writer has said goodbye
+            // (closing handshake); until then it is read, so the socket is never reset with unread data.
+            let (written, writer_done) = tokio::sync::oneshot::channel::<()>();
+            let input = commands(stream).take_until(async move {
+                let _ = writer_done.await;
+                tokio::time::sleep(CLOSE_HANDSHAKE).await;
+            });
+            match connection::open(state, me, Box::pin(input)).await {
                 Ok(Outgoing { frames, control }) => {
-                    write_frames(sink, frames, control, linger).await
+                    write_frames(sink, frames, control, linger).await;
+                    drop(written);
                 }
                 Err(error) => {
                     // The store could not list the user's rooms: the client reconnects with backoff.
