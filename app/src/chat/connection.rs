@@ -33,9 +33,10 @@ const INBOX_BURST: usize = 256;
 /// At most one "typing" per room per connection this often.
 const TYPING_EVERY: Duration = Duration::from_millis(1000);
 
+/// Boxed: the queue's slots are allocated up front for every connection, so they are kept pointer-sized.
 enum Inbound {
-    Command(ClientMsg),
-    Malformed(String),
+    Command(Box<ClientMsg>),
+    Malformed(Box<str>),
 }
 
 /// A connection being served: the frames to write to the client (already encoded), and its control
@@ -88,8 +89,8 @@ where
 {
     while let Some(frame) = input.next().await {
         let inbound = match frame {
-            Ok(command) => Inbound::Command(command),
-            Err(error) => Inbound::Malformed(error),
+            Ok(command) => Inbound::Command(Box::new(command)),
+            Err(error) => Inbound::Malformed(error.into()),
         };
         match commands.try_send(inbound) {
             Ok(()) => {}
@@ -336,7 +337,7 @@ impl Connection {
 
     async fn handle(&mut self, inbound: Inbound) {
         let command = match inbound {
-            Inbound::Command(command) => command,
+            Inbound::Command(command) => *command,
             Inbound::Malformed(detail) => {
                 let error =
                     AppError::invalid("frame", format!("That frame could not be read: {detail}"));

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 /// Bytes read from the socket at a time. Small, because every idle connection keeps this buffer; a
 /// bigger frame grows it as needed.
-const READ_BUFFER: usize = 2 * 1024;
+const READ_BUFFER: usize = 1024;
 /// Frames are collected up to this many bytes before they are written (a flush writes them anyway).
 const WRITE_BUFFER: usize = 32 * 1024;
 /// Frames queued in the transport beyond this make the writer wait (the connection's own queue then
