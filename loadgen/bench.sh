@@ -7,7 +7,8 @@
 #   loadgen/bench.sh c            # (c) idle connections, RSS per connection
 #   loadgen/bench.sh d            # (d) connect storm: 5,000 logins + connects
 #
-# RUNS=1 for a single run; results (JSON per run) go to $BENCH_OUT (default target/bench).
+# RUNS=1 for a single run; results (JSON per run) go to $BENCH_OUT (default target/bench); LOADGEN_ARGS
+# adds options to the measured loadgen run (e.g. "--drain-timeout 120" for a slow MongoDB-wire server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,11 +64,13 @@ for run in $(seq 1 "$runs"); do
   port=$(free_port)
   json="$out/$scenario-$store-$run.json"
   lg=(taskset -c 1 "$target_dir/release/loadgen" --url "http://127.0.0.1:$port" --progress 0)
+  # shellcheck disable=SC2206 # word splitting wanted: extra options
+  extra=(${LOADGEN_ARGS:-})
   start_server "$data" "$port" "$run"
   case "$scenario" in
-    a) "${lg[@]}" --server-pid "$server_pid" --json "$json" --users 1000 --rooms 10 --senders 100 \
+    a) "${lg[@]}" "${extra[@]}" --server-pid "$server_pid" --json "$json" --users 1000 --rooms 10 --senders 100 \
          --max-inflight 8 --warmup 5 --duration 20 ;;
-    b) "${lg[@]}" --server-pid "$server_pid" --json "$json" --users 1000 --rooms 10 --senders 100 \
+    b) "${lg[@]}" "${extra[@]}" --server-pid "$server_pid" --json "$json" --users 1000 --rooms 10 --senders 100 \
          --rate 700 --warmup 5 --duration 20 ;;
     c) # Users first (argon2 hashing leaves the allocator holding memory), then a fresh server
        # process on the same data directory holds the idle connections: sessions are reused by a
