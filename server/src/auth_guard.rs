@@ -65,10 +65,11 @@ fn error_response(error: &AppError) -> Response {
 }
 
 /// The websocket upgrade (`GET /api/ws`) answers 403 to a foreign `Origin` (cross-site websocket
-/// hijacking) and 401 to a caller without a live session, before any upgrade happens.
+/// hijacking) and 401 to a caller without a live session, before any upgrade happens. The caller it
+/// let through travels on as a request extension, so the endpoint does not read the session again.
 pub async fn guard_websocket_upgrade(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     if request.uri().path() != "/api/ws" {
@@ -79,8 +80,11 @@ pub async fn guard_websocket_upgrade(
         return error_response(&AppError::CrossSite);
     }
     let cookies = SessionCookies::from_headers(request.headers());
-    if let Err(error) = service::authenticate(&state, &cookies).await {
-        return error_response(&error);
+    match service::authenticate(&state, &cookies).await {
+        Ok(me) => {
+            request.extensions_mut().insert(me);
+        }
+        Err(error) => return error_response(&error),
     }
     next.run(request).await
 }

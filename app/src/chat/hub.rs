@@ -243,14 +243,14 @@ impl Hub {
     }
 
     fn relay(&self, event: HubEvent) {
-        if let Some(relay) = self.relay.get() {
-            relay.relay(event);
-        }
+        self.relay_with(|| event);
     }
 
-    /// Whether events go to other instances (MongoDB mode); saves building them when they do not.
-    fn relaying(&self) -> bool {
-        self.relay.get().is_some()
+    /// Builds the event only when there are other instances (MongoDB mode) to tell.
+    fn relay_with(&self, event: impl FnOnce() -> HubEvent) {
+        if let Some(relay) = self.relay.get() {
+            relay.relay(event());
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -325,12 +325,10 @@ impl Hub {
     pub fn publish_room(&self, room: RoomId, msg: ServerMsg) {
         let event = Event::new(msg);
         self.deliver_room(room, &event);
-        if self.relaying() {
-            self.relay(HubEvent::Room {
-                room,
-                msg: event.msg.clone(),
-            });
-        }
+        self.relay_with(|| HubEvent::Room {
+            room,
+            msg: event.msg.clone(),
+        });
     }
 
     fn deliver_room(&self, room: RoomId, msg: &Arc<Event>) {
@@ -348,12 +346,10 @@ impl Hub {
     pub fn publish_user(&self, user: UserId, msg: ServerMsg) {
         let event = Event::new(msg);
         self.deliver_user(user, &event);
-        if self.relaying() {
-            self.relay(HubEvent::User {
-                user,
-                msg: event.msg.clone(),
-            });
-        }
+        self.relay_with(|| HubEvent::User {
+            user,
+            msg: event.msg.clone(),
+        });
     }
 
     fn deliver_user(&self, user: UserId, msg: &Arc<Event>) {

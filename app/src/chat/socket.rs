@@ -3,20 +3,19 @@
 //! waiting per flush (one write syscall for a burst instead of one per frame).
 //!
 //! The server's upgrade guard has already refused foreign origins (403) and callers without a session
-//! (401) before this runs; the session is read again here to know who is connecting.
+//! (401) before this runs, and hands over who is connecting.
 
 use super::connection::{self, Outgoing};
 use super::hub::Control;
-use crate::auth::cookies::SessionCookies;
+use crate::auth::service::Authenticated;
 use crate::protocol::{decode_item, encode_item, ClientMsg, ServerMsg, MAX_FRAME_BYTES};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Extension, State};
+use axum::response::Response;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, Stream, StreamExt};
-use http::{header, HeaderMap, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,21 +32,13 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(5);
 /// Frames written per flush at most.
 const FLUSH_BURST: usize = 512;
 
-/// `GET /api/ws`.
+/// `GET /api/ws`, behind the server's upgrade guard, which checked the origin and the session and
+/// passes the caller on.
 pub async fn upgrade(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(me): Extension<Authenticated>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let cookies = SessionCookies::from_headers(&headers);
-    let me = match crate::auth::service::authenticate(&state, &cookies).await {
-        Ok(me) => me,
-        Err(error) => {
-            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-            let body = serde_json::to_string(&error).unwrap_or_default();
-            return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-        }
-    };
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
