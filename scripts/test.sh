@@ -112,8 +112,14 @@ browser_tests() { # label mongodb_uri
   server_pid=$!
   PIDS+=("$server_pid")
   (cd end2end && BASE_URL="http://127.0.0.1:$port" npx playwright test) 2>&1 | tee "$e2e_log" || {
-    echo "Playwright failed ($label); server log:"; tail -50 "$server_log"
+    # The failures come last: whoever reads only the end of this output still sees which test broke.
+    echo "Playwright failed ($label). Server warnings and errors, then its last requests:"
+    sed 's/\x1b\[[0-9;]*m//g' "$server_log" | grep -v ' INFO ' | tail -20
+    sed 's/\x1b\[[0-9;]*m//g' "$server_log" | tail -15 | cut -c1-200
     echo "Screenshots and traces of the failures: $ROOT/end2end/test-results"
+    echo "Failed tests ($label store):"
+    grep -E '^\s+✘' "$e2e_log" || true
+    sed -n '/^  [0-9][0-9]*) /,$p' "$e2e_log" | grep -v '^\s*$' | head -60
     exit 1
   }
   SUMMARY+=("browser tests, $label store: $(grep -Eo '[0-9]+ passed' "$e2e_log" | tail -1) (Chromium)")

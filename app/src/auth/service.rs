@@ -4,7 +4,7 @@
 use super::cookies::{self, SessionCookies};
 use super::password::{self, Passwords};
 use super::throttle::{LoginThrottle, RegistrationLimit};
-use super::tokens::{self, AccessTokens, TokenError};
+use super::tokens::{self, AccessTokens, RefreshChain, TokenError};
 use super::validate::{self, PASSWORD_MAX};
 use super::{describe_user_agent, CurrentUser, SessionView};
 use crate::error::AppError;
@@ -23,6 +23,9 @@ pub const ACCOUNT_FREE_FAILURES: u32 = 4;
 /// Failed logins allowed per IP address before the first lockout: higher, since many people can share
 /// one address.
 pub const IP_FREE_FAILURES: u32 = 19;
+/// How long the token a session just rotated away from still renews it (to the same successor), so
+/// two renewals racing with one token are not mistaken for a stolen token being replayed.
+pub const REFRESH_REUSE_GRACE_MS: i64 = 20_000;
 /// Longest user agent kept with a session.
 const USER_AGENT_MAX: usize = 256;
 
@@ -38,6 +41,7 @@ pub struct AuthSettings {
 /// Everything authentication needs besides the store, built once at start-up.
 pub struct Auth {
     tokens: AccessTokens,
+    refresh_chain: RefreshChain,
     pub passwords: Passwords,
     accounts: LoginThrottle,
     ips: LoginThrottle,
@@ -51,6 +55,7 @@ impl Auth {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             tokens: AccessTokens::new(&settings.jwt_secret, settings.access_ttl_secs),
+            refresh_chain: RefreshChain::new(&settings.jwt_secret),
             passwords: Passwords::new(cpus * 2),
             accounts: LoginThrottle::new(ACCOUNT_FREE_FAILURES),
             ips: LoginThrottle::new(IP_FREE_FAILURES),
@@ -248,28 +253,71 @@ fn issue(state: &AppState, user: &UserRecord, session: SessionId, refresh_token:
     }
 }
 
-/// Rotates the refresh token: the presented one is spent, a new one is issued with a new access
+/// Rotates the refresh token: the presented one is spent, its successor is issued with a new access
 /// token. Presenting a spent token again revokes its whole session (family), so a stolen token is only
-/// good until either party uses it twice.
+/// good until either party uses it twice. The one exception is the token the session rotated away
+/// from last, within [`REFRESH_REUSE_GRACE_MS`]: that is two renewals racing (or a renewal whose
+/// answer a navigation threw away), and both get the same successor.
 pub async fn refresh(state: &AppState, refresh_token: Option<&str>) -> Result<Issued, AppError> {
     let token = refresh_token
         .filter(|t| tokens::is_refresh_token_shaped(t))
         .ok_or(AppError::Unauthenticated)?;
     let presented = tokens::hash_refresh_token(token);
+    let next_token = state.auth.refresh_chain.next(token);
+    let next_hash = tokens::hash_refresh_token(&next_token);
     let now = Timestamp::now();
-    let session = match state.store.find_refresh(&presented).await? {
-        None => return Err(AppError::Unauthenticated),
-        Some(RefreshLookup::Spent(session)) => {
-            if session.revoked_at.is_none() {
-                state.store.revoke_session(session.id, now).await?;
-                state.hub.close_session(session.id, CloseReason::SignedOut);
-                tracing::warn!(session = %session.id, user = %session.user_id,
-                    "a spent refresh token was presented again: session revoked");
+    // Twice at most: a rotation racing ours can land between our read and our write, and then the
+    // second look finds the token just spent (and its successor ours).
+    for _ in 0..2 {
+        let session = match state.store.find_refresh(&presented).await? {
+            None => return Err(AppError::Unauthenticated),
+            Some(RefreshLookup::Spent(session)) => {
+                if is_racing_renewal(&session, &next_hash, now) {
+                    let user = live_session_user(state, &session, now).await?;
+                    return Ok(issue(state, &user, session.id, next_token));
+                }
+                if session.revoked_at.is_none() {
+                    state.store.revoke_session(session.id, now).await?;
+                    state.hub.close_session(session.id, CloseReason::SignedOut);
+                    tracing::warn!(session = %session.id, user = %session.user_id,
+                        "a spent refresh token was presented again: session revoked");
+                }
+                return Err(AppError::Unauthenticated);
             }
-            return Err(AppError::Unauthenticated);
+            Some(RefreshLookup::Current(session)) => session,
+        };
+        let user = live_session_user(state, &session, now).await?;
+        let expires_at = now.plus_millis(state.auth.refresh_ttl_secs as i64 * 1000);
+        if state
+            .store
+            .rotate_refresh(session.id, &presented, &next_hash, now, expires_at)
+            .await?
+        {
+            let patch = UserPatch {
+                last_seen_at: Some(now),
+                ..UserPatch::default()
+            };
+            let user = state.store.update_user(user.id, &patch).await?;
+            return Ok(issue(state, &user, session.id, next_token));
         }
-        Some(RefreshLookup::Current(session)) => session,
-    };
+    }
+    Err(AppError::Unauthenticated)
+}
+
+/// Whether a spent token is the one `session` rotated away from last (its current token is the spent
+/// token's successor), presented again within the grace period of that rotation.
+fn is_racing_renewal(session: &SessionRecord, successor_hash: &str, now: Timestamp) -> bool {
+    session.refresh_hash == successor_hash
+        && session.revoked_at.is_none()
+        && now.millis() - session.last_used_at.millis() <= REFRESH_REUSE_GRACE_MS
+}
+
+/// The user of a session that may still be renewed: not revoked, not expired, account enabled.
+async fn live_session_user(
+    state: &AppState,
+    session: &SessionRecord,
+    now: Timestamp,
+) -> Result<UserRecord, AppError> {
     if session.revoked_at.is_some() || session.expires_at <= now {
         return Err(AppError::Unauthenticated);
     }
@@ -281,28 +329,7 @@ pub async fn refresh(state: &AppState, refresh_token: Option<&str>) -> Result<Is
     if user.disabled {
         return Err(AppError::AccountDisabled);
     }
-    let next_token = tokens::new_refresh_token();
-    let expires_at = now.plus_millis(state.auth.refresh_ttl_secs as i64 * 1000);
-    let rotated = state
-        .store
-        .rotate_refresh(
-            session.id,
-            &presented,
-            &tokens::hash_refresh_token(&next_token),
-            now,
-            expires_at,
-        )
-        .await?;
-    if !rotated {
-        // Another request rotated it first; this token is spent now.
-        return Err(AppError::Unauthenticated);
-    }
-    let patch = UserPatch {
-        last_seen_at: Some(now),
-        ..UserPatch::default()
-    };
-    let user = state.store.update_user(user.id, &patch).await?;
-    Ok(issue(state, &user, session.id, next_token))
+    Ok(user)
 }
 
 /// Checks the access token, then the session and the user in the store (so a revoked session or a
@@ -605,4 +632,51 @@ async fn audit_system(store: &DynStore, action: &str, username: &str) -> Result<
         details: "admin bootstrap".to_owned(),
     };
     Ok(store.append_audit(&entry).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rotated_at(at: i64, current: &str) -> SessionRecord {
+        SessionRecord {
+            id: SessionId::new(),
+            user_id: UserId::new(),
+            refresh_hash: current.to_owned(),
+            created_at: Timestamp(0),
+            last_used_at: Timestamp(at),
+            expires_at: Timestamp(i64::MAX),
+            revoked_at: None,
+            user_agent: String::new(),
+            ip: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_the_last_spent_token_within_the_grace_period_is_a_racing_renewal() {
+        let session = rotated_at(1_000, "successor");
+        assert!(is_racing_renewal(&session, "successor", Timestamp(1_000)));
+        assert!(is_racing_renewal(
+            &session,
+            "successor",
+            Timestamp(1_000 + REFRESH_REUSE_GRACE_MS)
+        ));
+        assert!(
+            !is_racing_renewal(
+                &session,
+                "successor",
+                Timestamp(1_001 + REFRESH_REUSE_GRACE_MS)
+            ),
+            "too late: a replay"
+        );
+        assert!(
+            !is_racing_renewal(&session, "another", Timestamp(1_000)),
+            "an older token: a replay"
+        );
+        let revoked = SessionRecord {
+            revoked_at: Some(Timestamp(1_000)),
+            ..session
+        };
+        assert!(!is_racing_renewal(&revoked, "successor", Timestamp(1_000)));
+    }
 }

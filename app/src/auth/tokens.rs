@@ -1,8 +1,9 @@
-//! Access tokens (short-lived HS256 JWTs) and refresh tokens (opaque random strings, stored only as
-//! hashes).
+//! Access tokens (short-lived HS256 JWTs) and refresh tokens (opaque strings, stored only as hashes:
+//! a random one at sign-in, then each rotation derived from the one presented, see [`RefreshChain`]).
 
 use crate::model::{SessionId, UserId};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -98,6 +99,37 @@ pub fn new_refresh_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Derives each rotated refresh token from the one presented: `next = HMAC-SHA256(key, presented)`.
+///
+/// Because the successor is a function of the token, two requests that present the same token at
+/// once (a page renewing while the person navigates, a reload that abandons a renewal in flight)
+/// both get the same successor, so whichever answer the browser stores last is still the valid
+/// token. Without the server's key the successor cannot be computed from a stolen token.
+pub struct RefreshChain {
+    key: Hmac<Sha256>,
+}
+
+impl RefreshChain {
+    pub fn new(secret: &[u8]) -> Self {
+        // A key of its own, so a refresh token is never an HMAC under the JWT signing key.
+        let mut derive =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes a key of any length");
+        derive.update(b"ml-chat refresh-token rotation v1");
+        let key = derive.finalize().into_bytes();
+        Self {
+            key: <Hmac<Sha256> as Mac>::new_from_slice(&key)
+                .expect("HMAC takes a key of any length"),
+        }
+    }
+
+    /// The token that replaces `presented` (same shape as a fresh one).
+    pub fn next(&self, presented: &str) -> String {
+        let mut mac = self.key.clone();
+        mac.update(presented.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
 /// Whether `token` has the shape of one of our refresh tokens; anything else is refused unlooked-up.
 pub fn is_refresh_token_shaped(token: &str) -> bool {
     token.len() == 43
@@ -132,6 +164,27 @@ mod tests {
 
     fn tokens() -> AccessTokens {
         AccessTokens::new(SECRET, 900)
+    }
+
+    #[test]
+    fn a_rotated_refresh_token_is_a_keyed_function_of_the_presented_one() {
+        let chain = RefreshChain::new(SECRET);
+        let first = new_refresh_token();
+        let next = chain.next(&first);
+        assert!(is_refresh_token_shaped(&next), "{next}");
+        assert_eq!(
+            next,
+            chain.next(&first),
+            "the same token always has the same successor"
+        );
+        assert_ne!(next, chain.next(&next), "the chain moves on");
+        assert_ne!(next, chain.next(&new_refresh_token()));
+        let other_server = RefreshChain::new(b"another secret, another chain....");
+        assert_ne!(
+            next,
+            other_server.next(&first),
+            "the successor depends on the key"
+        );
     }
 
     fn b64(data: &[u8]) -> String {

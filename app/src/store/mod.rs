@@ -194,6 +194,7 @@ pub trait SessionStore: Send + Sync {
     async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshLookup>>;
     /// Compare-and-swap: replaces `old_hash` by `new_hash` only if `old_hash` is still current and the
     /// session is not revoked; records `old_hash` as spent. Returns whether the rotation happened.
+    /// `find_refresh(old_hash)` never answers `None` while this runs (current, then spent).
     async fn rotate_refresh(
         &self,
         id: SessionId,

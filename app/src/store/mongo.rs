@@ -1000,6 +1000,17 @@ impl SessionStore for MongoStore {
         expires_at: Timestamp,
     ) -> StoreResult<bool> {
         let purge = purge_at(expires_at);
+        // Spent first, then swapped: in between, the old token still reads as current (and a racing
+        // rotation of it fails cleanly); the other order would leave a moment where it is neither.
+        // Keyed by the hash itself: an upsert makes recording the same spent hash twice harmless.
+        self.spent_tokens
+            .update_one(
+                doc! { "_id": old_hash },
+                doc! { "$set": { "session_id": id.to_string(), "purge_at": purge } },
+            )
+            .upsert(true)
+            .await
+            .or_unavailable("recording spent refresh token")?;
         let swapped = self
             .sessions
             .update_one(
@@ -1016,15 +1027,6 @@ impl SessionStore for MongoStore {
         if swapped.matched_count == 0 {
             return Ok(false);
         }
-        // Keyed by the hash itself: an upsert makes recording the same spent hash twice harmless.
-        self.spent_tokens
-            .update_one(
-                doc! { "_id": old_hash },
-                doc! { "$set": { "session_id": id.to_string(), "purge_at": purge } },
-            )
-            .upsert(true)
-            .await
-            .or_unavailable("recording spent refresh token")?;
         Ok(true)
     }
 

@@ -10,6 +10,7 @@ const REFRESH: &str = "mlchat_refresh";
 on_both_drivers!(
     register_then_login_then_an_authenticated_call,
     refresh_rotates_and_a_replayed_token_revokes_the_family,
+    two_renewals_racing_with_one_token_get_the_same_successor,
     logout_revokes_the_session,
     repeated_failures_lock_the_account_without_revealing_it,
     sessions_are_listed_and_others_can_be_signed_out,
@@ -69,7 +70,12 @@ async fn refresh_rotates_and_a_replayed_token_revokes_the_family(kind: StoreKind
     );
     assert_eq!(ana.me().await.body["username"], "ana");
 
-    // An attacker replays the spent token: refused, and the whole family is revoked ...
+    // The page renews again; the first token is now two rotations old.
+    let rotated = ana.refresh().await;
+    assert_eq!(rotated.status, 200, "{rotated:?}");
+    assert_ne!(ana.cookie(REFRESH).unwrap(), second_refresh);
+
+    // An attacker replays the first token: refused, and the whole family is revoked ...
     let mut attacker = Browser::new(&app);
     attacker.cookies.insert(REFRESH.into(), first_refresh);
     let replay = attacker.refresh().await;
@@ -83,6 +89,39 @@ async fn refresh_rotates_and_a_replayed_token_revokes_the_family(kind: StoreKind
         .cookies
         .insert(ACCESS.into(), ana_access_after_rotation(&rotated));
     assert_eq!(holder.get("/api/auth/sessions").await.status, 401);
+    app.stop().await.unwrap();
+}
+
+/// A page renewing while the person navigates (or a reload dropping a renewal's answer) presents one
+/// token twice: both requests get the same successor, so the cookie the browser keeps last is valid.
+async fn two_renewals_racing_with_one_token_get_the_same_successor(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    let mut tab = Browser::new(&app);
+    tab.register("ana", GOOD_PASSWORD).await;
+    let first = tab.cookie(REFRESH).unwrap();
+
+    let mut racing = Browser::new(&app);
+    racing.cookies = tab.cookies.clone();
+    let (a, b) = tokio::join!(tab.refresh(), racing.refresh());
+    assert_eq!((a.status, b.status), (200, 200), "{a:?} {b:?}");
+    let successor = tab.cookie(REFRESH).unwrap();
+    assert_ne!(successor, first);
+    assert_eq!(racing.cookie(REFRESH).unwrap(), successor, "one successor");
+
+    // Late again with the spent token (still within the grace period): the same successor.
+    let mut late = Browser::new(&app);
+    late.cookies.insert(REFRESH.into(), first.clone());
+    let again = late.refresh().await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(late.cookie(REFRESH).unwrap(), successor);
+    assert_eq!(late.me().await.body["username"], "ana");
+
+    // Once the successor itself is rotated, the first token is a replay: the family is revoked.
+    assert_eq!(tab.refresh().await.status, 200);
+    let mut replayer = Browser::new(&app);
+    replayer.cookies.insert(REFRESH.into(), first);
+    assert_eq!(replayer.refresh().await.status, 401);
+    assert_eq!(tab.refresh().await.status, 401, "the family is revoked");
     app.stop().await.unwrap();
 }
 
