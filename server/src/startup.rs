@@ -118,11 +118,12 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let hub = self.hub.clone();
+        let closing_hub = self.hub.clone();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, draining");
             // Websockets would hold the drain open: tell their clients to reconnect elsewhere.
-            hub.close_all(CloseReason::ShuttingDown);
+            closing_hub.close_all(CloseReason::ShuttingDown);
             let _ = stopping_tx.send(());
         };
         // Chat frames are small and latency-bound: send each at once instead of waiting (Nagle) for the
@@ -146,8 +147,15 @@ impl Application {
                 std::future::pending::<()>().await;
             }
         };
+        // Upgraded websockets are no longer HTTP connections the server waits for: wait for their
+        // tasks too, or the process would exit before they have told their clients why.
+        let drained = async move {
+            serve.await?;
+            hub.sockets_closed().await;
+            Ok::<_, std::io::Error>(())
+        };
         tokio::select! {
-            result = serve => result.context("serving HTTP")?,
+            result = drained => result.context("serving HTTP")?,
             () = deadline => tracing::warn!(?grace, "connections still open after the grace period; closing them"),
         }
         tracing::info!("stopped");

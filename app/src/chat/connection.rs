@@ -78,7 +78,14 @@ where
         last_auth: Instant::now(),
         typing_sent: HashMap::new(),
     };
-    tokio::spawn(connection.run(registration, commands_rx));
+    let run = connection.run(registration, commands_rx);
+    eprintln!(
+        "SIZES run={} conn={} user={}",
+        std::mem::size_of_val(&run),
+        std::mem::size_of::<Connection>(),
+        std::mem::size_of::<UserRecord>()
+    );
+    tokio::spawn(run);
     Ok(Outgoing { frames, control })
 }
 
@@ -231,14 +238,18 @@ impl Connection {
                 inbound = commands.recv() => match inbound {
                     Some(inbound) => {
                         self.last_heard = Instant::now();
-                        if self.still_authorized().await {
-                            self.handle(inbound).await;
+                        let authorized = self.last_auth.elapsed() < AUTH_RECHECK
+                            || Box::pin(self.still_authorized()).await;
+                        if authorized {
+                            // Boxed: commands await the store, and their state kept inline would make
+                            // every idle connection's task that much bigger.
+                            Box::pin(self.handle(inbound)).await;
                         }
                     }
                     None => break,
                 },
                 _ = tokio::time::sleep_until(self.next_gap_deadline().into()), if !self.held.is_empty() => {
-                    self.fill_overdue_gaps().await;
+                    Box::pin(self.fill_overdue_gaps()).await;
                 }
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > self.state.hub.silence() {
@@ -300,12 +311,9 @@ impl Connection {
         });
     }
 
-    /// Re-reads the session and the account (at most once a second): a revoked session or a disabled
-    /// account ends the connection even if the hub's notice was missed.
+    /// Re-reads the session and the account (the caller does so at most once a second): a revoked
+    /// session or a disabled account ends the connection even if the hub's notice was missed.
     async fn still_authorized(&mut self) -> bool {
-        if self.last_auth.elapsed() < AUTH_RECHECK {
-            return true;
-        }
         self.last_auth = Instant::now();
         let store = &self.state.store;
         let session = match store.session_by_id(self.session).await {
@@ -556,7 +564,7 @@ impl Connection {
                             .or_insert_with(|| Held::new(Instant::now()));
                         held.hold(message.seq, event.clone());
                         if held.len() > MAX_HELD {
-                            self.fill_gap(room).await;
+                            Box::pin(self.fill_gap(room)).await;
                         }
                     }
                 }

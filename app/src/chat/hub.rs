@@ -12,10 +12,12 @@ use crate::protocol::{CloseReason, Presence, ServerMsg};
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
+use tokio_util::task::TaskTracker;
 
 /// Events (and outgoing frames) waiting for one connection before it counts as too slow.
 pub const DEFAULT_QUEUE: usize = 4096;
@@ -208,6 +210,8 @@ pub struct Hub {
     queue: usize,
     silence: Duration,
     relay: OnceLock<Arc<dyn Relay>>,
+    /// Every websocket's task, until its last frame is written: a draining server waits for them.
+    sockets: TaskTracker,
 }
 
 impl Hub {
@@ -224,7 +228,19 @@ impl Hub {
             queue: queue.max(1),
             silence,
             relay: OnceLock::new(),
+            sockets: TaskTracker::new(),
         })
+    }
+
+    /// Runs a websocket's task as one of the sockets a shutdown waits for.
+    pub fn track_socket<F: Future>(&self, socket: F) -> impl Future<Output = F::Output> {
+        self.sockets.track_future(socket)
+    }
+
+    /// Completes once every socket task has ended (after `close_all`, once each has said `Closing`).
+    pub async fn sockets_closed(&self) {
+        self.sockets.close();
+        self.sockets.wait().await;
     }
 
     pub fn queue(&self) -> usize {

@@ -39,36 +39,42 @@ pub async fn upgrade(
     Extension(me): Extension<Authenticated>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let hub = state.hub.clone();
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| async move {
-            let (sink, stream) = socket.split();
-            // A closing connection waits this long for the client to take its last frames and the
-            // `Closing` notice: as long as a client may stay silent before it counts as gone.
-            let linger = state.hub.silence();
-            // The input ends when the client closes, or shortly after the writer has said goodbye
-            // (closing handshake); until then it is read, so the socket is never reset with unread data.
-            let (written, writer_done) = tokio::sync::oneshot::channel::<()>();
-            let input = commands(stream).take_until(async move {
-                let _ = writer_done.await;
-                tokio::time::sleep(CLOSE_HANDSHAKE).await;
-            });
-            match connection::open(state, me, Box::pin(input)).await {
-                Ok(Outgoing { frames, control }) => {
-                    write_frames(sink, frames, control, linger).await;
-                    drop(written);
-                }
-                Err(error) => {
-                    // The store could not list the user's rooms: the client reconnects with backoff.
-                    tracing::warn!(%error, "websocket connection could not start");
-                    let mut sink = sink;
-                    let _ = sink.close().await;
-                }
-            }
-        })
+        .on_upgrade(move |socket| hub.track_socket(serve(state, me, socket)))
+}
+
+/// One upgraded connection, from its first frame to its closing handshake.
+async fn serve(state: AppState, me: Authenticated, socket: WebSocket) {
+    let (sink, stream) = socket.split();
+    // A closing connection waits this long for the client to take its last frames and the
+    // `Closing` notice: as long as a client may stay silent before it counts as gone.
+    let linger = state.hub.silence();
+    // The input ends when the client closes, or shortly after the writer has said goodbye
+    // (closing handshake); until then it is read, so the socket is never reset with unread data.
+    let (written, writer_done) = tokio::sync::oneshot::channel::<()>();
+    let input = commands(stream).take_until(async move {
+        let _ = writer_done.await;
+        tokio::time::sleep(CLOSE_HANDSHAKE).await;
+    });
+    // Boxed, like the closing in `write_frames`: run once, their state need not stay in every
+    // socket's task for as long as it lives.
+    match Box::pin(connection::open(state, me, Box::pin(input))).await {
+        Ok(Outgoing { frames, control }) => {
+            write_frames(sink, frames, control, linger).await;
+            drop(written);
+        }
+        Err(error) => {
+            // The store could not list the user's rooms: the client reconnects with backoff.
+            tracing::warn!(%error, "websocket connection could not start");
+            let mut sink = sink;
+            let _ = sink.close().await;
+        }
+    }
 }
 
 /// The client's commands, decoded; an unreadable frame becomes an error the connection answers.
@@ -130,10 +136,10 @@ async fn write_frames(
     }
     if let Some(reason) = control.reason() {
         let closing = Bytes::from(encode_item(&ServerMsg::Closing { reason }));
-        let _ = tokio::time::timeout(linger, async {
+        let _ = Box::pin(tokio::time::timeout(linger, async {
             let _ = sink.send(Message::Binary(closing)).await;
             let _ = sink.close().await;
-        })
+        }))
         .await;
     }
 }
