@@ -12,7 +12,6 @@ use crate::protocol::{
 };
 use crate::state::AppState;
 use crate::store::{HistoryQuery, UserRecord, MAX_PAGE_SIZE};
-use axum::body::Bytes;
 use futures::{Stream, StreamExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -33,16 +32,17 @@ const INBOX_BURST: usize = 256;
 /// At most one "typing" per room per connection this often.
 const TYPING_EVERY: Duration = Duration::from_millis(1000);
 
-/// Boxed: the queue's slots are allocated up front for every connection, so they are kept pointer-sized.
+/// Queued boxed (`Box<Inbound>`): a queue's first slots are allocated up front for every connection, so
+/// they are kept pointer-sized.
 enum Inbound {
-    Command(Box<ClientMsg>),
-    Malformed(Box<str>),
+    Command(ClientMsg),
+    Malformed(String),
 }
 
-/// A connection being served: the frames to write to the client (already encoded), and its control
-/// (closed with a reason when the server ends it).
+/// A connection being served: the events to write to the client (each encoded once, however many
+/// clients get it), and its control (closed with a reason when the server ends it).
 pub struct Outgoing {
-    pub frames: mpsc::Receiver<Bytes>,
+    pub frames: mpsc::Receiver<Arc<Event>>,
     pub control: Arc<Control>,
 }
 
@@ -90,15 +90,15 @@ where
 }
 
 /// Reads frames as fast as they come and queues them; never waits on anything else.
-async fn read_commands<S>(mut input: S, commands: mpsc::Sender<Inbound>, control: Arc<Control>)
+async fn read_commands<S>(mut input: S, commands: mpsc::Sender<Box<Inbound>>, control: Arc<Control>)
 where
     S: Stream<Item = Result<ClientMsg, String>> + Unpin,
 {
     while let Some(frame) = input.next().await {
-        let inbound = match frame {
-            Ok(command) => Inbound::Command(Box::new(command)),
-            Err(error) => Inbound::Malformed(error.into()),
-        };
+        let inbound = Box::new(match frame {
+            Ok(command) => Inbound::Command(command),
+            Err(error) => Inbound::Malformed(error),
+        });
         match commands.try_send(inbound) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -194,8 +194,8 @@ struct Connection {
     me: UserRecord,
     session: SessionId,
     id: ConnId,
-    /// Encoded frames for the client's writer.
-    out: mpsc::Sender<Bytes>,
+    /// Events for the client's writer.
+    out: mpsc::Sender<Arc<Event>>,
     control: Arc<Control>,
     /// Rooms this connection may see, kept in step with the hub.
     rooms: HashSet<RoomId>,
@@ -210,7 +210,11 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, mut registration: Registration, mut commands: mpsc::Receiver<Inbound>) {
+    async fn run(
+        mut self,
+        mut registration: Registration,
+        mut commands: mpsc::Receiver<Box<Inbound>>,
+    ) {
         self.emit(ServerMsg::Welcome {
             user: self.me.id,
             heartbeat_secs: HEARTBEAT_SECS,
@@ -283,11 +287,11 @@ impl Connection {
 
     /// Queues a frame for the client; a client too slow to take it is closed.
     fn emit(&self, msg: ServerMsg) {
-        self.emit_frame(Bytes::from(crate::protocol::encode_item(&msg)));
+        self.emit_event(Event::new(msg));
     }
 
-    fn emit_frame(&self, frame: Bytes) {
-        if self.out.try_send(frame).is_err() {
+    fn emit_event(&self, event: Arc<Event>) {
+        if self.out.try_send(event).is_err() {
             self.control.close(CloseReason::TooSlow);
         }
     }
@@ -343,9 +347,9 @@ impl Connection {
         }
     }
 
-    async fn handle(&mut self, inbound: Inbound) {
-        let command = match inbound {
-            Inbound::Command(command) => *command,
+    async fn handle(&mut self, inbound: Box<Inbound>) {
+        let command = match *inbound {
+            Inbound::Command(command) => command,
             Inbound::Malformed(detail) => {
                 let error =
                     AppError::invalid("frame", format!("That frame could not be read: {detail}"));
@@ -501,7 +505,7 @@ impl Connection {
             self.cursors.insert(room, reached);
         }
         for (_, event) in ready {
-            self.emit_frame(event.frame());
+            self.emit_event(event);
         }
     }
 
@@ -554,7 +558,7 @@ impl Connection {
                     Next::Duplicate => {}
                     Next::Deliver => {
                         self.cursors.insert(room, message.seq);
-                        self.emit_frame(event.frame());
+                        self.emit_event(event.clone());
                         self.release_held(room);
                     }
                     Next::Gap { .. } => {
@@ -573,17 +577,17 @@ impl Connection {
                 let last = self.state.store.last_seq(*room).await.unwrap_or(0);
                 self.rooms.insert(*room);
                 self.cursors.insert(*room, last);
-                self.emit_frame(event.frame());
+                self.emit_event(event.clone());
             }
             ServerMsg::RoomRemoved { room } => {
                 self.rooms.remove(room);
                 self.cursors.remove(room);
                 self.held.remove(room);
-                self.emit_frame(event.frame());
+                self.emit_event(event.clone());
             }
             ServerMsg::Typing { user, .. } if *user == self.me.id => {}
             ServerMsg::Updated { message } if !self.rooms.contains(&message.room) => {}
-            _ => self.emit_frame(event.frame()),
+            _ => self.emit_event(event.clone()),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! (401) before this runs, and hands over who is connecting.
 
 use super::connection::{self, Outgoing};
-use super::hub::Control;
+use super::hub::{Control, Event};
 use crate::auth::service::Authenticated;
 use crate::protocol::{decode_item, encode_item, ClientMsg, ServerMsg, MAX_FRAME_BYTES};
 use crate::state::AppState;
@@ -97,7 +97,7 @@ fn commands(stream: SplitStream<WebSocket>) -> impl Stream<Item = Result<ClientM
 /// Writes queued frames until the connection ends, then says why (`Closing`) if the server ended it.
 async fn write_frames(
     mut sink: SplitSink<WebSocket, Message>,
-    mut frames: tokio::sync::mpsc::Receiver<Bytes>,
+    mut frames: tokio::sync::mpsc::Receiver<Arc<Event>>,
     control: Arc<Control>,
     linger: Duration,
 ) {
@@ -145,9 +145,12 @@ async fn write_frames(
 }
 
 /// Queues every frame in `batch` in the transport, then flushes once. `false` if the socket broke.
-async fn write_batch(sink: &mut SplitSink<WebSocket, Message>, batch: &mut Vec<Bytes>) -> bool {
-    for frame in batch.drain(..) {
-        if sink.feed(Message::Binary(frame)).await.is_err() {
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    batch: &mut Vec<Arc<Event>>,
+) -> bool {
+    for event in batch.drain(..) {
+        if sink.feed(Message::Binary(event.frame())).await.is_err() {
             return false;
         }
     }
