@@ -114,8 +114,9 @@ browser_tests() { # label mongodb_uri
   (cd end2end && BASE_URL="http://127.0.0.1:$port" npx playwright test) 2>&1 | tee "$e2e_log" || {
     # The failures come last: whoever reads only the end of this output still sees which test broke.
     echo "Playwright failed ($label). Server warnings and errors, then its last requests:"
-    sed 's/\x1b\[[0-9;]*m//g' "$server_log" | grep -v ' INFO ' | tail -20
-    sed 's/\x1b\[[0-9;]*m//g' "$server_log" | tail -15 | cut -c1-200
+    local plain_log; plain_log=$(sed 's/\x1b\[[0-9;]*m//g' "$server_log")
+    grep -v ' INFO ' <<<"$plain_log" | tail -20
+    tail -15 <<<"$plain_log" | cut -c1-200
     echo "Screenshots and traces of the failures: $ROOT/end2end/test-results"
     echo "Failed tests ($label store):"
     grep -E '^\s+✘' "$e2e_log" || true

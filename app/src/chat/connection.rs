@@ -78,14 +78,7 @@ where
         last_auth: Instant::now(),
         typing_sent: HashMap::new(),
     };
-    let run = connection.run(registration, commands_rx);
-    eprintln!(
-        "SIZES run={} conn={} user={}",
-        std::mem::size_of_val(&run),
-        std::mem::size_of::<Connection>(),
-        std::mem::size_of::<UserRecord>()
-    );
-    tokio::spawn(run);
+    tokio::spawn(connection.run(registration, commands_rx));
     Ok(Outgoing { frames, control })
 }
 

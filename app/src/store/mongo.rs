@@ -1024,10 +1024,7 @@ impl SessionStore for MongoStore {
             )
             .await
             .or_duplicate("rotating refresh token", |_| "session")?;
-        if swapped.matched_count == 0 {
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(swapped.matched_count > 0)
     }
 
     async fn revoke_session(&self, id: SessionId, at: Timestamp) -> StoreResult<()> {
