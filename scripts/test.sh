@@ -77,7 +77,7 @@ cargo_tests "unit tests (server)" -p server --lib
 cargo_tests "unit tests (loadgen)" -p loadgen
 
 step "Store contract suite: embedded driver (redb)"
-cargo_tests "contract suite on the embedded driver" -p app --features ssr --test store_contract -- embedded::
+cargo_tests "contract suite on the embedded driver" -p app --features ssr --test store_contract -- embedded
 
 step "Store contract suite: MongoDB driver"
 cargo_tests "contract suite on the MongoDB driver" -p app --features ssr --test store_contract -- mongo

@@ -30,6 +30,7 @@ pub struct Application {
     router: Router,
     grace: Duration,
     hub: Arc<Hub>,
+    store: std::sync::Weak<dyn app::store::Store>,
 }
 
 impl Application {
@@ -88,6 +89,7 @@ impl Application {
         };
         tokio::spawn(purge_expired_sessions(Arc::downgrade(&state.store)));
         let hub = state.hub.clone();
+        let store = Arc::downgrade(&state.store);
         let driver = state.store.driver();
         let router = router(state, &settings, &public_origin);
         tracing::info!(
@@ -101,6 +103,7 @@ impl Application {
             router,
             grace: settings.shutdown_grace,
             hub,
+            store,
         })
     }
 
@@ -154,12 +157,28 @@ impl Application {
             hub.sockets_closed().await;
             Ok::<_, std::io::Error>(())
         };
-        tokio::select! {
-            result = drained => result.context("serving HTTP")?,
-            () = deadline => tracing::warn!(?grace, "connections still open after the grace period; closing them"),
+        let drained_in_time = tokio::select! {
+            result = drained => { result.context("serving HTTP")?; true }
+            () = deadline => { tracing::warn!(?grace, "connections still open after the grace period; closing them"); false }
+        };
+        if drained_in_time {
+            released(self.store).await;
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Waits until the last handle on the store is gone, which for the embedded store releases its file
+/// lock: whoever runs next on the same data (a restart, `server admin`) can open it at once.
+async fn released(store: std::sync::Weak<dyn app::store::Store>) {
+    let started = std::time::Instant::now();
+    while store.strong_count() > 0 {
+        if started.elapsed() > Duration::from_secs(5) {
+            tracing::warn!("the store is still in use 5 s after the server stopped");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -128,13 +128,10 @@ impl EmbeddedStore {
         })
     }
 
-    /// Finishes queued writes and releases the database file, so it can be opened again.
-    pub async fn close(mut self) {
-        let writer = self.writer.take();
-        drop(self);
-        if let Some(writer) = writer {
-            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
-        }
+    /// Finishes queued writes and releases the database file, so it can be opened again, without
+    /// blocking the async runtime while the last batch commits.
+    pub async fn close(self) {
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
     }
 
     /// Runs `op` inside the next group commit and answers once the batch is durable.
@@ -178,6 +175,19 @@ impl EmbeddedStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+/// The writer thread holds the database too: dropping the store ends the queue and waits for the thread
+/// (at most one batch commit), so the file is released when the store is — `server admin` or a
+/// restart may open it right after the server stops.
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.jobs, closed));
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use embedded::EmbeddedStore;
+pub use embedded::{EmbeddedStore, DB_FILE};
 pub use mongo::MongoStore;
 
 /// The largest page any listing returns, whatever the caller asks for.
