@@ -68,4 +68,12 @@ run --users 20 --rooms 2 --senders 5 --rate 200 --warmup 1 --duration 3 \
 run --users 20 --rooms 2 --senders 5 --max-inflight 4 --warmup 1 --duration 3 --auth login
 # 40 idle connections (2 per user) from 2 source addresses, heartbeats only.
 run --users 20 --connections 40 --rooms 2 --senders 0 --warmup 0 --duration 2 --source-addrs 2 --auth login
+# 60 password hashes above (20 registrations, 40 logins) of 19 MiB each: the server must have given that
+# memory back (it once kept ~8 MB per hash; see server/src/memory.rs).
+rss_mb=$(awk '/^VmRSS:/ { print int($2 / 1024) }' "/proc/$pid/status")
+echo "smoke: server RSS after the runs: $rss_mb MB (limit ${MAX_SERVER_RSS_MB:=200} MB)" >&2
+if (( rss_mb > MAX_SERVER_RSS_MB )); then
+  echo "smoke: FAILED: the server holds $rss_mb MB after the runs" >&2
+  exit 1
+fi
 echo "smoke: passed" >&2

@@ -6,6 +6,7 @@ pub mod auth_guard;
 pub mod client_ip;
 pub mod config;
 pub mod health;
+pub mod memory;
 pub mod middleware;
 pub mod startup;
 pub mod telemetry;

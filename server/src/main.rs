@@ -22,8 +22,16 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads.
+    let allocator_tuned = server::memory::return_large_blocks_to_the_system();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(allocator_tuned))
+}
+
+async fn run(allocator_tuned: bool) -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
@@ -34,6 +42,11 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     telemetry::init(&settings.log_filter, settings.log_format);
+    if !allocator_tuned {
+        tracing::warn!(
+            "mallopt(M_MMAP_THRESHOLD) was refused: freed password-hash memory may be kept"
+        );
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(settings).await?;
