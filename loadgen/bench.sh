@@ -72,7 +72,7 @@ for run in $(seq 1 "$runs"); do
          --max-inflight 8 --warmup 5 --duration 20 ;;
     b) "${lg[@]}" "${extra[@]}" --server-pid "$server_pid" --json "$json" --users 1000 --rooms 10 --senders 100 \
          --rate 700 --warmup 5 --duration 20 ;;
-    c) # Users first (argon2 hashing leaves the allocator holding memory), then a fresh server
+    c) # Users first (their argon2 hashing is not idle-connection memory), then a fresh server
        # process on the same data directory holds the idle connections: sessions are reused by a
        # token refresh, so the RSS baseline is the idle server's own.
        "${lg[@]}" --users 2000 --rooms 200 --senders 0 --duration 1 --warmup 0 \
