@@ -87,9 +87,9 @@ impl Application {
             send_limit: Arc::new(SendLimit::new(settings.messages_per_10s)),
             public_origin: public_origin.clone().into(),
         };
-        tokio::spawn(purge_expired_sessions(Arc::downgrade(&state.store)));
-        let hub = state.hub.clone();
         let store = Arc::downgrade(&state.store);
+        tokio::spawn(purge_expired_sessions(store.clone()));
+        let hub = state.hub.clone();
         let driver = state.store.driver();
         let router = router(state, &settings, &public_origin);
         tracing::info!(

@@ -183,6 +183,7 @@ impl EmbeddedStore {
 /// restart may open it right after the server stops.
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
+        // Dropping the sender ends the writer's loop; a closed stand-in takes its place in the field.
         let (closed, _) = mpsc::channel(1);
         drop(std::mem::replace(&mut self.jobs, closed));
         if let Some(writer) = self.writer.take() {
