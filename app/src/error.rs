@@ -18,6 +18,9 @@ pub enum AppError {
     /// 429: too many attempts; the caller may try again after the given number of seconds.
     #[error("Too many attempts. Please try again in {}.", human_wait(*retry_after_secs))]
     TooManyAttempts { retry_after_secs: u64 },
+    /// 429: too many actions of one kind (messages, ...) in a short time.
+    #[error("You are sending messages too fast. Wait {} and try again.", human_wait(*retry_after_secs))]
+    RateLimited { retry_after_secs: u64 },
     /// 401: nobody is signed in (or the session was revoked).
     #[error("Please sign in to continue.")]
     Unauthenticated,
@@ -68,7 +71,7 @@ impl AppError {
             Self::BadCredentials | Self::Unauthenticated | Self::SessionExpired => 401,
             Self::AccountDisabled | Self::Forbidden | Self::CrossSite => 403,
             Self::NotFound { .. } => 404,
-            Self::TooManyAttempts { .. } => 429,
+            Self::TooManyAttempts { .. } | Self::RateLimited { .. } => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
         }
@@ -153,7 +156,9 @@ mod ssr {
             http::StatusCode::from_u16(error.status()),
         ) {
             response.set_status(status);
-            if let AppError::TooManyAttempts { retry_after_secs } = &error {
+            if let AppError::TooManyAttempts { retry_after_secs }
+            | AppError::RateLimited { retry_after_secs } = &error
+            {
                 if let Ok(value) = http::HeaderValue::from_str(&retry_after_secs.to_string()) {
                     response.insert_header(http::header::RETRY_AFTER, value);
                 }

@@ -6,17 +6,20 @@ pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod components;
+pub mod domain;
 pub mod error;
 pub mod model;
 pub mod pages;
 pub mod protocol;
 
 #[cfg(feature = "ssr")]
+pub mod csp;
+#[cfg(feature = "ssr")]
 pub mod metrics;
 #[cfg(feature = "ssr")]
-pub mod request;
+pub mod rate_limit;
 #[cfg(feature = "ssr")]
-pub mod security;
+pub mod request;
 #[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
@@ -66,7 +69,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 fn set_page_security_headers() {
     use http::header::{HeaderValue, CONTENT_SECURITY_POLICY};
     let nonce = leptos::nonce::use_nonce().map(|n| n.to_string());
-    let policy = security::content_security_policy(nonce.as_deref());
+    let policy = csp::content_security_policy(nonce.as_deref());
     if let (Some(response), Ok(value)) = (
         use_context::<leptos_axum::ResponseOptions>(),
         HeaderValue::from_str(&policy),

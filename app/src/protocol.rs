@@ -31,12 +31,26 @@ pub fn encode_item<T: Serialize>(item: &T) -> Vec<u8> {
     frame
 }
 
+/// Why a frame could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("empty frame")]
+    Empty,
+    #[error("unknown frame tag {0}")]
+    UnknownTag(u8),
+    /// The JSON is not a message of this protocol (the parser's words say where and why).
+    #[error("{0}")]
+    Malformed(String),
+}
+
 /// The item in a frame, or why it could not be read.
-pub fn decode_item<T: serde::de::DeserializeOwned>(frame: &[u8]) -> Result<T, String> {
+pub fn decode_item<T: serde::de::DeserializeOwned>(frame: &[u8]) -> Result<T, FrameError> {
     match frame.split_first() {
-        Some((&ITEM_TAG, json)) => serde_json::from_slice(json).map_err(|e| e.to_string()),
-        Some((tag, _)) => Err(format!("unknown frame tag {tag}")),
-        None => Err("empty frame".to_owned()),
+        Some((&ITEM_TAG, json)) => {
+            serde_json::from_slice(json).map_err(|e| FrameError::Malformed(e.to_string()))
+        }
+        Some((&tag, _)) => Err(FrameError::UnknownTag(tag)),
+        None => Err(FrameError::Empty),
     }
 }
 
@@ -240,5 +254,21 @@ mod tests {
             r#"{"type":"closing","reason":"too_slow"}"#
         );
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"send","room":{"$ne":1}}"#).is_err());
+    }
+
+    #[test]
+    fn frames_round_trip_and_bad_ones_say_why() {
+        let frame = encode_item(&ClientMsg::Ping);
+        assert_eq!(frame[0], ITEM_TAG);
+        assert_eq!(decode_item::<ClientMsg>(&frame), Ok(ClientMsg::Ping));
+        assert_eq!(decode_item::<ClientMsg>(&[]), Err(FrameError::Empty));
+        assert_eq!(
+            decode_item::<ClientMsg>(&[7, b'{', b'}']),
+            Err(FrameError::UnknownTag(7))
+        );
+        assert!(matches!(
+            decode_item::<ClientMsg>(b"\0{\"type\":\"nope\"}"),
+            Err(FrameError::Malformed(_))
+        ));
     }
 }

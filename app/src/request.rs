@@ -1,9 +1,11 @@
 //! What a server function (or a server-rendered page) knows about the request it serves: the shared
-//! state, who is calling from where, and the session cookies. Also where its response cookies go.
+//! state, who is calling from where, and the session cookies. Also where its response cookies go, and
+//! [`serve`] / [`serve_user`], the shape of every server function: take the context, call the domain,
+//! answer with the error's HTTP status.
 
 use crate::auth::cookies::SessionCookies;
-use crate::auth::service::{self, Authenticated, ClientInfo};
-use crate::error::AppError;
+use crate::auth::sessions::{self, Authenticated, ClientInfo};
+use crate::error::{respond, AppError};
 use crate::state::AppState;
 use axum::extract::ConnectInfo;
 use http::{header, request::Parts, HeaderValue};
@@ -35,7 +37,7 @@ impl RequestContext {
 
     /// The signed-in caller, checked against the store.
     pub async fn user(&self) -> Result<Authenticated, AppError> {
-        service::authenticate(&self.state, &self.cookies).await
+        sessions::authenticate(&self.state, &self.cookies).await
     }
 
     /// Adds `Set-Cookie` headers to this response.
@@ -46,6 +48,32 @@ impl RequestContext {
             }
         }
     }
+}
+
+/// Runs the body of a server function with the request's context, and sets the HTTP status of the
+/// answer from its error, so scripts see 401/403/429 rather than 500.
+pub async fn serve<T, F>(body: F) -> Result<T, AppError>
+where
+    F: AsyncFnOnce(&RequestContext) -> Result<T, AppError>,
+{
+    async {
+        let ctx = RequestContext::get()?;
+        body(&ctx).await
+    }
+    .await
+    .map_err(respond)
+}
+
+/// [`serve`] for a signed-in caller (checked against the store first).
+pub async fn serve_user<T, F>(body: F) -> Result<T, AppError>
+where
+    F: AsyncFnOnce(&RequestContext, Authenticated) -> Result<T, AppError>,
+{
+    serve(async |ctx| {
+        let me = ctx.user().await?;
+        body(ctx, me).await
+    })
+    .await
 }
 
 /// The client's address as resolved by the server's proxy-aware layer (`TRUSTED_PROXIES`).

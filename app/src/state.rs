@@ -1,7 +1,7 @@
 //! Shared server state, handed to SSR and server functions as Leptos context and to axum handlers as state.
 
-use crate::auth::service::Auth;
-use crate::chat::{hub::Hub, relay::RelayStatus, SendLimit};
+use crate::auth::Auth;
+use crate::chat::{hub::Hub, SendLimit};
 use crate::metrics::Metrics;
 use crate::store::DynStore;
 use axum::extract::FromRef;
@@ -17,8 +17,6 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Who follows which room, who is online; fans events out to connections.
     pub hub: Arc<Hub>,
-    /// With MongoDB: the change stream that brings the other instances' events (`None` when embedded).
-    pub relay: Option<Arc<RelayStatus>>,
     /// Per-user limit on new messages.
     pub send_limit: Arc<SendLimit>,
     /// The origin browsers use to reach us, e.g. `https://chat.example.com`.

@@ -5,6 +5,7 @@
 //! Run one driver with `cargo test -p app --features ssr --test store_contract embedded` (or `mongo`); that
 //! filter also picks the few driver-specific tests, whose names start with the driver's.
 
+use app::domain::{DisplayName, MessageBody, Nonce, RoomName, RoomTopic, Username};
 use app::model::*;
 use app::store::*;
 use std::collections::HashSet;
@@ -226,8 +227,9 @@ mod mongo_instances {
 fn user(name: &str) -> UserRecord {
     UserRecord {
         id: UserId::new(),
-        username: name.to_owned(),
-        display_name: format!("{name} display"),
+        // The store keeps what it is given; the rules belong to `Username::parse`.
+        username: Username::from_stored(name.to_owned()),
+        display_name: DisplayName::from_stored(format!("{name} display")),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         role: Role::User,
         disabled: false,
@@ -255,8 +257,8 @@ fn room(kind: RoomKind, name: &str, owner: UserId) -> RoomRecord {
     RoomRecord {
         id: RoomId::new(),
         kind,
-        name: name.to_owned(),
-        topic: format!("about {name}"),
+        name: RoomName::from_stored(name.to_owned()),
+        topic: RoomTopic::parse(&format!("about {name}")).unwrap(),
         created_by: owner,
         created_at: Timestamp(2_000),
         archived: false,
@@ -273,12 +275,16 @@ fn member(room: RoomId, user: UserId, role: MemberRole, joined: i64) -> Membersh
     }
 }
 
+fn body(text: &str) -> MessageBody {
+    MessageBody::parse(text).expect("a valid body")
+}
+
 fn message(room: RoomId, author: UserId, nonce: &str, at: i64) -> NewMessage {
     NewMessage {
         room_id: room,
         author_id: author,
-        body: format!("body {nonce}"),
-        nonce: nonce.to_owned(),
+        body: body(&format!("body {nonce}")),
+        nonce: Nonce::parse(nonce).expect("a valid nonce"),
         created_at: Timestamp(at),
     }
 }
@@ -351,7 +357,7 @@ async fn users_crud(h: &mut Harness) {
     assert_eq!(store.user_by_id(UserId::new()).await.unwrap(), None);
 
     let patch = UserPatch {
-        display_name: Some("Ana Maria".into()),
+        display_name: Some(DisplayName::from_stored("Ana Maria".into())),
         role: Some(Role::Admin),
         must_change_password: Some(true),
         last_seen_at: Some(Timestamp(5_000)),
@@ -779,8 +785,8 @@ async fn rooms_crud_and_listing(h: &mut Harness) {
         .update_room(
             random.id,
             &RoomPatch {
-                name: Some("Banter".into()),
-                topic: Some("chit-chat".into()),
+                name: Some(RoomName::parse("Banter").unwrap()),
+                topic: Some(RoomTopic::parse("chit-chat").unwrap()),
                 archived: None,
             },
         )
@@ -1025,7 +1031,7 @@ async fn messages_append_edit_delete(h: &mut Harness) {
     assert_eq!(store.message_by_id(MessageId::new()).await.unwrap(), None);
 
     let edited = store
-        .edit_message(second.message.id, "better words", Timestamp(250))
+        .edit_message(second.message.id, &body("better words"), Timestamp(250))
         .await
         .unwrap();
     assert_eq!(edited.body, "better words");
@@ -1040,7 +1046,7 @@ async fn messages_append_edit_delete(h: &mut Harness) {
     assert_eq!(deleted.deleted_at, Some(Timestamp(400)));
     assert_eq!(
         store
-            .edit_message(MessageId::new(), "x", Timestamp(1))
+            .edit_message(MessageId::new(), &body("x"), Timestamp(1))
             .await,
         Err(StoreError::NotFound("message"))
     );
@@ -1073,7 +1079,7 @@ async fn append_is_idempotent_per_room_author_nonce(h: &mut Harness) {
         .await
         .unwrap();
     let mut retry = message(room_id, ana, "n-1", 99);
-    retry.body = "a retry may even carry other text".into();
+    retry.body = body("a retry may even carry other text");
     let again = store.append_message(&retry).await.unwrap();
     assert!(!again.created);
     assert_eq!(

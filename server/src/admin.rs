@@ -4,8 +4,8 @@
 
 use crate::config::Settings;
 use anyhow::Context;
+use app::admin::bootstrap::{self, AdminBootstrap};
 use app::auth::password::Passwords;
-use app::auth::service::{self, AdminBootstrap};
 use clap::Subcommand;
 use std::io::BufRead;
 
@@ -36,7 +36,7 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
                 _ => read_password_line()?,
             };
             let passwords = Passwords::new(1);
-            service::create_admin(
+            bootstrap::create_admin(
                 &store,
                 &passwords,
                 &username,
@@ -44,8 +44,11 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
                 display_name.as_deref(),
             )
             .await
+            .map_err(|e| e.to_string())
         }
-        AdminCommand::Promote { username } => service::promote_to_admin(&store, &username).await,
+        AdminCommand::Promote { username } => bootstrap::promote_to_admin(&store, &username)
+            .await
+            .map_err(|e| e.to_string()),
     };
     match outcome {
         Ok(AdminBootstrap::Created) => println!("created the administrator account"),

@@ -4,7 +4,7 @@
 
 use app::auth::cookies::SessionCookies;
 use app::auth::paths::{guest_only, login_url, requires_login, safe_next};
-use app::auth::service;
+use app::auth::sessions;
 use app::error::AppError;
 use app::model::Role;
 use app::state::AppState;
@@ -80,7 +80,7 @@ pub async fn guard_websocket_upgrade(
         return error_response(&AppError::CrossSite);
     }
     let cookies = SessionCookies::from_headers(request.headers());
-    match service::authenticate(&state, &cookies).await {
+    match sessions::authenticate(&state, &cookies).await {
         Ok(me) => {
             request.extensions_mut().insert(me);
         }
@@ -130,8 +130,8 @@ pub async fn page_session(
     let mut set_cookies: Vec<HeaderValue> = Vec::new();
     let mut user = PageUser::Guest;
     if cookies.access.is_some() || cookies.refresh.is_some() {
-        let outcome = match service::authenticate(&state, &cookies).await {
-            Err(AppError::SessionExpired) => service::refresh(&state, cookies.refresh.as_deref())
+        let outcome = match sessions::authenticate(&state, &cookies).await {
+            Err(AppError::SessionExpired) => sessions::refresh(&state, cookies.refresh.as_deref())
                 .await
                 .map(|issued| {
                     // Render this page with the renewed session, and hand it to the browser.

@@ -22,7 +22,7 @@ pub async fn healthz() -> impl IntoResponse {
 /// the other instances' events is open. A balancer should stop routing here while this says 503.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let driver = state.store.driver();
-    if state.relay.as_ref().is_some_and(|r| !r.is_streaming()) {
+    if state.hub.bus().is_some_and(|bus| !bus.is_streaming()) {
         tracing::warn!("readiness: the change stream from other instances is down");
         return unready(driver, "change stream down");
     }

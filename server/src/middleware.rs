@@ -20,7 +20,7 @@ pub struct SecurityHeaders {
 
 impl SecurityHeaders {
     pub fn new(https: bool) -> Self {
-        let csp = app::security::content_security_policy(None);
+        let csp = app::csp::content_security_policy(None);
         Self {
             default_csp: HeaderValue::from_str(&csp).expect("the CSP is plain ASCII"),
             hsts: https,

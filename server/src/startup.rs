@@ -3,17 +3,17 @@
 use crate::config::{Environment, Settings};
 use crate::{auth_guard, client_ip, health, middleware};
 use anyhow::Context;
-use app::auth::service::{self, Auth, AuthSettings};
+use app::admin::bootstrap;
+use app::auth::{Auth, AuthSettings};
 use app::chat::{hub::Hub, SendLimit};
 use app::protocol::CloseReason;
-use app::store::StoreSettings;
 use app::{metrics::Metrics, shell, state::AppState, App};
 use axum::{routing::get, serve::ListenerExt, Router};
 use leptos::config::{Env, LeptosOptions};
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -49,7 +49,7 @@ impl Application {
             registrations_per_ip_per_hour: settings.registrations_per_ip_per_hour,
         }));
         if let Some(admin) = &settings.admin_bootstrap {
-            let outcome = service::bootstrap_admin_if_empty(
+            let outcome = bootstrap::bootstrap_admin_if_empty(
                 &store,
                 &auth.passwords,
                 &admin.username,
@@ -68,22 +68,20 @@ impl Application {
         let public_origin = settings.resolved_origin(bound);
         let leptos_options = leptos_options(&settings, bound)?;
         let hub = Hub::with_limits(settings.ws_queue_frames, settings.ws_silence);
-        // Several instances on one MongoDB share their live events; the embedded store is one process.
-        let relay = match &settings.store {
-            StoreSettings::Mongo { uri, database } => Some(
-                app::chat::relay::start(uri, database, &hub)
-                    .await
-                    .context("starting the relay to other instances (MongoDB change stream)")?,
-            ),
-            StoreSettings::Embedded { .. } => None,
-        };
+        // Instances sharing a store (MongoDB) share their live events; the embedded store has no bus.
+        if let Some(bus) = store
+            .event_bus()
+            .await
+            .context("opening the event bus to other instances")?
+        {
+            hub.connect_peers(bus);
+        }
         let state = AppState {
             leptos_options,
             store,
             metrics: Arc::new(Metrics::new()),
             auth,
             hub,
-            relay,
             send_limit: Arc::new(SendLimit::new(settings.messages_per_10s)),
             public_origin: public_origin.clone().into(),
         };
@@ -202,8 +200,18 @@ fn leptos_options(settings: &Settings, bound: SocketAddr) -> anyhow::Result<Lept
         .build())
 }
 
+/// The app's routes, generated once per process. Generating renders the whole app once with resource
+/// loading suspended for the whole process (leptos_server's `SuppressResourceLoad` is one global flag),
+/// and a resource first polled meanwhile by a page being rendered elsewhere in the process never
+/// resolves: its page never finishes (leptos-rs/leptos#4773). So no server may generate them while
+/// another serves pages, as a second `Application::build` in one process (the tests run many) would.
+fn routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
-    let routes = generate_route_list(App);
+    let routes = routes();
     let security = middleware::SecurityHeaders::new(settings.uses_https());
 
     Router::new()

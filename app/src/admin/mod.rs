@@ -1,11 +1,22 @@
 //! The admin panel's data: what the `/admin` pages show, and the server functions that change users,
 //! rooms and messages on an admin's behalf. Every function checks the caller's role in the store on the
-//! server (`service`), and every change writes exactly one audit entry.
+//! server (`actor`), and every change writes exactly one audit entry (`audit`). Server-only: the
+//! dashboard, users, rooms and moderation rules, and the first admins (`bootstrap`).
 
 pub mod api;
 
 #[cfg(feature = "ssr")]
-pub mod service;
+pub mod actor;
+#[cfg(feature = "ssr")]
+pub mod audit;
+#[cfg(feature = "ssr")]
+pub mod bootstrap;
+#[cfg(feature = "ssr")]
+pub mod dashboard;
+#[cfg(feature = "ssr")]
+pub mod rooms;
+#[cfg(feature = "ssr")]
+pub mod users;
 
 use crate::model::{AuditId, Role, RoomId, RoomKind, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
@@ -13,20 +24,75 @@ use serde::{Deserialize, Serialize};
 /// Rows per page in the admin tables.
 pub const TABLE_PAGE: u32 = 25;
 
-/// The audit actions an admin can filter by, with the words the viewer shows for them.
-pub const AUDIT_ACTIONS: [(&str, &str); 11] = [
-    ("user.disable", "Disable user"),
-    ("user.enable", "Enable user"),
-    ("user.promote", "Promote to admin"),
-    ("user.demote", "Demote to user"),
-    ("user.force_logout", "Force logout"),
-    ("user.reset_password", "Reset password"),
-    ("user.create_admin", "Create admin"),
-    ("room.archive", "Archive room"),
-    ("room.unarchive", "Unarchive room"),
-    ("room.delete", "Delete room"),
-    ("message.delete", "Delete message"),
-];
+/// Every kind of audited action: its stable machine name (stored with the entry) and the words the
+/// audit viewer shows for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    Disable,
+    Enable,
+    Promote,
+    Demote,
+    ForceLogout,
+    ResetPassword,
+    CreateAdmin,
+    Archive,
+    Unarchive,
+    DeleteRoom,
+    DeleteMessage,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 11] = [
+        Self::Disable,
+        Self::Enable,
+        Self::Promote,
+        Self::Demote,
+        Self::ForceLogout,
+        Self::ResetPassword,
+        Self::CreateAdmin,
+        Self::Archive,
+        Self::Unarchive,
+        Self::DeleteRoom,
+        Self::DeleteMessage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "user.disable",
+            Self::Enable => "user.enable",
+            Self::Promote => "user.promote",
+            Self::Demote => "user.demote",
+            Self::ForceLogout => "user.force_logout",
+            Self::ResetPassword => "user.reset_password",
+            Self::CreateAdmin => "user.create_admin",
+            Self::Archive => "room.archive",
+            Self::Unarchive => "room.unarchive",
+            Self::DeleteRoom => "room.delete",
+            Self::DeleteMessage => "message.delete",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Disable => "Disable user",
+            Self::Enable => "Enable user",
+            Self::Promote => "Promote to admin",
+            Self::Demote => "Demote to user",
+            Self::ForceLogout => "Force logout",
+            Self::ResetPassword => "Reset password",
+            Self::CreateAdmin => "Create admin",
+            Self::Archive => "Archive room",
+            Self::Unarchive => "Unarchive room",
+            Self::DeleteRoom => "Delete room",
+            Self::DeleteMessage => "Delete message",
+        }
+    }
+
+    /// The action with this machine name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DashboardStats {

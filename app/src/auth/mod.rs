@@ -1,26 +1,33 @@
 //! Accounts and sessions: registration, login, access and refresh tokens, device sessions, guards.
 //!
-//! Shared by both sides: the input rules (`validate`), which paths need a user (`paths`), the wire types
-//! and the server functions (`api`). Server-only: tokens, password hashing and policy, throttles,
-//! cookies and the domain logic (`service`). Browser-only: silent refresh (`client`).
+//! Shared by both sides: which paths need a user (`paths`), the wire types and the server functions
+//! (`api`); the input rules are in `crate::domain`. Server-only: the keys, limits and hashing built at
+//! start-up (`keys`), tokens, password hashing and policy, login throttles, cookies, and the rules for
+//! accounts (`accounts`) and device sessions (`sessions`). Browser-only: silent refresh (`client`).
 
 pub mod api;
 pub mod paths;
-pub mod validate;
 
 #[cfg(feature = "hydrate")]
 pub mod client;
 
 #[cfg(feature = "ssr")]
+pub mod accounts;
+#[cfg(feature = "ssr")]
 pub mod cookies;
+#[cfg(feature = "ssr")]
+pub mod keys;
 #[cfg(feature = "ssr")]
 pub mod password;
 #[cfg(feature = "ssr")]
-pub mod service;
+pub mod sessions;
 #[cfg(feature = "ssr")]
 pub mod throttle;
 #[cfg(feature = "ssr")]
 pub mod tokens;
+
+#[cfg(feature = "ssr")]
+pub use keys::{Auth, AuthSettings};
 
 use crate::model::{Role, SessionId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};

@@ -50,7 +50,7 @@ pub fn needs_rehash(phc: &str) -> bool {
 /// Refuses well-known and easily guessed passwords, with advice a person can act on. `related` holds
 /// words the password must not lean on (the username, the display name).
 pub fn check_strength(field: &str, password: &str, related: &[&str]) -> Result<(), AppError> {
-    crate::auth::validate::check_password_length(field, password)?;
+    crate::domain::check_password_length(field, password)?;
     let lower = password.to_lowercase();
     if related
         .iter()

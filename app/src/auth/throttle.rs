@@ -1,10 +1,8 @@
-//! Brute-force protection for logins (growing lockouts per account and per IP) and a per-IP rate limit
-//! for registrations. In memory, per instance: a lockout costs an attacker time on every instance they
-//! reach, and a restart does not let them through faster than the schedule allows anywhere else.
+//! Brute-force protection for logins: growing lockouts per account and per IP. In memory, per
+//! instance: a lockout costs an attacker time on every instance they reach, and a restart does not
+//! let them through faster than the schedule allows anywhere else.
 
-use governor::Quota;
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -90,55 +88,6 @@ impl LoginThrottle {
     }
 }
 
-/// A per-key token bucket (governor) that answers how long to wait when a key is over its budget.
-pub struct KeyedLimit<K: std::hash::Hash + Eq + Clone> {
-    limiter: governor::RateLimiter<
-        K,
-        governor::state::keyed::DefaultKeyedStateStore<K>,
-        governor::clock::DefaultClock,
-    >,
-}
-
-impl<K: std::hash::Hash + Eq + Clone> KeyedLimit<K> {
-    /// `burst` actions at once, refilling to `burst` over `period`.
-    pub fn new(burst: u32, period: std::time::Duration) -> Self {
-        let burst = NonZeroU32::new(burst.max(1)).expect("at least one");
-        let quota = Quota::with_period(period / burst.get())
-            .expect("a positive period")
-            .allow_burst(burst);
-        Self {
-            limiter: governor::RateLimiter::keyed(quota),
-        }
-    }
-
-    /// Takes one action from the key's budget; `Err(seconds)` until the next one is allowed.
-    pub fn check(&self, key: &K) -> Result<(), u64> {
-        if self.limiter.len() > SWEEP_ABOVE {
-            self.limiter.retain_recent();
-        }
-        self.limiter.check_key(key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            wait.as_secs().max(1)
-        })
-    }
-}
-
-/// At most `per_hour` registrations per IP address per hour (a token bucket that refills steadily).
-pub struct RegistrationLimit(KeyedLimit<String>);
-
-impl RegistrationLimit {
-    pub fn new(per_hour: u32) -> Self {
-        Self(KeyedLimit::new(per_hour, Duration::from_secs(60 * 60)))
-    }
-
-    /// Takes one registration from the IP's budget; `Err(seconds)` until the next one is available.
-    pub fn check(&self, ip: &str) -> Result<(), u64> {
-        self.0.check(&ip.to_owned())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,15 +133,5 @@ mod tests {
         throttle.record_failure("ana", t0 + FORGET_AFTER);
         throttle.record_failure("ana", t0 + FORGET_AFTER);
         assert_eq!(throttle.check("ana", t0 + FORGET_AFTER), Ok(()));
-    }
-
-    #[test]
-    fn registrations_are_limited_per_ip() {
-        let limit = RegistrationLimit::new(2);
-        assert!(limit.check("10.0.0.1").is_ok());
-        assert!(limit.check("10.0.0.1").is_ok());
-        let wait = limit.check("10.0.0.1").unwrap_err();
-        assert!(wait > 60 && wait <= 1800, "{wait}");
-        assert!(limit.check("10.0.0.2").is_ok());
     }
 }

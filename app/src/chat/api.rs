@@ -9,18 +9,15 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
 #[cfg(feature = "ssr")]
-use crate::{chat::service, error::respond, request::RequestContext};
+use crate::{
+    chat::{messages, rooms},
+    request::serve_user,
+};
 
 /// The caller's rooms and direct messages, with unread counts.
 #[server(prefix = "/api", endpoint = "rooms/mine", input = GetUrl)]
 pub async fn my_rooms() -> Result<Vec<RoomSummary>, AppError> {
-    async {
-        let ctx = RequestContext::get()?;
-        let me = ctx.user().await?;
-        service::my_rooms(&ctx.state, &me).await
-    }
-    .await
-    .map_err(respond)
+    serve_user(async |ctx, me| rooms::my_rooms(&ctx.state, &me).await).await
 }
 
 /// Public rooms whose name contains `search`, 50 at a time from `offset`; with the total.
@@ -29,13 +26,7 @@ pub async fn browse_rooms(
     search: String,
     offset: u64,
 ) -> Result<(Vec<RoomSummary>, u64), AppError> {
-    async {
-        let ctx = RequestContext::get()?;
-        let me = ctx.user().await?;
-        service::browse(&ctx.state, &me, &search, offset).await
-    }
-    .await
-    .map_err(respond)
+    serve_user(async |ctx, me| rooms::browse(&ctx.state, &me, &search, offset).await).await
 }
 
 /// Creates a public or private room with the caller as owner.
@@ -45,104 +36,51 @@ pub async fn create_room(
     topic: String,
     private: bool,
 ) -> Result<RoomSummary, AppError> {
-    async {
-        let ctx = RequestContext::get()?;
-        let me = ctx.user().await?;
-        service::create_room(&ctx.state, &me, &name, &topic, private).await
-    }
-    .await
-    .map_err(respond)
+    serve_user(async |ctx, me| rooms::create_room(&ctx.state, &me, &name, &topic, private).await)
+        .await
 }
 
 #[server(prefix = "/api", endpoint = "rooms/join")]
 pub async fn join_room(room: RoomId) -> Result<RoomSummary, AppError> {
-    async {
-        let ctx = RequestContext::get()?;
-        let me = ctx.user().await?;
-        service::join(&ctx.state, &me, room).await
-    }
-    .await
-    .map_err(respond)
+    serve_user(async |ctx, me| rooms::join(&ctx.state, &me, room).await).await
 }
 
 #[server(prefix = "/api", endpoint = "rooms/leave")]
 pub async fn leave_room(room: RoomId) -> Result<(), AppError> {
-    async {
-        let ctx = RequestContext::get()?;
-        let me = ctx.user().await?;
-        service::leave(&ctx.state, &me, room).await
-    }
-    .await
-    .map_err(respond)
+    serve_user(async |ctx, me| rooms::leave(&ctx.state, &me, room).await).await
 }
 
 /// Adds `username` to a room the caller belongs to.
 #[server(prefix = "/api", endpoint = "rooms/invite")]
 pub async fn invite_to_room(room: RoomId, username: String) -> Result<MemberView, AppError> {
-    async {
-        let ctx = RequestContext::get()?;
-        let me = ctx.user().await?;
-        service::invite(&ctx.state, &me, room, &username).await
-    }
-    .await
-    .map_err(respond)
+    serve_user(async |ctx, me| rooms::invite(&ctx.state, &me, room, &username).await).await
 }
 
 /// The direct-message room with `username` (the same one every time).
 #[server(prefix = "/api", endpoint = "rooms/direct")]
 pub async fn open_direct(username: String) -> Result<RoomSummary, AppError> {
-    async {
-        let ctx = RequestContext::get()?;
-        let me = ctx.user().await?;
-        service::open_direct(&ctx.state, &me, &username).await
-    }
-    .await
-    .map_err(respond)
+    serve_user(async |ctx, me| rooms::open_direct(&ctx.state, &me, &username).await).await
 }
 
 #[server(prefix = "/api", endpoint = "rooms/members", input = GetUrl)]
 pub async fn room_members(room: RoomId) -> Result<Vec<MemberView>, AppError> {
-    async {
-        let ctx = RequestContext::get()?;
-        let me = ctx.user().await?;
-        service::members(&ctx.state, &me, room).await
-    }
-    .await
-    .map_err(respond)
+    serve_user(async |ctx, me| rooms::members(&ctx.state, &me, room).await).await
 }
 
 /// A page of history, oldest first: the latest messages, or those before sequence `before`.
 #[server(prefix = "/api", endpoint = "rooms/history", input = GetUrl)]
 pub async fn room_history(room: RoomId, before: Option<u64>) -> Result<Vec<MessageView>, AppError> {
-    async {
-        let ctx = RequestContext::get()?;
-        let me = ctx.user().await?;
-        service::history(&ctx.state, &me, room, before).await
-    }
-    .await
-    .map_err(respond)
+    serve_user(async |ctx, me| messages::history(&ctx.state, &me, room, before).await).await
 }
 
 /// Moves the caller's read marker in `room` forward to `seq`.
 #[server(prefix = "/api", endpoint = "rooms/read")]
 pub async fn mark_read(room: RoomId, seq: u64) -> Result<u64, AppError> {
-    async {
-        let ctx = RequestContext::get()?;
-        let me = ctx.user().await?;
-        service::mark_read(&ctx.state, me.user.id, room, seq).await
-    }
-    .await
-    .map_err(respond)
+    serve_user(async |ctx, me| rooms::mark_read(&ctx.state, me.user.id, room, seq).await).await
 }
 
 /// A room with its latest messages and its members, for the room page.
 #[server(prefix = "/api", endpoint = "rooms/page", input = GetUrl)]
 pub async fn room_page(room: RoomId) -> Result<super::RoomPageData, AppError> {
-    async {
-        let ctx = RequestContext::get()?;
-        let me = ctx.user().await?;
-        service::room_page(&ctx.state, &me, room).await
-    }
-    .await
-    .map_err(respond)
+    serve_user(async |ctx, me| rooms::room_page(&ctx.state, &me, room).await).await
 }

@@ -1,14 +1,16 @@
 //! One websocket connection: reads commands without ever blocking on storage (so the transport never
-//! has to drop frames), answers them in order, and forwards room events exactly once and in sequence
-//! order per room, filling any gap from the store.
+//! has to drop frames), translates each into a call of the chat rules and its result into frames, in
+//! order, and forwards room events exactly once and in sequence order per room, filling any gap from
+//! the store. It persists and publishes nothing itself: `messages` and `rooms` do.
 
-use super::hub::{ConnId, Control, Event, Registration};
-use super::service;
-use crate::auth::service::Authenticated;
+use super::hub::{Broadcast, ConnId, Control, Registration};
+use super::{messages, rooms};
+use crate::auth::sessions::{self, Authenticated};
 use crate::error::AppError;
-use crate::model::{RoomId, SessionId, Timestamp};
+use crate::model::{RoomId, SessionId};
 use crate::protocol::{
-    ClientMsg, CloseReason, ErrorCode, RoomCursor, ServerMsg, HEARTBEAT_SECS, MAX_CURSORS,
+    ClientMsg, CloseReason, ErrorCode, FrameError, RoomCursor, ServerMsg, HEARTBEAT_SECS,
+    MAX_CURSORS,
 };
 use crate::state::AppState;
 use crate::store::{HistoryQuery, UserRecord, MAX_PAGE_SIZE};
@@ -36,20 +38,20 @@ const TYPING_EVERY: Duration = Duration::from_millis(1000);
 /// they are kept pointer-sized.
 enum Inbound {
     Command(ClientMsg),
-    Malformed(String),
+    Malformed(FrameError),
 }
 
 /// A connection being served: the events to write to the client (each encoded once, however many
 /// clients get it), and its control (closed with a reason when the server ends it).
 pub struct Outgoing {
-    pub frames: mpsc::Receiver<Arc<Event>>,
+    pub frames: mpsc::Receiver<Arc<Broadcast>>,
     pub control: Arc<Control>,
 }
 
 /// Starts serving a connection for an authenticated user, reading decoded client frames from `input`.
 pub async fn open<S>(state: AppState, me: Authenticated, input: S) -> Result<Outgoing, AppError>
 where
-    S: Stream<Item = Result<ClientMsg, String>> + Send + Unpin + 'static,
+    S: Stream<Item = Result<ClientMsg, FrameError>> + Send + Unpin + 'static,
 {
     let rooms: Vec<RoomId> = state
         .store
@@ -85,7 +87,7 @@ where
 /// Reads frames as fast as they come and queues them; never waits on anything else.
 async fn read_commands<S>(mut input: S, commands: mpsc::Sender<Box<Inbound>>, control: Arc<Control>)
 where
-    S: Stream<Item = Result<ClientMsg, String>> + Unpin,
+    S: Stream<Item = Result<ClientMsg, FrameError>> + Unpin,
 {
     while let Some(frame) = input.next().await {
         let inbound = Box::new(match frame {
@@ -188,14 +190,14 @@ struct Connection {
     session: SessionId,
     id: ConnId,
     /// Events for the client's writer.
-    out: mpsc::Sender<Arc<Event>>,
+    out: mpsc::Sender<Arc<Broadcast>>,
     control: Arc<Control>,
     /// Rooms this connection may see, kept in step with the hub.
     rooms: HashSet<RoomId>,
     /// Per room, the last sequence delivered (set by `Hello`).
     cursors: HashMap<RoomId, u64>,
     /// Per room, messages waiting for a missing earlier one.
-    held: HashMap<RoomId, Held<Arc<Event>>>,
+    held: HashMap<RoomId, Held<Arc<Broadcast>>>,
     synced: bool,
     last_heard: Instant,
     last_auth: Instant,
@@ -269,7 +271,7 @@ impl Connection {
                 ServerMsg::Typing {
                     room,
                     user: self.me.id,
-                    name: self.me.display_name.clone(),
+                    name: self.me.display_name.as_str().to_owned(),
                     active: false,
                 },
             );
@@ -280,10 +282,10 @@ impl Connection {
 
     /// Queues a frame for the client; a client too slow to take it is closed.
     fn emit(&self, msg: ServerMsg) {
-        self.emit_event(Event::new(msg));
+        self.emit_event(Broadcast::new(msg));
     }
 
-    fn emit_event(&self, event: Arc<Event>) {
+    fn emit_event(&self, event: Arc<Broadcast>) {
         if self.out.try_send(event).is_err() {
             self.control.close(CloseReason::TooSlow);
         }
@@ -294,7 +296,8 @@ impl Connection {
             AppError::Invalid { .. } | AppError::Transport { .. } => (ErrorCode::Invalid, None),
             AppError::Forbidden => (ErrorCode::Forbidden, None),
             AppError::NotFound { .. } => (ErrorCode::NotFound, None),
-            AppError::TooManyAttempts { retry_after_secs } => {
+            AppError::TooManyAttempts { retry_after_secs }
+            | AppError::RateLimited { retry_after_secs } => {
                 (ErrorCode::RateLimited, Some(retry_after_secs * 1000))
             }
             AppError::Unavailable => (ErrorCode::Unavailable, None),
@@ -312,30 +315,20 @@ impl Connection {
     /// session or a disabled account ends the connection even if the hub's notice was missed.
     async fn still_authorized(&mut self) -> bool {
         self.last_auth = Instant::now();
-        let store = &self.state.store;
-        let session = match store.session_by_id(self.session).await {
-            Ok(session) => session,
-            Err(_) => return true, // a store hiccup is not a sign-out; the next check decides
-        };
-        let live =
-            session.is_some_and(|s| s.revoked_at.is_none() && s.expires_at > Timestamp::now());
-        if !live {
-            self.control.close(CloseReason::SignedOut);
-            return false;
-        }
-        match store.user_by_id(self.me.id).await {
-            Ok(Some(user)) if user.disabled => {
+        match sessions::live_by_id(&self.state, self.session, self.me.id).await {
+            Ok(me) => {
+                self.me = me.user;
+                true
+            }
+            Err(AppError::AccountDisabled) => {
                 self.control.close(CloseReason::Disabled);
                 false
             }
-            Ok(Some(user)) => {
-                self.me = user;
-                true
-            }
-            Ok(None) => {
+            Err(AppError::Unauthenticated) => {
                 self.control.close(CloseReason::SignedOut);
                 false
             }
+            // A store hiccup is not a sign-out; the next check decides.
             Err(_) => true,
         }
     }
@@ -353,18 +346,18 @@ impl Connection {
             ClientMsg::Hello { cursors } => self.hello(cursors).await,
             ClientMsg::Send { room, nonce, body } => self.send(room, nonce, body).await,
             ClientMsg::Edit { id, body } => {
-                if let Err(e) = service::edit(&self.state, &self.me, id, &body).await {
+                if let Err(e) = messages::edit(&self.state, &self.me, id, &body).await {
                     self.emit_error(&e, None);
                 }
             }
             ClientMsg::Delete { id } => {
-                if let Err(e) = service::delete(&self.state, &self.me, id).await {
+                if let Err(e) = messages::delete(&self.state, &self.me, id).await {
                     self.emit_error(&e, None);
                 }
             }
             ClientMsg::Typing { room, active } => self.typing(room, active),
             ClientMsg::Read { room, seq } => {
-                if let Err(e) = service::mark_read(&self.state, self.me.id, room, seq).await {
+                if let Err(e) = rooms::mark_read(&self.state, self.me.id, room, seq).await {
                     self.emit_error(&e, None);
                 }
             }
@@ -417,7 +410,7 @@ impl Connection {
                 .history(room, HistoryQuery::after(after, MAX_PAGE_SIZE))
                 .await?;
             let full = page.len() as u32 == MAX_PAGE_SIZE;
-            for view in service::message_views(&self.state, &page).await? {
+            for view in messages::message_views(&self.state, &page).await? {
                 after = view.seq;
                 self.emit(ServerMsg::Message { message: view });
             }
@@ -427,33 +420,16 @@ impl Connection {
         }
     }
 
+    /// The ack goes out before the sender's own copy of the message: that copy waits in this
+    /// connection's inbox, which is read only after this command is answered.
     async fn send(&mut self, room: RoomId, nonce: String, body: String) {
-        if let Err(retry_after_secs) = self.state.send_limit.check(self.me.id) {
-            return self.emit(ServerMsg::Error {
-                code: ErrorCode::RateLimited,
-                message: format!(
-                    "You are sending messages too fast. Wait {} and try again.",
-                    crate::error::human_wait(retry_after_secs)
-                ),
-                nonce: Some(nonce),
-                retry_after_ms: Some(retry_after_secs * 1000),
-            });
-        }
-        match service::send(&self.state, &self.me, room, &nonce, &body).await {
-            Ok((appended, view)) => {
-                self.emit(ServerMsg::Ack {
-                    nonce,
-                    room,
-                    id: appended.message.id,
-                    seq: appended.message.seq,
-                });
-                // Broadcast only after the durable write and the ack; a retried nonce made nothing new.
-                if appended.created {
-                    self.state
-                        .hub
-                        .publish_room(room, ServerMsg::Message { message: view });
-                }
-            }
+        match messages::send(&self.state, &self.me, room, &nonce, &body).await {
+            Ok(appended) => self.emit(ServerMsg::Ack {
+                nonce,
+                room,
+                id: appended.message.id,
+                seq: appended.message.seq,
+            }),
             Err(e) => self.emit_error(&e, Some(nonce)),
         }
     }
@@ -478,7 +454,7 @@ impl Connection {
             ServerMsg::Typing {
                 room,
                 user: self.me.id,
-                name: self.me.display_name.clone(),
+                name: self.me.display_name.as_str().to_owned(),
                 active,
             },
         );
@@ -539,7 +515,7 @@ impl Connection {
 
     /// Passes a hub event on: messages exactly once and in order (gaps filled from the store), the
     /// rest as they come.
-    async fn forward(&mut self, event: &Arc<Event>) {
+    async fn forward(&mut self, event: &Arc<Broadcast>) {
         let msg: &ServerMsg = event;
         match msg {
             ServerMsg::Message { message } => {
@@ -566,12 +542,19 @@ impl Connection {
                     }
                 }
             }
-            ServerMsg::RoomAdded { room } => {
-                let last = self.state.store.last_seq(*room).await.unwrap_or(0);
-                self.rooms.insert(*room);
-                self.cursors.insert(*room, last);
-                self.emit_event(event.clone());
-            }
+            ServerMsg::RoomAdded { room } => match self.state.store.last_seq(*room).await {
+                Ok(last) => {
+                    self.rooms.insert(*room);
+                    self.cursors.insert(*room, last);
+                    self.emit_event(event.clone());
+                }
+                // Without the room's position this connection cannot deliver it in order: the client
+                // reconnects and resumes from its cursors.
+                Err(error) => {
+                    tracing::warn!(%error, "a newly followed room could not be read");
+                    self.control.close(CloseReason::Resync);
+                }
+            },
             ServerMsg::RoomRemoved { room } => {
                 self.rooms.remove(room);
                 self.cursors.remove(room);

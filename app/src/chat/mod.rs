@@ -1,8 +1,9 @@
 //! Rooms, messages and the real-time connection.
 //!
-//! Shared by both sides: the wire types for rooms and members, and the HTTP server functions (`api`).
-//! Server-only: message rendering, the fan-out hub, the domain rules (`service`), one websocket
-//! connection (`connection`) and the websocket endpoint (`socket`).
+//! Shared by both sides: the wire types for rooms and members, the HTTP server functions (`api`) and
+//! the browser's live state (`live`). Server-only: the rules for rooms (`rooms`) and messages
+//! (`messages`), message rendering, the fan-out hub, one websocket connection (`connection`) and the
+//! websocket endpoint (`socket`).
 
 pub mod api;
 pub mod live;
@@ -12,11 +13,11 @@ pub mod connection;
 #[cfg(feature = "ssr")]
 pub mod hub;
 #[cfg(feature = "ssr")]
-pub mod relay;
+pub mod messages;
 #[cfg(feature = "ssr")]
 pub mod render;
 #[cfg(feature = "ssr")]
-pub mod service;
+pub mod rooms;
 #[cfg(feature = "ssr")]
 pub mod socket;
 
@@ -55,14 +56,14 @@ pub struct MemberView {
     pub presence: Presence,
 }
 
-/// Per-user limit on new messages: `per_10s` in any ten seconds, refilling steadily.
+/// Per-user limit on messages (new, edited, deleted): `per_10s` in any ten seconds, refilling steadily.
 #[cfg(feature = "ssr")]
-pub struct SendLimit(crate::auth::throttle::KeyedLimit<UserId>);
+pub struct SendLimit(crate::rate_limit::KeyedRateLimit<UserId>);
 
 #[cfg(feature = "ssr")]
 impl SendLimit {
     pub fn new(per_10s: u32) -> Self {
-        Self(crate::auth::throttle::KeyedLimit::new(
+        Self(crate::rate_limit::KeyedRateLimit::new(
             per_10s,
             std::time::Duration::from_secs(10),
         ))

@@ -6,9 +6,11 @@
 //! (401) before this runs, and hands over who is connecting.
 
 use super::connection::{self, Outgoing};
-use super::hub::{Control, Event};
-use crate::auth::service::Authenticated;
-use crate::protocol::{decode_item, encode_item, ClientMsg, ServerMsg, MAX_FRAME_BYTES};
+use super::hub::{Broadcast, Control};
+use crate::auth::sessions::Authenticated;
+use crate::protocol::{
+    decode_item, encode_item, ClientMsg, FrameError, ServerMsg, MAX_FRAME_BYTES,
+};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -79,7 +81,7 @@ async fn serve(state: AppState, me: Authenticated, socket: WebSocket) {
 
 /// The client's commands, decoded; an unreadable frame becomes an error the connection answers.
 /// Ends when the client closes the connection or it breaks.
-fn commands(stream: SplitStream<WebSocket>) -> impl Stream<Item = Result<ClientMsg, String>> {
+fn commands(stream: SplitStream<WebSocket>) -> impl Stream<Item = Result<ClientMsg, FrameError>> {
     stream
         .take_while(|frame| {
             futures::future::ready(matches!(frame, Ok(m) if !matches!(m, Message::Close(_))))
@@ -97,7 +99,7 @@ fn commands(stream: SplitStream<WebSocket>) -> impl Stream<Item = Result<ClientM
 /// Writes queued frames until the connection ends, then says why (`Closing`) if the server ended it.
 async fn write_frames(
     mut sink: SplitSink<WebSocket, Message>,
-    mut frames: tokio::sync::mpsc::Receiver<Arc<Event>>,
+    mut frames: tokio::sync::mpsc::Receiver<Arc<Broadcast>>,
     control: Arc<Control>,
     linger: Duration,
 ) {
@@ -147,7 +149,7 @@ async fn write_frames(
 /// Queues every frame in `batch` in the transport, then flushes once. `false` if the socket broke.
 async fn write_batch(
     sink: &mut SplitSink<WebSocket, Message>,
-    batch: &mut Vec<Arc<Event>>,
+    batch: &mut Vec<Arc<Broadcast>>,
 ) -> bool {
     for event in batch.drain(..) {
         if sink.feed(Message::Binary(event.frame())).await.is_err() {

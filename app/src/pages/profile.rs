@@ -1,9 +1,9 @@
 //! `/profile`: change the display name and the password.
 
 use crate::auth::api::{change_password, get_current_user, update_profile};
-use crate::auth::validate::{check_password_length, DISPLAY_NAME_MAX, PASSWORD_MAX};
 use crate::auth::{authed, CurrentUser, UserContext};
 use crate::components::form::{field_error, Card, FormError, Notice, SubmitButton, TextField};
+use crate::domain::{check_password_length, DISPLAY_NAME_MAX, PASSWORD_MAX};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;

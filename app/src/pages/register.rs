@@ -1,11 +1,10 @@
 //! `/register`: create an account and land in the app, signed in.
 
 use crate::auth::api::register;
-use crate::auth::validate::{
-    check_password_length, parse_display_name, parse_username, DISPLAY_NAME_MAX, PASSWORD_MAX,
-    USERNAME_MAX,
-};
 use crate::components::form::{field_error, FormError, SubmitButton, TextField};
+use crate::domain::{
+    check_password_length, DisplayName, Username, DISPLAY_NAME_MAX, PASSWORD_MAX, USERNAME_MAX,
+};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -22,8 +21,8 @@ pub fn RegisterPage() -> impl IntoView {
 
     // Quick checks in the browser save a round trip; the server checks everything again.
     let check = move || -> Result<(), AppError> {
-        let name = parse_username(&username.get_untracked())?;
-        parse_display_name(&display_name.get_untracked(), &name)?;
+        let name = Username::parse(&username.get_untracked())?;
+        DisplayName::parse(&display_name.get_untracked(), &name)?;
         check_password_length("password", &password.get_untracked())?;
         if password.get_untracked() != confirm.get_untracked() {
             return Err(AppError::invalid("confirm", "The passwords do not match."));

@@ -6,9 +6,11 @@
 //! the browser as they are. Drivers keep their own row types and convert at the edge, so no `bson` or
 //! `redb` type escapes this module.
 
+mod bus;
 mod embedded;
 mod mongo;
 
+use crate::domain::{DisplayName, MessageBody, Nonce, RoomName, RoomTopic, Username};
 use crate::model::{
     AuditId, MemberRole, MessageId, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
 };
@@ -16,6 +18,7 @@ use async_trait::async_trait;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use bus::{BusConnection, BusDelivery, EventBus};
 pub use embedded::{EmbeddedStore, DB_FILE};
 pub use mongo::MongoStore;
 
@@ -107,8 +110,8 @@ pub struct Page<T> {
 pub struct UserRecord {
     pub id: UserId,
     /// As the user typed it at registration; unique under [`username_key`].
-    pub username: String,
-    pub display_name: String,
+    pub username: Username,
+    pub display_name: DisplayName,
     /// PHC string (argon2id).
     pub password_hash: String,
     pub role: Role,
@@ -122,7 +125,7 @@ pub struct UserRecord {
 /// A partial update: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserPatch {
-    pub display_name: Option<String>,
+    pub display_name: Option<DisplayName>,
     pub password_hash: Option<String>,
     pub role: Option<Role>,
     pub disabled: Option<bool>,
@@ -230,8 +233,8 @@ pub trait SessionStore: Send + Sync {
 pub struct RoomRecord {
     pub id: RoomId,
     pub kind: RoomKind,
-    pub name: String,
-    pub topic: String,
+    pub name: RoomName,
+    pub topic: RoomTopic,
     pub created_by: UserId,
     pub created_at: Timestamp,
     /// Archived rooms are read-only and hidden from browsing.
@@ -242,8 +245,8 @@ pub struct RoomRecord {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoomPatch {
-    pub name: Option<String>,
-    pub topic: Option<String>,
+    pub name: Option<RoomName>,
+    pub topic: Option<RoomTopic>,
     pub archived: Option<bool>,
 }
 
@@ -297,9 +300,9 @@ pub trait RoomStore: Send + Sync {
 pub struct NewMessage {
     pub room_id: RoomId,
     pub author_id: UserId,
-    pub body: String,
+    pub body: MessageBody,
     /// Chosen by the client; the same (room, author, nonce) never makes a second message.
-    pub nonce: String,
+    pub nonce: Nonce,
     pub created_at: Timestamp,
 }
 
@@ -376,7 +379,7 @@ pub trait MessageStore: Send + Sync {
     async fn edit_message(
         &self,
         id: MessageId,
-        body: &str,
+        body: &MessageBody,
         at: Timestamp,
     ) -> StoreResult<MessageRecord>;
     /// Turns the message into a tombstone: body cleared, `deleted_at` set, sequence kept.
@@ -450,6 +453,11 @@ pub trait Store:
     fn driver(&self) -> &'static str;
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
+    /// Opens the bus that carries live events between the instances sharing this store; `None` when
+    /// the store serves one process only (embedded).
+    async fn event_bus(&self) -> StoreResult<Option<BusConnection>> {
+        Ok(None)
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -3,7 +3,7 @@
 
 use super::{AdminFrame, Pager, SearchBox, HEAD_ROW, INPUT, ROW, TABLE};
 use crate::admin::api::admin_audit;
-use crate::admin::AUDIT_ACTIONS;
+use crate::admin::AuditAction;
 use crate::auth::authed;
 use leptos::prelude::*;
 
@@ -41,7 +41,7 @@ fn AuditTable() -> impl IntoView {
                     }
                 >
                     <option value="">"All actions"</option>
-                    {AUDIT_ACTIONS.iter().map(|(value, label)| view! { <option value=*value>{*label}</option> }).collect_view()}
+                    {AuditAction::ALL.iter().map(|a| view! { <option value=a.as_str()>{a.label()}</option> }).collect_view()}
                 </select>
             </label>
         </div>

@@ -1,4 +1,4 @@
-//! Security policy shared by the page shell (which knows the per-response nonce) and the server's
+//! The Content-Security-Policy, shared by the page shell (which knows the per-response nonce) and the server's
 //! default headers (for everything else).
 
 /// The Content-Security-Policy. Pages pass the nonce of their inline hydration scripts; responses

@@ -1,0 +1,236 @@
+//! Presence: online if any connection of the person is active, away if all are away, offline without
+//! any. With several instances it is the union of every instance's part: each instance announces its
+//! own part to the others (versioned, so a late, stale announcement never overrides a newer one) and
+//! forgets the part of an instance that has gone silent (it died).
+
+use super::{Broadcast, ConnId, Hub, Inner, PeerEvent};
+use crate::model::{RoomId, UserId};
+use crate::protocol::{Presence, ServerMsg};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Another instance's part of one user's presence, as last announced.
+#[derive(Clone)]
+struct RemotePart {
+    presence: Presence,
+    rooms: Vec<RoomId>,
+    /// The announcing instance's counter: only a higher one replaces this part.
+    version: u64,
+    /// When it was announced; an `Offline` part is kept this long, to outrank stale announcements.
+    at: Instant,
+}
+
+#[derive(Default)]
+pub(super) struct PeerPresence {
+    parts: HashMap<UserId, HashMap<String, RemotePart>>,
+    /// When each other instance was last heard from.
+    heard: HashMap<String, Instant>,
+    /// The version of this instance's latest announcement.
+    announced: u64,
+}
+
+impl PeerPresence {
+    pub(super) fn heard_from(&mut self, origin: &str) {
+        self.heard.insert(origin.to_owned(), Instant::now());
+    }
+
+    fn next_version(&mut self) -> u64 {
+        self.announced += 1;
+        self.announced
+    }
+}
+
+/// This instance's part: online if any local connection is active, away if all are away.
+fn local_presence(inner: &Inner, user: UserId) -> Presence {
+    let mut any = false;
+    for subscriber in inner.subscribers_of(user) {
+        any = true;
+        if !subscriber.control.away.load(Ordering::Relaxed) {
+            return Presence::Online;
+        }
+    }
+    if any {
+        Presence::Away
+    } else {
+        Presence::Offline
+    }
+}
+
+/// The union over every instance: online beats away beats offline.
+fn presence_of(inner: &Inner, user: UserId) -> Presence {
+    let parts = inner
+        .peers
+        .parts
+        .get(&user)
+        .into_iter()
+        .flat_map(|parts| parts.values().map(|p| p.presence));
+    std::iter::once(local_presence(inner, user))
+        .chain(parts)
+        .min_by_key(|p| match p {
+            Presence::Online => 0,
+            Presence::Away => 1,
+            Presence::Offline => 2,
+        })
+        .unwrap_or(Presence::Offline)
+}
+
+/// Tells the local followers of `rooms` the user's presence, if it changed from `before`.
+fn announce(inner: &Inner, user: UserId, before: Presence, rooms: &HashSet<RoomId>) {
+    let now = presence_of(inner, user);
+    if now == before {
+        return;
+    }
+    let msg = Broadcast::new(ServerMsg::Presence {
+        user,
+        presence: now,
+    });
+    let targets: HashSet<ConnId> = rooms
+        .iter()
+        .flat_map(|room| inner.rooms.get(room).into_iter().flatten().copied())
+        .collect();
+    for id in targets {
+        if let Some(subscriber) = inner.subscribers.get(&id) {
+            subscriber.deliver(&msg);
+        }
+    }
+}
+
+impl Hub {
+    /// Applies `change` to the local connections of `user` and, in the same critical section, tells the
+    /// local followers (of the user's rooms and of `also`) if the overall presence changed. If this
+    /// instance's part changed, the other instances hear it with a fresh version.
+    pub(super) fn changing_presence(
+        &self,
+        user: UserId,
+        also: &HashSet<RoomId>,
+        change: impl FnOnce(&mut Inner),
+    ) {
+        let announcement = {
+            let mut inner = self.lock();
+            let (local_before, before) = (local_presence(&inner, user), presence_of(&inner, user));
+            change(&mut inner);
+            let mut rooms = inner.rooms_of(user);
+            rooms.extend(also.iter().copied());
+            announce(&inner, user, before, &rooms);
+            let local_now = local_presence(&inner, user);
+            (local_now != local_before).then(|| PeerEvent::Presence {
+                user,
+                presence: local_now,
+                rooms: rooms.into_iter().collect(),
+                version: inner.peers.next_version(),
+            })
+        };
+        if let Some(event) = announcement {
+            self.tell_peers(event);
+        }
+    }
+
+    /// Marks one connection away or back, and announces a change in the user's presence.
+    pub fn set_away(&self, id: ConnId, away: bool) {
+        let Some(user) = self.lock().subscribers.get(&id).map(|s| s.user) else {
+            return;
+        };
+        self.changing_presence(user, &HashSet::new(), |inner| {
+            if let Some(subscriber) = inner.subscribers.get(&id) {
+                subscriber.control.away.store(away, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// The user's presence across every instance.
+    pub fn presence(&self, user: UserId) -> Presence {
+        presence_of(&self.lock(), user)
+    }
+
+    /// Another instance's new part of `user`'s presence; ignored if an announcement with a higher
+    /// version from that instance was already applied.
+    pub(super) fn apply_peer_presence(
+        &self,
+        origin: &str,
+        user: UserId,
+        presence: Presence,
+        rooms: Vec<RoomId>,
+        version: u64,
+    ) {
+        let mut inner = self.lock();
+        let stale = inner
+            .peers
+            .parts
+            .get(&user)
+            .and_then(|parts| parts.get(origin))
+            .is_some_and(|part| part.version >= version);
+        if stale {
+            return;
+        }
+        let before = presence_of(&inner, user);
+        let targets: HashSet<RoomId> = rooms.iter().copied().collect();
+        inner.peers.parts.entry(user).or_default().insert(
+            origin.to_owned(),
+            RemotePart {
+                presence,
+                rooms,
+                version,
+                at: Instant::now(),
+            },
+        );
+        announce(&inner, user, before, &targets);
+    }
+
+    /// Tells the other instances this instance's part of every local user's presence (they asked, or
+    /// this instance just joined).
+    pub fn repeat_presence(&self) {
+        let parts: Vec<PeerEvent> = {
+            let mut inner = self.lock();
+            let users: Vec<UserId> = inner.users.keys().copied().collect();
+            users
+                .into_iter()
+                .map(|user| PeerEvent::Presence {
+                    user,
+                    presence: local_presence(&inner, user),
+                    rooms: inner.rooms_of(user).into_iter().collect(),
+                    version: inner.peers.next_version(),
+                })
+                .collect()
+        };
+        for event in parts {
+            self.tell_peers(event);
+        }
+    }
+
+    /// Forgets the presence parts of instances not heard from within `silence` (they died); their users
+    /// go offline unless they are connected elsewhere. Offline parts older than `silence` are dropped
+    /// too: no stale announcement can still be on its way. Returns how many instances were forgotten.
+    pub fn forget_silent_instances(&self, silence: Duration) -> usize {
+        let mut inner = self.lock();
+        let dead: Vec<String> = inner
+            .peers
+            .heard
+            .iter()
+            .filter(|(_, at)| at.elapsed() > silence)
+            .map(|(origin, _)| origin.clone())
+            .collect();
+        for origin in &dead {
+            inner.peers.heard.remove(origin);
+        }
+        let users: Vec<UserId> = inner.peers.parts.keys().copied().collect();
+        for user in users {
+            let before = presence_of(&inner, user);
+            let parts = inner.peers.parts.get_mut(&user).expect("listed above");
+            let mut rooms = HashSet::new();
+            parts.retain(|origin, part| {
+                let gone = dead.contains(origin);
+                let expired = part.presence == Presence::Offline && part.at.elapsed() > silence;
+                if gone {
+                    rooms.extend(part.rooms.iter().copied());
+                }
+                !(gone || expired)
+            });
+            if parts.is_empty() {
+                inner.peers.parts.remove(&user);
+            }
+            announce(&inner, user, before, &rooms);
+        }
+        dead.len()
+    }
+}

@@ -1,0 +1,245 @@
+use super::*;
+use crate::protocol::Presence;
+use crate::store::{BusConnection, EventBus};
+
+fn msg() -> ServerMsg {
+    ServerMsg::Pong
+}
+
+#[tokio::test]
+async fn presence_is_the_union_of_a_users_connections() {
+    let hub = Hub::new(16);
+    let room = RoomId::new();
+    let (ana, ben) = (UserId::new(), UserId::new());
+    let mut watcher = hub.register(ben, SessionId::new(), &[room]);
+    assert_eq!(hub.presence(ana), Presence::Offline);
+
+    let phone = hub.register(ana, SessionId::new(), &[room]);
+    let laptop = hub.register(ana, SessionId::new(), &[room]);
+    assert_eq!(hub.presence(ana), Presence::Online);
+    hub.set_away(phone.id, true);
+    assert_eq!(
+        hub.presence(ana),
+        Presence::Online,
+        "one active connection is enough"
+    );
+    hub.set_away(laptop.id, true);
+    assert_eq!(hub.presence(ana), Presence::Away);
+    drop(laptop);
+    assert_eq!(hub.presence(ana), Presence::Away);
+    drop(phone);
+    assert_eq!(hub.presence(ana), Presence::Offline);
+
+    // Ben, in the same room, heard every change exactly once: online, away, offline.
+    assert_eq!(
+        heard(&mut watcher, ana),
+        [Presence::Online, Presence::Away, Presence::Offline]
+    );
+    assert_eq!(hub.counts(), (1, 1));
+}
+
+#[tokio::test]
+async fn a_full_inbox_closes_only_that_connection() {
+    let hub = Hub::new(2);
+    let room = RoomId::new();
+    let slow = hub.register(UserId::new(), SessionId::new(), &[room]);
+    let mut fast = hub.register(UserId::new(), SessionId::new(), &[room]);
+    for _ in 0..3 {
+        hub.publish_room(room, msg());
+        while fast.inbox.try_recv().is_ok() {}
+    }
+    assert_eq!(slow.control.reason(), Some(CloseReason::TooSlow));
+    assert_eq!(fast.control.reason(), None);
+}
+
+#[tokio::test]
+async fn following_and_closing_by_session_or_user() {
+    let hub = Hub::new(16);
+    let (room, user) = (RoomId::new(), UserId::new());
+    let (keep, other) = (SessionId::new(), SessionId::new());
+    let mut a = hub.register(user, keep, &[]);
+    let b = hub.register(user, other, &[]);
+    hub.follow(user, room);
+    assert_eq!(*a.inbox.try_recv().unwrap(), ServerMsg::RoomAdded { room });
+    hub.publish_room(room, msg());
+    assert_eq!(
+        *a.inbox.try_recv().unwrap(),
+        ServerMsg::Pong,
+        "now follows the room"
+    );
+    hub.close_user(user, Some(keep), CloseReason::SignedOut);
+    assert_eq!(a.control.reason(), None);
+    assert_eq!(b.control.reason(), Some(CloseReason::SignedOut));
+    hub.close_session(keep, CloseReason::SignedOut);
+    assert_eq!(a.control.reason(), Some(CloseReason::SignedOut));
+}
+
+/// A bus that hands every event straight to another hub, as the MongoDB bus does, minus the database.
+struct Wire {
+    to: std::sync::Weak<Hub>,
+    origin: &'static str,
+}
+
+impl EventBus for Wire {
+    fn publish(&self, payload: String) {
+        if let Some(hub) = self.to.upgrade() {
+            hub.apply_remote(self.origin, serde_json::from_str(&payload).unwrap());
+        }
+    }
+    fn is_streaming(&self) -> bool {
+        true
+    }
+}
+
+fn wire(to: &Arc<Hub>, origin: &'static str) -> BusConnection {
+    let (_, deliveries) = mpsc::channel(1);
+    BusConnection {
+        bus: Arc::new(Wire {
+            to: Arc::downgrade(to),
+            origin,
+        }),
+        deliveries,
+    }
+}
+
+fn pair() -> (Arc<Hub>, Arc<Hub>) {
+    let (a, b) = (Hub::new(64), Hub::new(64));
+    a.connect_peers(wire(&b, "a"));
+    b.connect_peers(wire(&a, "b"));
+    (a, b)
+}
+
+fn heard(registration: &mut Registration, who: UserId) -> Vec<Presence> {
+    let mut out = Vec::new();
+    while let Ok(msg) = registration.inbox.try_recv() {
+        if let ServerMsg::Presence { user, presence } = &**msg {
+            if *user == who {
+                out.push(*presence);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn events_and_presence_cross_instances_and_a_dead_instance_expires() {
+    let (a, b) = pair();
+    let room = RoomId::new();
+    let (ana, ben) = (UserId::new(), UserId::new());
+    let mut watcher = b.register(ben, SessionId::new(), &[room]);
+
+    // Ana connects on A: Ben, on B, sees her online; a room event from A reaches him.
+    let on_a = a.register(ana, SessionId::new(), &[room]);
+    assert_eq!(b.presence(ana), Presence::Online);
+    assert_eq!(heard(&mut watcher, ana), [Presence::Online]);
+    a.publish_room(room, msg());
+    assert_eq!(*watcher.inbox.try_recv().unwrap(), ServerMsg::Pong);
+
+    // A second connection on B, then the one on A goes: still online, nothing to announce.
+    let on_b = b.register(ana, SessionId::new(), &[room]);
+    drop(on_a);
+    assert_eq!(b.presence(ana), Presence::Online);
+    assert_eq!(a.presence(ana), Presence::Online, "A counts B's part");
+    assert_eq!(heard(&mut watcher, ana), []);
+    drop(on_b);
+    assert_eq!(heard(&mut watcher, ana), [Presence::Offline]);
+
+    // Ana is back on A only, and A dies: B forgets A's part once A has been silent too long.
+    let _on_a = a.register(ana, SessionId::new(), &[room]);
+    assert_eq!(heard(&mut watcher, ana), [Presence::Online]);
+    assert_eq!(b.forget_silent_instances(Duration::from_secs(60)), 0);
+    assert_eq!(b.forget_silent_instances(Duration::ZERO), 1);
+    assert_eq!(b.presence(ana), Presence::Offline);
+    assert_eq!(heard(&mut watcher, ana), [Presence::Offline]);
+
+    // A newcomer learns the current presence by asking.
+    b.apply_remote("a", PeerEvent::Alive);
+    b.tell_peers(PeerEvent::Hello);
+    assert_eq!(b.presence(ana), Presence::Online);
+
+    // Closing a user reaches their connections everywhere.
+    let on_b = b.register(ana, SessionId::new(), &[]);
+    a.close_user(ana, None, CloseReason::Disabled);
+    assert_eq!(on_b.control.reason(), Some(CloseReason::Disabled));
+}
+
+#[tokio::test]
+async fn a_stale_presence_announcement_never_overrides_a_newer_one() {
+    // Announcements can be published in another order than they were made (two threads changing one
+    // person's connections at once). The later one, by version, wins wherever it lands first.
+    let hub = Hub::new(16);
+    let room = RoomId::new();
+    let (ana, ben) = (UserId::new(), UserId::new());
+    let mut watcher = hub.register(ben, SessionId::new(), &[room]);
+    let online = |version| PeerEvent::Presence {
+        user: ana,
+        presence: Presence::Online,
+        rooms: vec![room],
+        version,
+    };
+    let offline = |version| PeerEvent::Presence {
+        user: ana,
+        presence: Presence::Offline,
+        rooms: vec![room],
+        version,
+    };
+    hub.apply_remote("a", online(1));
+    hub.apply_remote("a", offline(3));
+    hub.apply_remote("a", online(2)); // made before the offline, arrived after it
+    assert_eq!(hub.presence(ana), Presence::Offline);
+    assert_eq!(
+        heard(&mut watcher, ana),
+        [Presence::Online, Presence::Offline]
+    );
+    // A newer announcement still counts, and the offline marker expires with time.
+    hub.apply_remote("a", online(4));
+    assert_eq!(hub.presence(ana), Presence::Online);
+    hub.apply_remote("a", offline(5));
+    hub.forget_silent_instances(Duration::from_secs(60));
+    assert_eq!(hub.presence(ana), Presence::Offline);
+}
+
+#[tokio::test]
+async fn each_announcement_of_an_instance_has_a_higher_version() {
+    // What the receiving side relies on: versions grow with every change this instance announces.
+    struct Record(std::sync::Mutex<Vec<PeerEvent>>);
+    impl EventBus for Record {
+        fn publish(&self, payload: String) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(serde_json::from_str(&payload).unwrap());
+        }
+        fn is_streaming(&self) -> bool {
+            true
+        }
+    }
+    let hub = Hub::new(16);
+    let record = Arc::new(Record(Default::default()));
+    let (_, deliveries) = mpsc::channel(1);
+    hub.connect_peers(BusConnection {
+        bus: record.clone(),
+        deliveries,
+    });
+    let ana = UserId::new();
+    let phone = hub.register(ana, SessionId::new(), &[]);
+    hub.set_away(phone.id, true);
+    drop(phone);
+    let versions: Vec<(Presence, u64)> = record
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            PeerEvent::Presence {
+                presence, version, ..
+            } => Some((*presence, *version)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        versions.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        [Presence::Online, Presence::Away, Presence::Offline]
+    );
+    assert!(versions.windows(2).all(|w| w[0].1 < w[1].1), "{versions:?}");
+}

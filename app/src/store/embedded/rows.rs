@@ -1,0 +1,287 @@
+//! The on-disk layout: redb tables, and the JSON rows stored in them. Rows are private to this driver
+//! and convert to and from the storage interface's records at the edge.
+
+use crate::domain::{DisplayName, RoomName, RoomTopic, Username};
+use crate::model::{
+    AuditId, MemberRole, MessageId, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
+};
+use crate::store::{
+    AuditEntry, MembershipRecord, MessageRecord, RoomRecord, SessionRecord, UserRecord,
+};
+use redb::TableDefinition;
+use serde::{Deserialize, Serialize};
+
+// Tables. `&[u8]` values are JSON rows.
+pub(super) const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+pub(super) const USERNAMES: TableDefinition<&str, &str> = TableDefinition::new("usernames");
+pub(super) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+pub(super) const REFRESH_CURRENT: TableDefinition<&str, &str> =
+    TableDefinition::new("refresh_current");
+pub(super) const REFRESH_SPENT: TableDefinition<&str, &str> = TableDefinition::new("refresh_spent");
+pub(super) const USER_SESSIONS: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("user_sessions");
+pub(super) const ROOMS: TableDefinition<&str, &[u8]> = TableDefinition::new("rooms");
+pub(super) const ROOM_NAMES: TableDefinition<(&str, &str), ()> = TableDefinition::new("room_names");
+pub(super) const DIRECT_ROOMS: TableDefinition<&str, &str> = TableDefinition::new("direct_rooms");
+pub(super) const MEMBERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("members");
+pub(super) const USER_ROOMS: TableDefinition<(&str, &str), ()> = TableDefinition::new("user_rooms");
+pub(super) const MESSAGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("messages");
+pub(super) const MESSAGE_IDS: TableDefinition<&str, (&str, u64)> =
+    TableDefinition::new("message_ids");
+pub(super) const MESSAGE_TIMES: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("message_times");
+pub(super) const NONCES: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("nonces");
+pub(super) const ROOM_SEQ: TableDefinition<&str, u64> = TableDefinition::new("room_seq");
+pub(super) const READ_MARKERS: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("read_markers");
+pub(super) const AUDIT: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("audit");
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct UserRow {
+    pub(super) id: UserId,
+    pub(super) username: String,
+    pub(super) display_name: String,
+    pub(super) password_hash: String,
+    pub(super) role: Role,
+    pub(super) disabled: bool,
+    #[serde(default)]
+    pub(super) must_change_password: bool,
+    pub(super) created_at: Timestamp,
+    pub(super) last_seen_at: Option<Timestamp>,
+}
+
+impl From<&UserRecord> for UserRow {
+    fn from(u: &UserRecord) -> Self {
+        Self {
+            id: u.id,
+            username: u.username.as_str().to_owned(),
+            display_name: u.display_name.as_str().to_owned(),
+            password_hash: u.password_hash.clone(),
+            role: u.role,
+            disabled: u.disabled,
+            must_change_password: u.must_change_password,
+            created_at: u.created_at,
+            last_seen_at: u.last_seen_at,
+        }
+    }
+}
+
+impl From<UserRow> for UserRecord {
+    fn from(u: UserRow) -> Self {
+        Self {
+            id: u.id,
+            username: Username::from_stored(u.username),
+            display_name: DisplayName::from_stored(u.display_name),
+            password_hash: u.password_hash,
+            role: u.role,
+            disabled: u.disabled,
+            must_change_password: u.must_change_password,
+            created_at: u.created_at,
+            last_seen_at: u.last_seen_at,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct SessionRow {
+    pub(super) id: SessionId,
+    pub(super) user_id: UserId,
+    pub(super) refresh_hash: String,
+    pub(super) created_at: Timestamp,
+    pub(super) last_used_at: Timestamp,
+    pub(super) expires_at: Timestamp,
+    pub(super) revoked_at: Option<Timestamp>,
+    pub(super) user_agent: String,
+    pub(super) ip: String,
+}
+
+impl From<&SessionRecord> for SessionRow {
+    fn from(s: &SessionRecord) -> Self {
+        Self {
+            id: s.id,
+            user_id: s.user_id,
+            refresh_hash: s.refresh_hash.clone(),
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+            revoked_at: s.revoked_at,
+            user_agent: s.user_agent.clone(),
+            ip: s.ip.clone(),
+        }
+    }
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(s: SessionRow) -> Self {
+        Self {
+            id: s.id,
+            user_id: s.user_id,
+            refresh_hash: s.refresh_hash,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+            revoked_at: s.revoked_at,
+            user_agent: s.user_agent,
+            ip: s.ip,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct RoomRow {
+    pub(super) id: RoomId,
+    pub(super) kind: RoomKind,
+    pub(super) name: String,
+    pub(super) topic: String,
+    pub(super) created_by: UserId,
+    pub(super) created_at: Timestamp,
+    pub(super) archived: bool,
+    pub(super) direct_key: Option<String>,
+}
+
+impl From<&RoomRecord> for RoomRow {
+    fn from(r: &RoomRecord) -> Self {
+        Self {
+            id: r.id,
+            kind: r.kind,
+            name: r.name.as_str().to_owned(),
+            topic: r.topic.as_str().to_owned(),
+            created_by: r.created_by,
+            created_at: r.created_at,
+            archived: r.archived,
+            direct_key: r.direct_key.clone(),
+        }
+    }
+}
+
+impl From<RoomRow> for RoomRecord {
+    fn from(r: RoomRow) -> Self {
+        Self {
+            id: r.id,
+            kind: r.kind,
+            name: RoomName::from_stored(r.name),
+            topic: RoomTopic::from_stored(r.topic),
+            created_by: r.created_by,
+            created_at: r.created_at,
+            archived: r.archived,
+            direct_key: r.direct_key,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct MemberRow {
+    pub(super) room_id: RoomId,
+    pub(super) user_id: UserId,
+    pub(super) role: MemberRole,
+    pub(super) joined_at: Timestamp,
+}
+
+impl From<&MembershipRecord> for MemberRow {
+    fn from(m: &MembershipRecord) -> Self {
+        Self {
+            room_id: m.room_id,
+            user_id: m.user_id,
+            role: m.role,
+            joined_at: m.joined_at,
+        }
+    }
+}
+
+impl From<MemberRow> for MembershipRecord {
+    fn from(m: MemberRow) -> Self {
+        Self {
+            room_id: m.room_id,
+            user_id: m.user_id,
+            role: m.role,
+            joined_at: m.joined_at,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct MessageRow {
+    pub(super) id: MessageId,
+    pub(super) room_id: RoomId,
+    pub(super) seq: u64,
+    pub(super) author_id: UserId,
+    pub(super) body: String,
+    pub(super) nonce: String,
+    pub(super) created_at: Timestamp,
+    pub(super) edited_at: Option<Timestamp>,
+    pub(super) deleted_at: Option<Timestamp>,
+}
+
+impl From<&MessageRecord> for MessageRow {
+    fn from(m: &MessageRecord) -> Self {
+        Self {
+            id: m.id,
+            room_id: m.room_id,
+            seq: m.seq,
+            author_id: m.author_id,
+            body: m.body.clone(),
+            nonce: m.nonce.clone(),
+            created_at: m.created_at,
+            edited_at: m.edited_at,
+            deleted_at: m.deleted_at,
+        }
+    }
+}
+
+impl From<MessageRow> for MessageRecord {
+    fn from(m: MessageRow) -> Self {
+        Self {
+            id: m.id,
+            room_id: m.room_id,
+            seq: m.seq,
+            author_id: m.author_id,
+            body: m.body,
+            nonce: m.nonce,
+            created_at: m.created_at,
+            edited_at: m.edited_at,
+            deleted_at: m.deleted_at,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct AuditRow {
+    pub(super) id: AuditId,
+    pub(super) at: Timestamp,
+    pub(super) actor_id: Option<UserId>,
+    pub(super) actor_name: String,
+    pub(super) action: String,
+    pub(super) target: String,
+    pub(super) ip: String,
+    pub(super) details: String,
+}
+
+impl From<&AuditEntry> for AuditRow {
+    fn from(a: &AuditEntry) -> Self {
+        Self {
+            id: a.id,
+            at: a.at,
+            actor_id: a.actor_id,
+            actor_name: a.actor_name.clone(),
+            action: a.action.clone(),
+            target: a.target.clone(),
+            ip: a.ip.clone(),
+            details: a.details.clone(),
+        }
+    }
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(a: AuditRow) -> Self {
+        Self {
+            id: a.id,
+            at: a.at,
+            actor_id: a.actor_id,
+            actor_name: a.actor_name,
+            action: a.action,
+            target: a.target,
+            ip: a.ip,
+            details: a.details,
+        }
+    }
+}

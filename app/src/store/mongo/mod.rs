@@ -1,0 +1,159 @@
+//! MongoDB driver, chosen by `MONGODB_URI`.
+//!
+//! Collections (ids are uuid strings in `_id`; timestamps are i64 milliseconds unless noted):
+//! - `users`: `username_key` (lowercased username, unique) and `display_key` (lowercased display name)
+//!   serve case-insensitive lookups and search.
+//! - `sessions`: `refresh_hash` unique. `purge_at` is a BSON date under a TTL index, so expired sessions
+//!   disappear by themselves; queries use the i64 `expires_at`.
+//! - `spent_refresh_tokens`: `_id` = a rotated-away refresh hash, `session_id`, and a TTL `purge_at`.
+//! - `rooms`: `name_key` (lowercased name) for ordering and search; `direct_key` unique where present.
+//! - `memberships`: unique on (`room_id`, `user_id`).
+//! - `messages`: unique on (`room_id`, `seq`) and on (`room_id`, `author_id`, `nonce`).
+//! - `read_markers`: unique on (`user_id`, `room_id`).
+//! - `audit_log`: insert-only; `actor_key` is the lowercased actor name.
+//!
+//! Every index is created at start-up (idempotent). Filters are always built here from typed values, so
+//! text from users only ever reaches a query as a string literal or an escaped regex.
+//!
+//! Layout: this file holds the handle and the connection; `indexes` every index; `rows` the document
+//! shapes; `errors` how driver errors become store errors; `bus` the change stream that carries live
+//! events between instances; one file per aggregate implements its repository trait.
+
+mod audit;
+mod bus;
+mod errors;
+mod indexes;
+mod messages;
+mod query;
+mod read_markers;
+mod rooms;
+mod rows;
+mod sessions;
+mod users;
+
+use super::{Store, StoreError, StoreResult};
+use async_trait::async_trait;
+use errors::{describe, OrUnavailable};
+use messages::{RoomLocks, SeqHints};
+use mongodb::bson::{doc, Document};
+use mongodb::options::{Acknowledgment, ClientOptions, CollectionOptions, WriteConcern};
+use mongodb::{Client, Collection, Database};
+use std::sync::Arc;
+use std::time::Duration;
+
+const USERS: &str = "users";
+
+const SESSIONS: &str = "sessions";
+
+const SPENT_TOKENS: &str = "spent_refresh_tokens";
+
+const ROOMS: &str = "rooms";
+
+const MEMBERSHIPS: &str = "memberships";
+
+const MESSAGES: &str = "messages";
+
+const READ_MARKERS: &str = "read_markers";
+
+const AUDIT_LOG: &str = "audit_log";
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+const APP_NAME: &str = "ml-chat";
+
+/// The MongoDB driver. Cloning is cheap: the client is a shared connection pool.
+#[derive(Clone)]
+pub struct MongoStore {
+    db: Database,
+    users: Collection<Document>,
+    sessions: Collection<Document>,
+    spent_tokens: Collection<Document>,
+    rooms: Collection<Document>,
+    memberships: Collection<Document>,
+    messages: Collection<Document>,
+    /// The same collection, with majority and journaled writes for acknowledged messages.
+    messages_durable: Collection<Document>,
+    read_markers: Collection<Document>,
+    audit: Collection<Document>,
+    /// Serializes appends to one room inside this process; see [`RoomLocks`].
+    append_locks: Arc<RoomLocks>,
+    /// A lower bound of each recently used room's last sequence; see [`SeqHints`].
+    seq_hints: Arc<SeqHints>,
+}
+
+impl MongoStore {
+    /// Connects, checks the server answers and creates every index. Any failure is `Unavailable`.
+    pub async fn connect(uri: &str, database: &str) -> StoreResult<MongoStore> {
+        let mut options = ClientOptions::parse(uri).await.map_err(|e| {
+            StoreError::Unavailable(format!("invalid MongoDB URI: {}", describe(&e)))
+        })?;
+        options.server_selection_timeout = Some(CONNECT_TIMEOUT);
+        options.connect_timeout = Some(CONNECT_TIMEOUT);
+        options.app_name = Some(APP_NAME.to_string());
+        let client = Client::with_options(options).map_err(|e| {
+            StoreError::Unavailable(format!("MongoDB client options: {}", describe(&e)))
+        })?;
+        let db = client.database(database);
+
+        // Server selection already gives up after CONNECT_TIMEOUT; this bounds the whole handshake.
+        tokio::time::timeout(CONNECT_TIMEOUT * 2, db.run_command(doc! { "ping": 1 }))
+            .await
+            .map_err(|_| StoreError::Unavailable("MongoDB did not answer ping".into()))?
+            .map_err(|e| {
+                StoreError::Unavailable(format!("MongoDB ping failed: {}", describe(&e)))
+            })?;
+
+        let durable = CollectionOptions::builder()
+            .write_concern(
+                WriteConcern::builder()
+                    .w(Acknowledgment::Majority)
+                    .journal(true)
+                    .build(),
+            )
+            .build();
+        let store = MongoStore {
+            users: db.collection(USERS),
+            sessions: db.collection(SESSIONS),
+            spent_tokens: db.collection(SPENT_TOKENS),
+            rooms: db.collection(ROOMS),
+            memberships: db.collection(MEMBERSHIPS),
+            messages: db.collection(MESSAGES),
+            messages_durable: db.collection_with_options(MESSAGES, durable),
+            read_markers: db.collection(READ_MARKERS),
+            audit: db.collection(AUDIT_LOG),
+            append_locks: Arc::default(),
+            seq_hints: Arc::default(),
+            db,
+        };
+        store.create_indexes().await?;
+        tracing::info!(database, "MongoDB store ready");
+        Ok(store)
+    }
+
+    /// Drops the whole database, indexes included: for clean-up only (tests drop their private one).
+    /// The handle is not usable for writes that rely on unique indexes afterwards.
+    pub async fn drop_database(&self) -> StoreResult<()> {
+        self.db.drop().await.or_unavailable("dropping database")
+    }
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    fn driver(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        tokio::time::timeout(PING_TIMEOUT, self.db.run_command(doc! { "ping": 1 }))
+            .await
+            .map_err(|_| StoreError::Unavailable("MongoDB ping timed out".into()))?
+            .or_unavailable("MongoDB ping")?;
+        Ok(())
+    }
+
+    async fn event_bus(&self) -> StoreResult<Option<super::BusConnection>> {
+        self.open_bus().await.map(Some)
+    }
+}
