@@ -4,11 +4,28 @@
 # fails if any run reports an error, a failed connect, or a lost or duplicated delivery. About 15 s
 # after the build.
 #
-#   loadgen/smoke.sh                      # debug build
+#   loadgen/smoke.sh                      # debug build, embedded store
+#   STORE=mongodb loadgen/smoke.sh        # on the MongoDB of MONGODB_URI, in a throwaway database
 #   PROFILE=release loadgen/smoke.sh      # release build
 #   NO_BUILD=1 PORT=39100 OUT_DIR=target loadgen/smoke.sh   # fixed port; keeps loadgen-smoke.json
+#
+# The store is chosen here, never inherited: STORE=embedded (the default) ignores any MONGODB_URI in
+# the environment; STORE=mongodb needs MONGODB_URI and uses the database MONGODB_DB (default
+# mlchat_smoke_<pid>), which the caller drops afterwards (scripts/test.sh does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+store=${STORE:-embedded}
+case "$store" in
+  embedded) unset MONGODB_URI MONGODB_DB ;;
+  mongodb)
+    : "${MONGODB_URI:?STORE=mongodb needs MONGODB_URI}"
+    export MONGODB_DB=${MONGODB_DB:-mlchat_smoke_$$}
+    ;;
+  *) echo "smoke: STORE must be embedded or mongodb" >&2; exit 2 ;;
+esac
+# Messages per second of the fixed-rate run (a MongoDB-wire test server is much slower than redb).
+rate=${SMOKE_RATE:-200}
 
 profile=${PROFILE:-debug}
 port=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
@@ -61,8 +78,9 @@ run() {
   fi
 }
 
-# 20 users in 2 rooms, 5 senders at 200 msg/s in total: every message to 10 connections.
-run --users 20 --rooms 2 --senders 5 --rate 200 --warmup 1 --duration 3 \
+# 20 users in 2 rooms, 5 senders at $rate msg/s in total: every message to 10 connections.
+echo "smoke: store $store" >&2
+run --users 20 --rooms 2 --senders 5 --rate "$rate" --warmup 1 --duration 3 \
   --json "${OUT_DIR:-$data}/loadgen-smoke.json"
 # The same users (logged in this time), as fast as acks allow with 4 in flight per sender.
 run --users 20 --rooms 2 --senders 5 --max-inflight 4 --warmup 1 --duration 3 --auth login
@@ -76,4 +94,4 @@ if (( rss_mb > MAX_SERVER_RSS_MB )); then
   echo "smoke: FAILED: the server holds $rss_mb MB after the runs" >&2
   exit 1
 fi
-echo "smoke: passed" >&2
+echo "smoke: passed ($store store)" >&2

@@ -28,3 +28,38 @@ impl FromRef<AppState> for LeptosOptions {
         state.leptos_options.clone()
     }
 }
+
+/// A whole `AppState` on a fresh embedded store, for unit tests of the rules and the connection.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+    use crate::auth::{Auth, AuthSettings};
+    use crate::chat::hub::DEFAULT_QUEUE;
+
+    /// The state and the directory its store lives in (dropped with the test).
+    pub async fn state() -> (AppState, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::store::open(&crate::store::StoreSettings::Embedded {
+            data_dir: dir.path().to_path_buf(),
+        })
+        .await
+        .expect("an embedded store");
+        let auth = Auth::new(AuthSettings {
+            jwt_secret: b"unit-test-secret-0123456789abcdefghij".to_vec(),
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 3600,
+            secure_cookies: false,
+            registrations_per_ip_per_hour: 1000,
+        });
+        let state = AppState {
+            leptos_options: LeptosOptions::builder().output_name("test").build(),
+            store,
+            metrics: Arc::new(Metrics::new()),
+            auth: Arc::new(auth),
+            hub: Hub::new(DEFAULT_QUEUE),
+            send_limit: Arc::new(SendLimit::new(1_000_000)),
+            public_origin: "http://localhost".into(),
+        };
+        (state, dir)
+    }
+}

@@ -6,7 +6,7 @@ test("an admin disables a user who has the chat open; they are signed out and to
   const ben = uniqueName("ben");
   const benContext = await browser.newContext();
   const benPage = await benContext.newPage();
-  const checkBen = watchForErrors(benPage);
+  const checkBen = await watchForErrors(benPage);
   await register(benPage, ben, "Ben");
   await benPage.goto("/rooms");
   await waitForHydration(benPage);

@@ -6,20 +6,9 @@ import { test as base, expect, type Page } from "@playwright/test";
  */
 export const test = base.extend<{ page: Page }>({
   page: async ({ page }, use) => {
-    const problems: string[] = [];
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-    page.on("console", (message) => {
-      if (message.type() === "error" && /Content Security Policy|Refused to/i.test(message.text())) {
-        problems.push(`console: ${message.text()}`);
-      }
-    });
-    await page.addInitScript(() => {
-      document.addEventListener("securitypolicyviolation", (event) => {
-        console.error(`Refused to load: CSP violation of ${event.violatedDirective} by ${event.blockedURI}`);
-      });
-    });
+    const check = await watchForErrors(page);
     await use(page);
-    expect(problems, "no script errors or CSP violations").toEqual([]);
+    check();
   },
 });
 
@@ -30,11 +19,26 @@ export async function waitForHydration(page: Page) {
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
 }
 
-/** Fails the test on uncaught errors in a page opened outside the `page` fixture (a second context). */
-export function watchForErrors(page: Page): () => void {
+/**
+ * Collects the page's uncaught errors and Content-Security-Policy violations (a blocked hydration
+ * script would otherwise go unnoticed until someone clicks); the returned check fails the test if
+ * there were any. Call it before the page's first navigation. The `page` fixture does this itself;
+ * pages of other contexts (a second person) need it explicitly.
+ */
+export async function watchForErrors(page: Page): Promise<() => void> {
   const problems: string[] = [];
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  return () => expect(problems, "no script errors in the second page").toEqual([]);
+  page.on("console", (message) => {
+    if (message.type() === "error" && /Content Security Policy|Refused to/i.test(message.text())) {
+      problems.push(`console: ${message.text()}`);
+    }
+  });
+  await page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (event) => {
+      console.error(`Refused to load: CSP violation of ${event.violatedDirective} by ${event.blockedURI}`);
+    });
+  });
+  return () => expect(problems, "no script errors or CSP violations").toEqual([]);
 }
 
 export const PASSWORD = "velvet-orbit-cactus-91";

@@ -3,7 +3,7 @@
 
 use super::actor::{parse_search, Admin};
 use super::{AdminRoomRow, AuditAction, TablePage, TABLE_PAGE};
-use crate::chat::{messages, rooms, MemberView};
+use crate::chat::{access, messages, rooms, MemberView};
 use crate::error::AppError;
 use crate::model::{MessageId, RoomId};
 use crate::state::AppState;
@@ -61,7 +61,7 @@ pub async fn members(
     id: RoomId,
 ) -> Result<Vec<MemberView>, AppError> {
     admin.check()?;
-    rooms::room_record(state, id).await?;
+    access::room_record(state, id).await?;
     rooms::member_views(state, id).await
 }
 
@@ -73,7 +73,7 @@ pub async fn set_archived(
     archived: bool,
 ) -> Result<AdminRoomRow, AppError> {
     admin.check()?;
-    rooms::room_record(state, id).await?;
+    access::room_record(state, id).await?;
     let patch = RoomPatch {
         archived: Some(archived),
         ..RoomPatch::default()
@@ -99,7 +99,7 @@ pub async fn delete(
     confirm_name: &str,
 ) -> Result<(), AppError> {
     admin.check()?;
-    let room = rooms::room_record(state, id).await?;
+    let room = access::room_record(state, id).await?;
     if confirm_name.trim() != room.name.as_str() {
         return Err(AppError::invalid(
             "confirm_name",
@@ -134,7 +134,7 @@ pub async fn delete_message(
         .await?
         .filter(|m| m.deleted_at.is_none())
         .ok_or_else(|| AppError::not_found("That message"))?;
-    let room = rooms::room_record(state, message.room_id).await?;
+    let room = access::room_record(state, message.room_id).await?;
     let author = state.store.user_by_id(message.author_id).await?;
     messages::tombstone(state, id).await?;
     admin

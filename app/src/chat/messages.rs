@@ -2,8 +2,8 @@
 //! from the sender's budget, are persisted, and only then published to the room (on every instance).
 //! Reading history and turning records into what clients see live here too.
 
+use super::access::{postable_room, readable_room};
 use super::render::message_html;
-use super::rooms::{postable_room, readable_room};
 use crate::auth::sessions::Authenticated;
 use crate::domain::{MessageBody, Nonce};
 use crate::error::AppError;

@@ -9,6 +9,8 @@ pub mod api;
 pub mod live;
 
 #[cfg(feature = "ssr")]
+pub mod access;
+#[cfg(feature = "ssr")]
 pub mod connection;
 #[cfg(feature = "ssr")]
 pub mod hub;

@@ -1,6 +1,7 @@
 //! Rooms and memberships: who may read and post where, the caller's rooms and the public ones,
 //! creating, joining, leaving, inviting, direct messages, members, the room page and read markers.
 
+use super::access::{postable_room, readable_room};
 use super::messages::{message_views, PAGE};
 use super::{MemberView, RoomPageData, RoomSummary};
 use crate::auth::sessions::Authenticated;
@@ -13,51 +14,6 @@ use crate::store::{
     direct_key, HistoryQuery, MembershipRecord, MessageRecord, RoomQuery, RoomRecord, StoreError,
     UserRecord, MAX_PAGE_SIZE,
 };
-
-/// The room, or `not_found`.
-pub async fn room_record(state: &AppState, room: RoomId) -> Result<RoomRecord, AppError> {
-    state
-        .store
-        .room_by_id(room)
-        .await?
-        .ok_or_else(|| AppError::not_found("That room"))
-}
-
-/// The room, if `user` may read it: members always; anyone signed in for public rooms.
-pub async fn readable_room(
-    state: &AppState,
-    user: UserId,
-    room: RoomId,
-) -> Result<RoomRecord, AppError> {
-    let record = room_record(state, room).await?;
-    if record.kind == RoomKind::Public && !record.archived {
-        return Ok(record);
-    }
-    if state.store.membership(room, user).await?.is_some() {
-        return Ok(record);
-    }
-    // Private rooms stay invisible to non-members.
-    Err(AppError::not_found("That room"))
-}
-
-/// The room, if `user` is a member who may post in it.
-pub async fn postable_room(
-    state: &AppState,
-    user: UserId,
-    room: RoomId,
-) -> Result<RoomRecord, AppError> {
-    let record = room_record(state, room).await?;
-    if state.store.membership(room, user).await?.is_none() {
-        return Err(AppError::Forbidden);
-    }
-    if record.archived {
-        return Err(AppError::invalid(
-            "room",
-            "This room is archived and read-only.",
-        ));
-    }
-    Ok(record)
-}
 
 async fn summary(
     state: &AppState,

@@ -534,8 +534,10 @@ async fn the_first_admin_comes_from_the_environment_on_an_empty_instance() {
 
 #[tokio::test]
 async fn no_token_or_hash_reaches_the_logs() {
-    let app = spawn_app(StoreKind::Embedded).await;
-    let mut ana = Browser::new(&app);
+    // A server process of its own, logging everything, so only its own lines are read.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut server = ServerProcess::launch(&[("RUST_LOG", "trace".into())], Some(log.path())).await;
+    let mut ana = Browser::at(&server);
     ana.register("ana", GOOD_PASSWORD).await;
     let mut secrets = vec![ana.cookie(ACCESS).unwrap(), ana.cookie(REFRESH).unwrap()];
     ana.refresh().await;
@@ -545,10 +547,14 @@ async fn no_token_or_hash_reaches_the_logs() {
     ana.login("ana", GOOD_PASSWORD).await;
     ana.page("/profile").await;
     ana.post("/api/auth/logout", &[]).await;
-    app.stop().await.unwrap();
+    assert!(
+        server.terminate(std::time::Duration::from_secs(30)).await,
+        "a clean exit"
+    );
 
-    let logs = captured_logs();
+    let logs = std::fs::read_to_string(log.path()).unwrap();
     assert!(logs.contains("signed in"), "the log capture works");
+    assert!(logs.contains("failed login"), "the failure was logged");
     let hashes: Vec<String> = secrets
         .iter()
         .filter(|s| !s.contains('.'))

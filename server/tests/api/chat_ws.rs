@@ -244,27 +244,33 @@ async fn the_send_rate_limit_answers_with_an_error_frame(kind: StoreKind) {
     let (ana, _ben, room) = two_members(&app).await;
     let mut a = WsClient::join(&ana, vec![]).await;
     synced(&mut a, room).await;
-    for i in 0..6 {
+    // Five at once are fine; the budget refills by one every two seconds, so a burst of 30 runs out
+    // however slowly this machine sends (unless 30 sends took a minute).
+    const BURST: usize = 30;
+    for i in 0..BURST {
         a.send(&send(room, &format!("r{i}"), "quick")).await;
     }
-    let mut acks = 0;
-    let mut limited = None;
-    while acks + usize::from(limited.is_some()) < 6 {
+    let mut acked = Vec::new();
+    let mut limited = Vec::new();
+    while acked.len() + limited.len() < BURST {
         match a.recv().await.unwrap() {
-            ServerMsg::Ack { .. } => acks += 1,
+            ServerMsg::Ack { nonce, .. } => acked.push(nonce),
             ServerMsg::Error {
                 code: ErrorCode::RateLimited,
                 nonce,
                 retry_after_ms,
                 ..
-            } => limited = Some((nonce, retry_after_ms)),
+            } => limited.push((nonce.expect("the refusal names its send"), retry_after_ms)),
             _ => {}
         }
     }
-    assert_eq!(acks, 5);
-    let (nonce, retry) = limited.unwrap();
-    assert_eq!(nonce.as_deref(), Some("r5"));
-    assert!(retry.unwrap() >= 1000);
+    let first: Vec<String> = (0..5).map(|i| format!("r{i}")).collect();
+    assert_eq!(acked[..5], first[..], "the first five fit the budget");
+    assert!(!limited.is_empty(), "a burst beyond the budget is refused");
+    for (nonce, retry) in &limited {
+        assert!(!acked.contains(nonce), "{nonce} was refused, not stored");
+        assert!(retry.unwrap() >= 1000, "the refusal says when to retry");
+    }
     app.stop().await.unwrap();
 }
 
@@ -395,15 +401,13 @@ async fn signing_out_elsewhere_closes_the_socket_at_once(kind: StoreKind) {
     laptop.login("ben", GOOD_PASSWORD).await;
     let revoked = laptop.post("/api/auth/sessions/revoke-others", &[]).await;
     assert_eq!(revoked.body, serde_json::json!(1));
-    let closing = tokio::time::timeout(
-        Duration::from_secs(1),
-        b.recv_until(|m| match m {
+    // The notice was queued before the revocation was answered.
+    let closing = b
+        .recv_until(|m| match m {
             ServerMsg::Closing { reason } => Some(*reason),
             _ => None,
-        }),
-    )
-    .await
-    .expect("closed within a second");
+        })
+        .await;
     assert_eq!(closing, CloseReason::SignedOut);
     // Then the socket ends, with nothing after the closing notice.
     loop {

@@ -51,7 +51,8 @@ async fn mongo_readiness_fails_while_the_store_is_unreachable() {
 
     proxy.restore();
     let mut recovered = false;
-    for _ in 0..40 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
         if app.get("/readyz").await.status() == 200 {
             recovered = true;
             break;
@@ -103,10 +104,8 @@ async fn shutdown_completes_and_stops_serving() {
     let url = app.url("/healthz");
     let client = app.client.clone();
     assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
-    tokio::time::timeout(Duration::from_secs(15), app.stop())
-        .await
-        .expect("shutdown finishes within its grace period")
-        .expect("clean exit");
+    // `stop` fails the test if the server is still running 30 s after the signal.
+    app.stop().await.expect("clean exit");
     assert!(
         client.get(&url).send().await.is_err(),
         "nothing listens any more"

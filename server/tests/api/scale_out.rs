@@ -6,6 +6,8 @@ use crate::helpers::*;
 use app::model::RoomId;
 use app::protocol::{ClientMsg, CloseReason, Presence, RoomCursor, ServerMsg};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Two instances on one fresh database.
@@ -125,13 +127,37 @@ async fn two_instances_share_messages_typing_and_presence() {
         .await;
     let ana_id = typist;
     on_a.close().await;
-    let went = on_b
-        .recv_until(|m| match m {
-            ServerMsg::Presence { user, presence } if *user == ana_id => Some(*presence),
-            _ => None,
-        })
-        .await;
-    assert_eq!(went, Presence::Offline);
+    // Ben may still have an `online` for Ana queued from when she connected (it crossed while he was
+    // joining); what counts is that `offline` follows and stays the final word.
+    loop {
+        let presence = on_b
+            .recv_until(|m| match m {
+                ServerMsg::Presence { user, presence } if *user == ana_id => Some(*presence),
+                _ => None,
+            })
+            .await;
+        if presence == Presence::Offline {
+            break;
+        }
+    }
+    assert!(
+        !on_b
+            .sees_within(Duration::from_secs(2), |m| matches!(
+                m,
+                ServerMsg::Presence { user, .. } if *user == ana_id
+            ))
+            .await,
+        "no presence for Ana after her offline"
+    );
+    let members = ben.get(&format!("/api/rooms/members?room={room}")).await;
+    let ana = members
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["username"] == "ana")
+        .expect("Ana is a member");
+    assert_eq!(ana["presence"], "offline", "B shows Ana offline");
 }
 
 #[tokio::test]
@@ -216,11 +242,16 @@ async fn killing_an_instance_loses_no_acknowledged_message() {
     };
     const EACH: usize = 40;
 
-    // Writers on A send as fast as acks come back, until A dies under them.
+    // Writers on A send as fast as acks come back, until A dies under them: it is killed once a few
+    // sends are acknowledged and many are still to come.
+    const KILL_AFTER: usize = 15;
+    let acks_so_far = Arc::new(AtomicUsize::new(0));
+    let kill_now = Arc::new(tokio::sync::Notify::new());
     let mut tasks = Vec::new();
     for (i, writer) in writers.iter().enumerate() {
         let mut ws = WsClient::join(writer, vec![]).await;
         synced(&mut ws, room).await;
+        let (acks_so_far, kill_now) = (acks_so_far.clone(), kill_now.clone());
         tasks.push(tokio::spawn(async move {
             let mut acked: HashMap<String, u64> = HashMap::new();
             for n in 0..EACH {
@@ -229,6 +260,9 @@ async fn killing_an_instance_loses_no_acknowledged_message() {
                 match ack_of(&mut ws, &nonce).await {
                     Some(seq) => {
                         acked.insert(nonce, seq);
+                        if acks_so_far.fetch_add(1, Ordering::SeqCst) + 1 == KILL_AFTER {
+                            kill_now.notify_one();
+                        }
                     }
                     None => break, // the instance died under us
                 }
@@ -236,12 +270,18 @@ async fn killing_an_instance_loses_no_acknowledged_message() {
             acked
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill_now.notified().await;
     a.kill().await;
     let mut acked_before: HashMap<String, u64> = HashMap::new();
     for task in tasks {
         acked_before.extend(task.await.unwrap());
     }
+    assert!(
+        (KILL_AFTER..3 * EACH).contains(&acked_before.len()),
+        "killed mid-send: {} of {} acknowledged",
+        acked_before.len(),
+        3 * EACH
+    );
 
     // Everyone reconnects to B and re-sends every nonce (as the browser re-sends unacked ones): the
     // already stored ones are answered with their original sequence, the rest are stored once.

@@ -1,9 +1,9 @@
 //! `/admin/audit`: every admin action, newest first, filtered by who and what. Read-only: the app has
 //! no way to edit or delete an entry.
 
-use super::{AdminFrame, Pager, SearchBox, HEAD_ROW, INPUT, ROW, TABLE};
+use super::{AdminFrame, AdminTable, SearchBox, INPUT, ROW};
 use crate::admin::api::admin_audit;
-use crate::admin::AuditAction;
+use crate::admin::{AuditAction, AuditRow};
 use crate::auth::authed;
 use leptos::prelude::*;
 
@@ -45,41 +45,21 @@ fn AuditTable() -> impl IntoView {
                 </select>
             </label>
         </div>
-        <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match entries.await {
-                    Ok(page) => view! {
-                        <div class="overflow-x-auto">
-                            <table class=TABLE aria-label="Audit log">
-                                <thead>
-                                    <tr class=HEAD_ROW>
-                                        <th class="py-2 pr-3">"Time"</th>
-                                        <th class="py-2 pr-3">"Actor"</th>
-                                        <th class="py-2 pr-3">"Action"</th>
-                                        <th class="py-2 pr-3">"Target"</th>
-                                        <th class="py-2 pr-3">"IP"</th>
-                                        <th class="py-2">"Details"</th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {page.items.clone().into_iter().map(|e| { let action = e.action.clone(); view! {
-                                        <tr class=ROW data-action=action>
-                                            <td class="py-2 pr-3 whitespace-nowrap">{e.at.format_utc()}</td>
-                                            <td class="py-2 pr-3">{e.actor}</td>
-                                            <td class="py-2 pr-3 font-mono text-xs">{e.action}</td>
-                                            <td class="py-2 pr-3 break-all">{e.target}</td>
-                                            <td class="py-2 pr-3">{e.ip}</td>
-                                            <td class="py-2">{e.details}</td>
-                                        </tr>
-                                    }}).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                        <Pager page offset />
-                    }.into_any(),
-                    Err(e) => view! { <p role="alert" class="text-sm text-red-600">{e.to_string()}</p> }.into_any(),
-                }
-            })}
-        </Transition>
+        <AdminTable
+            label="Audit log"
+            headers=&["Time", "Actor", "Action", "Target", "IP", "Details"]
+            page=entries
+            offset
+            row=|e: AuditRow| { let action = e.action.clone(); view! {
+                <tr class=ROW data-action=action>
+                    <td class="py-2 pr-3 whitespace-nowrap">{e.at.format_utc()}</td>
+                    <td class="py-2 pr-3">{e.actor}</td>
+                    <td class="py-2 pr-3 font-mono text-xs">{e.action}</td>
+                    <td class="py-2 pr-3 break-all">{e.target}</td>
+                    <td class="py-2 pr-3">{e.ip}</td>
+                    <td class="py-2">{e.details}</td>
+                </tr>
+            }}
+        />
     }
 }

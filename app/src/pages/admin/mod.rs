@@ -18,8 +18,8 @@ use leptos_router::components::A;
 pub const BUTTON: &str = "rounded-md border border-slate-300 px-2 py-1 text-xs font-medium hover:bg-slate-100 disabled:opacity-50 dark:border-slate-700 dark:hover:bg-slate-800";
 pub const DANGER_BUTTON: &str = "rounded-md border border-red-300 px-2 py-1 text-xs font-medium text-red-700 hover:bg-red-50 disabled:opacity-50 dark:border-red-800 dark:text-red-300 dark:hover:bg-red-950";
 pub const INPUT: &str = "w-full rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm dark:border-slate-700 dark:bg-slate-900 sm:w-64";
-pub const TABLE: &str = "w-full min-w-[40rem] text-left text-sm";
-pub const HEAD_ROW: &str =
+const TABLE: &str = "w-full min-w-[40rem] text-left text-sm";
+const HEAD_ROW: &str =
     "border-b border-slate-200 text-xs uppercase text-slate-500 dark:border-slate-800";
 pub const ROW: &str = "border-b border-slate-100 align-top dark:border-slate-900";
 
@@ -76,9 +76,49 @@ pub fn Forbidden() -> impl IntoView {
     }
 }
 
+/// One page of an admin list as a table: a header row, one row per item (drawn by `row`), the range
+/// with previous/next buttons that move `offset`, and the error if the page could not be loaded.
+#[component]
+pub fn AdminTable<T, R, V>(
+    /// The table's accessible name.
+    label: &'static str,
+    headers: &'static [&'static str],
+    page: Resource<Result<TablePage<T>, AppError>>,
+    offset: RwSignal<u64>,
+    row: R,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    R: Fn(T) -> V + Copy + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(page) => view! {
+                        <div class="overflow-x-auto">
+                            <table class=TABLE aria-label=label>
+                                <thead>
+                                    <tr class=HEAD_ROW>
+                                        {headers.iter().map(|h| view! { <th class="py-2 pr-3">{*h}</th> }).collect_view()}
+                                    </tr>
+                                </thead>
+                                <tbody>{page.items.clone().into_iter().map(row).collect_view()}</tbody>
+                            </table>
+                        </div>
+                        <Pager page offset />
+                    }.into_any(),
+                    Err(e) => view! { <p role="alert" class="text-sm text-red-600">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
 /// "26–50 of 73" with previous/next buttons that move `offset` by one page.
 #[component]
-pub fn Pager<T: Clone + Send + Sync + 'static>(
+fn Pager<T: Clone + Send + Sync + 'static>(
     page: TablePage<T>,
     offset: RwSignal<u64>,
 ) -> impl IntoView {

@@ -1,8 +1,6 @@
 //! `/admin/rooms`: find rooms; see members; archive or restore; delete after typing the room's name.
 
-use super::{
-    error_line, AdminFrame, Pager, SearchBox, BUTTON, DANGER_BUTTON, HEAD_ROW, ROW, TABLE,
-};
+use super::{error_line, AdminFrame, AdminTable, SearchBox, BUTTON, DANGER_BUTTON, ROW};
 use crate::admin::api::{admin_delete_room, admin_room_members, admin_rooms, admin_set_archived};
 use crate::admin::AdminRoomRow;
 use crate::auth::authed;
@@ -76,58 +74,38 @@ fn RoomsTable() -> impl IntoView {
         <SearchBox label="Search rooms" search offset />
         {error_line(error)}
         <Notice message=notice />
-        <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match rooms.await {
-                    Ok(page) => view! {
-                        <div class="overflow-x-auto">
-                            <table class=TABLE aria-label="Rooms">
-                                <thead>
-                                    <tr class=HEAD_ROW>
-                                        <th class="py-2 pr-3">"Room"</th>
-                                        <th class="py-2 pr-3">"Kind"</th>
-                                        <th class="py-2 pr-3">"Members"</th>
-                                        <th class="py-2 pr-3">"Messages"</th>
-                                        <th class="py-2 pr-3">"Last activity"</th>
-                                        <th class="py-2">"Actions"</th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {page.items.clone().into_iter().map(|room| {
-                                        let id = room.id;
-                                        let (for_archive, for_delete) = (room.clone(), room.clone());
-                                        view! {
-                                            <tr class=ROW data-room=room.name.clone()>
-                                                <td class="py-2 pr-3 font-medium">
-                                                    {room.name.clone()}
-                                                    {room.archived.then(|| view! { <span class="ml-2 rounded bg-slate-200 px-1.5 text-xs dark:bg-slate-800">"archived"</span> })}
-                                                </td>
-                                                <td class="py-2 pr-3">{room.kind.as_str()}</td>
-                                                <td class="py-2 pr-3">{room.members}</td>
-                                                <td class="py-2 pr-3">{room.messages}</td>
-                                                <td class="py-2 pr-3 whitespace-nowrap">{room.last_activity.format_utc()}</td>
-                                                <td class="py-2">
-                                                    <div class="flex flex-wrap gap-1">
-                                                        <button type="button" class=BUTTON on:click=move |_| shown_members.update(|s| *s = if *s == Some(id) { None } else { Some(id) })>"Members"</button>
-                                                        <button type="button" class=BUTTON on:click=move |_| archive(for_archive.clone())>
-                                                            {if room.archived { "Unarchive" } else { "Archive" }}
-                                                        </button>
-                                                        <button type="button" class=DANGER_BUTTON on:click=move |_| delete(for_delete.clone())>"Delete"</button>
-                                                    </div>
-                                                    {move || (shown_members.get() == Some(id)).then(|| view! { <RoomMembers room=id /> })}
-                                                </td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                        <Pager page offset />
-                    }.into_any(),
-                    Err(e) => view! { <p role="alert" class="text-sm text-red-600">{e.to_string()}</p> }.into_any(),
+        <AdminTable
+            label="Rooms"
+            headers=&["Room", "Kind", "Members", "Messages", "Last activity", "Actions"]
+            page=rooms
+            offset
+            row=move |room: AdminRoomRow| {
+                let id = room.id;
+                let (for_archive, for_delete) = (room.clone(), room.clone());
+                view! {
+                    <tr class=ROW data-room=room.name.clone()>
+                        <td class="py-2 pr-3 font-medium">
+                            {room.name.clone()}
+                            {room.archived.then(|| view! { <span class="ml-2 rounded bg-slate-200 px-1.5 text-xs dark:bg-slate-800">"archived"</span> })}
+                        </td>
+                        <td class="py-2 pr-3">{room.kind.as_str()}</td>
+                        <td class="py-2 pr-3">{room.members}</td>
+                        <td class="py-2 pr-3">{room.messages}</td>
+                        <td class="py-2 pr-3 whitespace-nowrap">{room.last_activity.format_utc()}</td>
+                        <td class="py-2">
+                            <div class="flex flex-wrap gap-1">
+                                <button type="button" class=BUTTON on:click=move |_| shown_members.update(|s| *s = if *s == Some(id) { None } else { Some(id) })>"Members"</button>
+                                <button type="button" class=BUTTON on:click=move |_| archive(for_archive.clone())>
+                                    {if room.archived { "Unarchive" } else { "Archive" }}
+                                </button>
+                                <button type="button" class=DANGER_BUTTON on:click=move |_| delete(for_delete.clone())>"Delete"</button>
+                            </div>
+                            {move || (shown_members.get() == Some(id)).then(|| view! { <RoomMembers room=id /> })}
+                        </td>
+                    </tr>
                 }
-            })}
-        </Transition>
+            }
+        />
     }
 }
 

@@ -1,8 +1,6 @@
 //! `/admin/users`: find users; disable or enable, promote or demote, sign out everywhere, reset password.
 
-use super::{
-    error_line, AdminFrame, Pager, SearchBox, BUTTON, DANGER_BUTTON, HEAD_ROW, ROW, TABLE,
-};
+use super::{error_line, AdminFrame, AdminTable, SearchBox, BUTTON, DANGER_BUTTON, ROW};
 use crate::admin::api::{
     admin_force_logout, admin_reset_password, admin_set_disabled, admin_set_role, admin_users,
 };
@@ -75,33 +73,13 @@ fn UsersTable() -> impl IntoView {
         <SearchBox label="Search users" search offset />
         {error_line(error)}
         <Notice message=notice />
-        <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match users.await {
-                    Ok(page) => view! {
-                        <div class="overflow-x-auto">
-                            <table class=TABLE aria-label="Users">
-                                <thead>
-                                    <tr class=HEAD_ROW>
-                                        <th class="py-2 pr-3">"User"</th>
-                                        <th class="py-2 pr-3">"Role"</th>
-                                        <th class="py-2 pr-3">"Status"</th>
-                                        <th class="py-2 pr-3">"Created"</th>
-                                        <th class="py-2 pr-3">"Last seen"</th>
-                                        <th class="py-2">"Actions"</th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {page.items.clone().into_iter().map(|u| view! { <UserRow user=u act /> }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                        <Pager page offset />
-                    }.into_any(),
-                    Err(e) => view! { <p role="alert" class="text-sm text-red-600">{e.to_string()}</p> }.into_any(),
-                }
-            })}
-        </Transition>
+        <AdminTable
+            label="Users"
+            headers=&["User", "Role", "Status", "Created", "Last seen", "Actions"]
+            page=users
+            offset
+            row=move |u: AdminUserRow| view! { <UserRow user=u act /> }
+        />
     }
 }
 

@@ -1,6 +1,9 @@
 //! The on-disk layout: redb tables, and the JSON rows stored in them. Rows are private to this driver
 //! and convert to and from the storage interface's records at the edge.
 
+// Rows hold what was parsed when it was written (see `crate::domain`).
+#![allow(clippy::disallowed_methods)]
+
 use crate::domain::{DisplayName, RoomName, RoomTopic, Username};
 use crate::model::{
     AuditId, MemberRole, MessageId, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,

@@ -1,6 +1,9 @@
 //! The documents' shapes (ids are uuid strings in `_id`, times i64 milliseconds), how each becomes a
 //! record of the storage interface, and the helpers that read them.
 
+// Rows hold what was parsed when it was written (see `crate::domain`).
+#![allow(clippy::disallowed_methods)]
+
 use super::errors::OrUnavailable;
 use crate::domain::{DisplayName, RoomName, RoomTopic, Username};
 use crate::model::{

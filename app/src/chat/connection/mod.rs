@@ -3,6 +3,10 @@
 //! order, and forwards room events exactly once and in sequence order per room, filling any gap from
 //! the store. It persists and publishes nothing itself: `messages` and `rooms` do.
 
+mod ordering;
+
+pub use ordering::{classify, Held, Next};
+
 use super::hub::{Broadcast, ConnId, Control, Registration};
 use super::{messages, rooms};
 use crate::auth::sessions::{self, Authenticated};
@@ -15,7 +19,7 @@ use crate::protocol::{
 use crate::state::AppState;
 use crate::store::{HistoryQuery, UserRecord, MAX_PAGE_SIZE};
 use futures::{Stream, StreamExt};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -25,8 +29,6 @@ use tokio::sync::mpsc;
 pub const COMMAND_QUEUE: usize = 8192;
 /// How often the session and account are re-read from the store while commands arrive.
 const AUTH_RECHECK: Duration = Duration::from_secs(1);
-/// How long a gap in a room's sequence may stay open before the missing messages are read from the store.
-const GAP_WAIT: Duration = Duration::from_millis(500);
 /// Messages held behind one gap before waiting stops and the store is asked.
 const MAX_HELD: usize = 1024;
 /// Hub events forwarded in one go before the connection looks at its commands again.
@@ -109,79 +111,6 @@ where
     // in it is reset, and a reset makes the client drop what it has not read yet, such as the
     // `Closing` notice that says why.
     while input.next().await.is_some() {}
-}
-
-/// What to do with a message event, given the last sequence delivered in its room.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Next {
-    Deliver,
-    Duplicate,
-    /// Messages `after + 1 .. seq` were missed: read them from the store first.
-    Gap {
-        after: u64,
-    },
-}
-
-pub fn classify(last_delivered: u64, seq: u64) -> Next {
-    if seq <= last_delivered {
-        Next::Duplicate
-    } else if seq == last_delivered + 1 {
-        Next::Deliver
-    } else {
-        Next::Gap {
-            after: last_delivered,
-        }
-    }
-}
-
-/// One room's messages that arrived ahead of a missing one. Publishers finish in any order (a batch of
-/// messages committed together is announced by as many tasks), so a gap usually fills from the hub
-/// within moments; only a gap that stays open longer than `GAP_WAIT` is read from the store.
-#[derive(Debug)]
-pub struct Held<T> {
-    items: BTreeMap<u64, T>,
-    /// When the oldest still-open gap was seen.
-    since: Instant,
-}
-
-impl<T> Held<T> {
-    pub fn new(now: Instant) -> Self {
-        Self {
-            items: BTreeMap::new(),
-            since: now,
-        }
-    }
-
-    pub fn hold(&mut self, seq: u64, item: T) {
-        self.items.insert(seq, item);
-    }
-
-    /// Everything that now follows `last` without a gap, in order; drops what `last` already covers.
-    pub fn take_ready(&mut self, mut last: u64) -> Vec<(u64, T)> {
-        self.items = self.items.split_off(&(last + 1));
-        let mut ready = Vec::new();
-        while let Some(entry) = self.items.first_entry() {
-            if *entry.key() != last + 1 {
-                break;
-            }
-            last += 1;
-            ready.push((last, entry.remove()));
-        }
-        ready
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// When the store should be asked instead of waiting any longer.
-    pub fn deadline(&self) -> Instant {
-        self.since + GAP_WAIT
-    }
 }
 
 struct Connection {
@@ -569,38 +498,4 @@ impl Connection {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{classify, Held, Next, GAP_WAIT};
-    use std::time::Instant;
-
-    #[test]
-    fn messages_are_delivered_once_in_order_and_gaps_are_found() {
-        assert_eq!(classify(4, 5), Next::Deliver);
-        assert_eq!(classify(4, 4), Next::Duplicate);
-        assert_eq!(classify(4, 2), Next::Duplicate);
-        assert_eq!(classify(4, 9), Next::Gap { after: 4 });
-        assert_eq!(classify(0, 1), Next::Deliver);
-    }
-
-    #[test]
-    fn held_messages_come_out_in_order_once_the_gap_fills() {
-        let mut held = Held::new(Instant::now());
-        held.hold(7, "g");
-        held.hold(5, "e");
-        // Already delivered by the time it is released:
-        held.hold(3, "c");
-        // Cursor at 4 (4 just arrived): 5 follows, 6 is still missing.
-        assert_eq!(held.take_ready(4), vec![(5, "e")]);
-        assert_eq!(held.len(), 1);
-        // 6 arrives and is delivered: 7 follows.
-        assert_eq!(held.take_ready(6), vec![(7, "g")]);
-        assert!(held.is_empty());
-    }
-
-    #[test]
-    fn a_gap_waits_a_bounded_time() {
-        let start = Instant::now();
-        let held: Held<()> = Held::new(start);
-        assert_eq!(held.deadline(), start + GAP_WAIT);
-    }
-}
+mod tests;
