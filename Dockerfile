@@ -6,7 +6,7 @@
 #   docker build -t ml-chat .
 #   docker run --rm -p 127.0.0.1:8080:3000 -v mlchat-data:/data \
 #     -e JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
-#     -e PUBLIC_ORIGIN=http://127.0.0.1:8080 ml-chat
+#     -e PUBLIC_ORIGIN=http://127.0.0.1:8080 -e ALLOW_HTTP_ORIGIN=true ml-chat
 #
 # scripts/docker-check.sh builds this image (with podman or docker) and smoke-tests it.
 #

@@ -45,6 +45,7 @@ start_server() {
   env LEPTOS_SITE_ADDR="127.0.0.1:$2" DATA_DIR="$1" \
     ${mongo_uri:+MONGODB_URI=$mongo_uri} ${mongo_uri:+MONGODB_DB=bench_${scenario}_$3_$$} \
     REGISTRATIONS_PER_IP_PER_HOUR=1000000 MESSAGES_PER_10S=1000000 WS_QUEUE_FRAMES=65536 \
+    ROOM_ACTIONS_PER_10_MIN=1000000 CONNECTIONS_PER_ADDRESS=1000000 WEBSOCKETS_PER_USER=100000 WEBSOCKETS_PER_ADDRESS=1000000 \
     SHUTDOWN_GRACE_SECS=1 RUST_LOG=warn \
     taskset -c 0 "$target_dir/release/server" >>"$1/server.log" 2>&1 &
   server_pid=$!

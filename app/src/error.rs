@@ -21,6 +21,13 @@ pub enum AppError {
     /// 429: too many actions of one kind (messages, ...) in a short time.
     #[error("You are sending messages too fast. Wait {} and try again.", human_wait(*retry_after_secs))]
     RateLimited { retry_after_secs: u64 },
+    /// 429: this person or address already holds as many live connections as allowed.
+    #[error("Too many open connections. Close another tab or device and try again.")]
+    TooManyConnections,
+    /// 401: the password was right; the account also needs a code from its authenticator app (or a
+    /// recovery code): `POST /api/auth/login/code` with the challenge cookie this answer set.
+    #[error("Enter the code from your authenticator app.")]
+    SecondFactorRequired,
     /// 401: nobody is signed in (or the session was revoked).
     #[error("Please sign in to continue.")]
     Unauthenticated,
@@ -30,6 +37,10 @@ pub enum AppError {
     /// 403: the account was disabled by an administrator.
     #[error("This account has been disabled. Contact an administrator.")]
     AccountDisabled,
+    /// 403: signed in with a temporary password (set by an administrator): only choosing a new
+    /// password, reading the profile and signing out work until then.
+    #[error("Choose a new password first: an administrator set a temporary one.")]
+    PasswordChangeRequired,
     /// 403: signed in, but not allowed to do this.
     #[error("You do not have permission to do that.")]
     Forbidden,
@@ -39,6 +50,9 @@ pub enum AppError {
     /// 404
     #[error("{what} was not found.")]
     NotFound { what: String },
+    /// 413: the request body is larger than the server accepts (`MAX_BODY_BYTES`).
+    #[error("That request is too large.")]
+    PayloadTooLarge,
     /// 503: the store could not be reached; retrying later may work.
     #[error("The service is temporarily unavailable. Please try again shortly.")]
     Unavailable,
@@ -68,10 +82,19 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Invalid { .. } | Self::Transport { .. } => 400,
-            Self::BadCredentials | Self::Unauthenticated | Self::SessionExpired => 401,
-            Self::AccountDisabled | Self::Forbidden | Self::CrossSite => 403,
+            Self::BadCredentials
+            | Self::Unauthenticated
+            | Self::SessionExpired
+            | Self::SecondFactorRequired => 401,
+            Self::AccountDisabled
+            | Self::Forbidden
+            | Self::CrossSite
+            | Self::PasswordChangeRequired => 403,
             Self::NotFound { .. } => 404,
-            Self::TooManyAttempts { .. } | Self::RateLimited { .. } => 429,
+            Self::PayloadTooLarge => 413,
+            Self::TooManyAttempts { .. } | Self::RateLimited { .. } | Self::TooManyConnections => {
+                429
+            }
             Self::Internal => 500,
             Self::Unavailable => 503,
         }
@@ -98,10 +121,41 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        Self::Transport {
-            message: value.to_string(),
+        match value {
+            // On the server these mean the request's arguments could not be read: the client's error
+            // (400), not ours. (In the browser they are about the answer, and stay transport errors.)
+            ServerFnErrorErr::Args(detail)
+            | ServerFnErrorErr::MissingArg(detail)
+            | ServerFnErrorErr::Deserialization(detail)
+                if cfg!(feature = "ssr") =>
+            {
+                if detail.contains("length limit exceeded") {
+                    Self::PayloadTooLarge
+                } else {
+                    Self::invalid(
+                        "request",
+                        format!(
+                            "The request could not be read: {}",
+                            first_line(&detail, 200)
+                        ),
+                    )
+                }
+            }
+            other => Self::Transport {
+                message: other.to_string(),
+            },
         }
     }
+}
+
+/// The first line of `text`, at most `max` characters: enough to say what went wrong.
+fn first_line(text: &str, max: usize) -> String {
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(max)
+        .collect()
 }
 
 /// "42 seconds", "5 minutes", "1 hour": rounded up, so the wait is never under-stated.

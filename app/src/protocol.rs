@@ -5,7 +5,7 @@
 //! JSON-encoded message. A frame the server cannot read is answered with an `Error` message and the
 //! connection stays open. See the README for a walk-through.
 
-use crate::model::{MessageId, RoomId, Timestamp, UserId};
+use crate::model::{MemberRole, MessageId, RoomId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Longest message body, in characters.
@@ -109,7 +109,9 @@ pub struct MessageView {
     pub room: RoomId,
     pub seq: u64,
     pub author: UserId,
+    /// The author's display name, and (shown beside it, as display names may look alike) username.
     pub author_name: String,
+    pub author_username: String,
     /// The text as written (empty once deleted).
     pub body: String,
     /// The body rendered from the small markdown subset and sanitised on the server; safe to insert.
@@ -151,6 +153,8 @@ pub enum CloseReason {
     TooSlow,
     /// The client sent too many commands without waiting for answers: reconnect and resume.
     TooManyPending,
+    /// The client kept sending commands after being refused for sending too many: reconnect later.
+    Flooding,
     /// No frame from the client for too long.
     Silent,
     /// The session was signed out: go to the login page.
@@ -161,6 +165,16 @@ pub enum CloseReason {
     ShuttingDown,
     /// The server lost track of other instances' events: reconnect and resume from your cursors.
     Resync,
+}
+
+/// A member of a room as lists and `member_joined` show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub user: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: MemberRole,
+    pub presence: Presence,
 }
 
 /// Server → client.
@@ -198,6 +212,18 @@ pub enum ServerMsg {
     /// The user left or was removed from a room.
     RoomRemoved {
         room: RoomId,
+    },
+    /// The user's open invitations changed (a new one, or one accepted or declined elsewhere).
+    InvitationsChanged,
+    /// Someone joined a room the user is in.
+    MemberJoined {
+        room: RoomId,
+        member: MemberView,
+    },
+    /// Someone left a room the user is in.
+    MemberLeft {
+        room: RoomId,
+        user: UserId,
     },
     Typing {
         room: RoomId,

@@ -44,9 +44,39 @@ impl<K: Hash + Eq + Clone> KeyedRateLimit<K> {
     }
 }
 
+/// The key per-address limits count under: the address itself for IPv4, its /64 network for IPv6 (one
+/// subscriber usually holds a whole /64, and could otherwise pick a fresh address per attempt).
+pub fn address_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{net}/64")
+        }
+        Ok(ip) => ip.to_canonical().to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_network() {
+        assert_eq!(address_key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_key("2001:db8:1:2:ffff::9"),
+            address_key("2001:db8:1:2::1")
+        );
+        assert_ne!(
+            address_key("2001:db8:1:3::1"),
+            address_key("2001:db8:1:2::1")
+        );
+        assert_eq!(address_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_key("unknown"), "unknown");
+    }
 
     #[test]
     fn each_key_has_its_own_budget_that_refills_over_the_period() {

@@ -30,13 +30,24 @@ impl RequestContext {
         })?;
         Ok(Self {
             client: client_info(&parts),
-            cookies: SessionCookies::from_headers(&parts.headers),
+            cookies: SessionCookies::from_headers(&parts.headers, state.auth.cookie_names()),
             state,
         })
     }
 
-    /// The signed-in caller, checked against the store.
+    /// The signed-in caller, checked against the store. A caller with a temporary password gets
+    /// `PasswordChangeRequired`: see [`RequestContext::user_with_temporary_password`].
     pub async fn user(&self) -> Result<Authenticated, AppError> {
+        let me = self.user_with_temporary_password().await?;
+        if me.user.must_change_password {
+            return Err(AppError::PasswordChangeRequired);
+        }
+        Ok(me)
+    }
+
+    /// The signed-in caller, even one whose password an administrator reset: only for what such a
+    /// caller may still do (read who they are and their profile, choose a new password).
+    pub async fn user_with_temporary_password(&self) -> Result<Authenticated, AppError> {
         sessions::authenticate(&self.state, &self.cookies).await
     }
 
@@ -71,6 +82,18 @@ where
 {
     serve(async |ctx| {
         let me = ctx.user().await?;
+        body(ctx, me).await
+    })
+    .await
+}
+
+/// [`serve_user`] for the few calls a caller with a temporary password may make.
+pub async fn serve_user_with_temporary_password<T, F>(body: F) -> Result<T, AppError>
+where
+    F: AsyncFnOnce(&RequestContext, Authenticated) -> Result<T, AppError>,
+{
+    serve(async |ctx| {
+        let me = ctx.user_with_temporary_password().await?;
         body(ctx, me).await
     })
     .await

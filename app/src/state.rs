@@ -1,7 +1,7 @@
 //! Shared server state, handed to SSR and server functions as Leptos context and to axum handlers as state.
 
 use crate::auth::Auth;
-use crate::chat::{hub::Hub, SendLimit};
+use crate::chat::{hub::Hub, socket_limits::SocketLimits, ChatLimits};
 use crate::metrics::Metrics;
 use crate::store::DynStore;
 use axum::extract::FromRef;
@@ -17,8 +17,10 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Who follows which room, who is online; fans events out to connections.
     pub hub: Arc<Hub>,
-    /// Per-user limit on new messages.
-    pub send_limit: Arc<SendLimit>,
+    /// Per-person budgets: messages, typing, presence, room changes.
+    pub limits: Arc<ChatLimits>,
+    /// Live connections per person and per client address.
+    pub sockets: Arc<SocketLimits>,
     /// The origin browsers use to reach us, e.g. `https://chat.example.com`.
     pub public_origin: Arc<str>,
 }
@@ -57,7 +59,8 @@ pub mod testing {
             metrics: Arc::new(Metrics::new()),
             auth: Arc::new(auth),
             hub: Hub::new(DEFAULT_QUEUE),
-            send_limit: Arc::new(SendLimit::new(1_000_000)),
+            limits: Arc::new(ChatLimits::new(1_000_000, 1_000_000)),
+            sockets: SocketLimits::new(100, 100),
             public_origin: "http://localhost".into(),
         };
         (state, dir)

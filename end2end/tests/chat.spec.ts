@@ -24,10 +24,15 @@ async function roomForTwo(page: Page, browser: Browser) {
   await expect(page.getByRole("heading", { name: `🔒 ${roomName}` })).toBeVisible();
   await expect(page.getByTestId("link-status")).toHaveAttribute("data-link", "online");
   await page.getByLabel("Invite by username").fill(ben);
-  await page.getByRole("button", { name: "Invite" }).click();
-  await expect(page.getByRole("complementary", { name: "Members" }).getByText("Ben")).toBeVisible();
+  await page.getByRole("button", { name: "Invite", exact: true }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Invited Ben" })).toBeVisible();
 
-  // The room appears in Ben's sidebar live, and opens.
+  // The invitation appears in Ben's sidebar live; accepting it opens the room, and Ana sees him join.
+  await benPage
+    .getByRole("navigation", { name: "Rooms" })
+    .getByRole("button", { name: `Accept the invitation to ${roomName}` })
+    .click();
+  await expect(page.getByRole("complementary", { name: "Members" }).getByText("Ben", { exact: true })).toBeVisible();
   await benPage.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: roomName }).click();
   await expect(benPage.getByRole("heading", { name: `🔒 ${roomName}` })).toBeVisible();
   await expect(benPage.getByTestId("link-status")).toHaveAttribute("data-link", "online");

@@ -7,6 +7,7 @@ const AFTER_HELP: &str = "\
 SCENARIOS
   Start the server with its limits lifted (the defaults are meant for people, not for a load test):
     REGISTRATIONS_PER_IP_PER_HOUR=1000000 MESSAGES_PER_10S=1000000 WS_QUEUE_FRAMES=65536 \\
+    ROOM_ACTIONS_PER_10_MIN=1000000 CONNECTIONS_PER_ADDRESS=1000000 WEBSOCKETS_PER_USER=100000 WEBSOCKETS_PER_ADDRESS=1000000 \\
     LEPTOS_SITE_ADDR=127.0.0.1:3000 DATA_DIR=$(mktemp -d) RUST_LOG=warn target/release/server &
   and pass its pid with --server-pid $! to get its memory and CPU use.
 

@@ -229,6 +229,7 @@ mod tests {
             seq: 12,
             author: UserId::from_uuid(uuid::Uuid::from_u128(6)),
             author_name: "Ana \"the tester\"".into(),
+            author_username: "ana".into(),
             body: "lg 1 2 3".into(),
             html: "<p>lg 1 2 3</p>".into(),
             created_at: Timestamp(1),

@@ -5,8 +5,11 @@
 use app::auth::cookies::SessionCookies;
 use app::auth::paths::{guest_only, login_url, requires_login, safe_next};
 use app::auth::sessions;
+use app::chat::socket::Admitted;
 use app::error::AppError;
 use app::model::Role;
+use app::rate_limit::address_key;
+use app::request::ClientIp;
 use app::state::AppState;
 use axum::{
     extract::{Query, Request, State},
@@ -79,12 +82,29 @@ pub async fn guard_websocket_upgrade(
         tracing::warn!("websocket upgrade from a foreign origin refused");
         return error_response(&AppError::CrossSite);
     }
-    let cookies = SessionCookies::from_headers(request.headers());
-    match sessions::authenticate(&state, &cookies).await {
-        Ok(me) => {
-            request.extensions_mut().insert(me);
-        }
+    let cookies = SessionCookies::from_headers(request.headers(), state.auth.cookie_names());
+    let me = match sessions::authenticate(&state, &cookies).await {
+        Ok(me) => me,
         Err(error) => return error_response(&error),
+    };
+    if me.user.must_change_password {
+        return error_response(&AppError::PasswordChangeRequired);
+    }
+    let address = request
+        .extensions()
+        .get::<ClientIp>()
+        .map_or_else(|| "unknown".to_owned(), |ip| address_key(&ip.0.to_string()));
+    match state.sockets.admit(me.user.id, &address) {
+        Ok(permit) => {
+            request.extensions_mut().insert(Admitted {
+                me,
+                permit: Arc::new(permit),
+            });
+        }
+        Err(error) => {
+            tracing::warn!(%address, "too many live connections; upgrade refused");
+            return error_response(&error);
+        }
     }
     next.run(request).await
 }
@@ -126,7 +146,7 @@ pub async fn page_session(
     if request.method() != Method::GET || !is_page(&path) {
         return next.run(request).await;
     }
-    let cookies = SessionCookies::from_headers(request.headers());
+    let cookies = SessionCookies::from_headers(request.headers(), state.auth.cookie_names());
     let mut set_cookies: Vec<HeaderValue> = Vec::new();
     let mut user = PageUser::Guest;
     if cookies.access.is_some() || cookies.refresh.is_some() {
@@ -138,8 +158,10 @@ pub async fn page_session(
                     SessionCookies {
                         access: Some(issued.access_token),
                         refresh: Some(issued.refresh_token),
+                        device: None,
+                        challenge: None,
                     }
-                    .write_into(request.headers_mut());
+                    .write_into(request.headers_mut(), state.auth.cookie_names());
                     set_cookies = issued.cookies;
                     (issued.user.role, issued.user.must_change_password)
                 }),
@@ -152,7 +174,8 @@ pub async fn page_session(
             },
             Err(error @ (AppError::Unauthenticated | AppError::AccountDisabled)) => {
                 // Dead cookies: drop them here and in the browser, and render for a guest.
-                SessionCookies::default().write_into(request.headers_mut());
+                SessionCookies::default()
+                    .write_into(request.headers_mut(), state.auth.cookie_names());
                 set_cookies = state.auth.clear_cookies();
                 if error == AppError::AccountDisabled {
                     PageUser::Disabled

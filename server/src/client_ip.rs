@@ -30,7 +30,7 @@ impl TrustedProxies {
         Ok(Self(nets))
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         self.0.iter().any(|net| net.contains(&ip))
     }
@@ -41,17 +41,20 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let hops: Vec<IpAddr> = headers
+        let hops: Vec<&str> = headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .map(|hop| hop.trim().parse::<IpAddr>())
-            .collect::<Result<_, _>>()
-            // A malformed chain cannot be trusted at all.
-            .unwrap_or_default();
+            .map(str::trim)
+            .collect();
+        // From the right: each hop was appended by the proxy after it. An unreadable hop ends the
+        // walk (what lies left of it cannot be believed), but the hops read so far still count.
         let mut client = peer;
         for hop in hops.into_iter().rev() {
+            let Ok(hop) = hop.parse::<IpAddr>() else {
+                break;
+            };
             client = hop;
             if !self.trusts(hop) {
                 break;
@@ -121,10 +124,18 @@ mod tests {
             proxies.client_ip(ip("10.0.0.5"), &HeaderMap::new()),
             ip("10.0.0.5")
         );
-        // A malformed chain is ignored.
+        // An unreadable hop on the right: only what the trusted peer itself saw counts.
         assert_eq!(
             proxies.client_ip(ip("10.0.0.5"), &forwarded("1.2.3.4, nonsense")),
             ip("10.0.0.5")
+        );
+        // An unreadable hop further left does not discard the good ones to its right.
+        assert_eq!(
+            proxies.client_ip(
+                ip("10.0.0.5"),
+                &forwarded("nonsense, 198.51.100.9, 10.1.2.3")
+            ),
+            ip("198.51.100.9")
         );
         // IPv4-mapped IPv6 peers count as their IPv4 address.
         assert_eq!(

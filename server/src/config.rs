@@ -65,6 +65,8 @@ pub struct Settings {
     pub registrations_per_ip_per_hour: u32,
     /// `MESSAGES_PER_10S`: new messages one user may send in ten seconds.
     pub messages_per_10s: u32,
+    /// `ROOM_ACTIONS_PER_10_MIN`: rooms created, invitations and direct messages opened by one user.
+    pub room_actions_per_10_min: u32,
     /// `WS_QUEUE_FRAMES`: events one websocket may have waiting before it is closed as too slow.
     pub ws_queue_frames: usize,
     /// `WS_SILENCE_SECS`: a websocket that sends nothing (not even a ping) for this long is closed.
@@ -73,6 +75,30 @@ pub struct Settings {
     pub admin_bootstrap: Option<AdminBootstrap>,
     /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` names the client (none by default).
     pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// `METRICS_ADDR`: a second listener that serves only `/metrics`, for a scraper on a private network.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `METRICS_TOKEN`: with it, `/metrics` on the main listener answers a scraper that sends
+    /// `Authorization: Bearer <token>`; without it, the main listener has no `/metrics`.
+    pub metrics_token: Option<MetricsToken>,
+    /// `HEADER_READ_TIMEOUT_SECS`: a request's head must arrive within this.
+    pub header_read_timeout: Duration,
+    /// `REQUEST_TIMEOUT_SECS`: a request must be answered (its head, and its body read) within this.
+    pub request_timeout: Duration,
+    /// `CONNECTIONS_PER_ADDRESS`: open connections one client address may hold (trusted proxies: any).
+    pub connections_per_address: usize,
+    /// `WEBSOCKETS_PER_USER` and `WEBSOCKETS_PER_ADDRESS`: open live connections.
+    pub websockets_per_user: usize,
+    pub websockets_per_address: usize,
+}
+
+/// The bearer token scrapers present for `/metrics`; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(pub String);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(<redacted>)")
+    }
 }
 
 /// The first admin, from the environment.
@@ -81,6 +107,9 @@ pub struct AdminBootstrap {
     pub username: String,
     pub password: String,
 }
+
+/// The smallest metrics bearer token accepted.
+pub const MIN_METRICS_TOKEN_LEN: usize = 16;
 
 impl std::fmt::Debug for AdminBootstrap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -147,6 +176,18 @@ impl Settings {
         }
 
         let public_origin = match var("PUBLIC_ORIGIN") {
+            // Over plain http, cookies travel in clear: production needs https unless told otherwise
+            // (a trial on a laptop, or TLS ended by a proxy on the same host).
+            Some(origin)
+                if environment == Environment::Production
+                    && origin.starts_with("http://")
+                    && var("ALLOW_HTTP_ORIGIN").as_deref() != Some("true") =>
+            {
+                return Err(invalid(
+                    "PUBLIC_ORIGIN",
+                    "must be https:// in production (set ALLOW_HTTP_ORIGIN=true to allow http anyway)",
+                ))
+            }
             Some(origin) => Some(parse_origin(&origin)?),
             None if environment == Environment::Production => {
                 return Err(invalid(
@@ -229,6 +270,8 @@ impl Settings {
             crate::client_ip::TrustedProxies::parse(&var("TRUSTED_PROXIES").unwrap_or_default())
                 .map_err(|reason| invalid("TRUSTED_PROXIES", reason))?;
         let messages_per_10s = parse_number(&var, "MESSAGES_PER_10S", 20, 1, 1_000_000)?;
+        let room_actions_per_10_min =
+            parse_number(&var, "ROOM_ACTIONS_PER_10_MIN", 30, 1, 1_000_000)?;
         let ws_queue_frames = parse_number(&var, "WS_QUEUE_FRAMES", 4096, 16, 1_000_000)?;
         let ws_silence_secs = parse_number(&var, "WS_SILENCE_SECS", 60, 30, 3600)?;
         let admin_bootstrap = match (var("ADMIN_USERNAME"), get("ADMIN_PASSWORD")) {
@@ -244,6 +287,33 @@ impl Settings {
             // The password alone is what `server admin create` reads.
             (None, _) => None,
         };
+
+        let metrics_addr = match var("METRICS_ADDR") {
+            None => None,
+            Some(v) => Some(v.parse().map_err(|_| {
+                invalid(
+                    "METRICS_ADDR",
+                    format!("expected host:port such as 127.0.0.1:9100, got {v:?}"),
+                )
+            })?),
+        };
+        let metrics_token = match var("METRICS_TOKEN") {
+            Some(token) if token.len() < MIN_METRICS_TOKEN_LEN => {
+                return Err(invalid(
+                    "METRICS_TOKEN",
+                    format!("must be at least {MIN_METRICS_TOKEN_LEN} characters"),
+                ))
+            }
+            other => other.map(MetricsToken),
+        };
+
+        let header_read_timeout = parse_number(&var, "HEADER_READ_TIMEOUT_SECS", 10, 1, 300)?;
+        let request_timeout = parse_number(&var, "REQUEST_TIMEOUT_SECS", 30, 1, 600)?;
+        let connections_per_address =
+            parse_number(&var, "CONNECTIONS_PER_ADDRESS", 256, 1, 1_000_000)?;
+        let websockets_per_user = parse_number(&var, "WEBSOCKETS_PER_USER", 20, 1, 100_000)?;
+        let websockets_per_address =
+            parse_number(&var, "WEBSOCKETS_PER_ADDRESS", 200, 1, 1_000_000)?;
 
         Ok(Self {
             environment,
@@ -261,9 +331,17 @@ impl Settings {
             registrations_per_ip_per_hour: registrations_per_ip_per_hour as u32,
             trusted_proxies,
             messages_per_10s: messages_per_10s as u32,
+            room_actions_per_10_min: room_actions_per_10_min as u32,
             ws_queue_frames,
             ws_silence: Duration::from_secs(ws_silence_secs as u64),
             admin_bootstrap,
+            metrics_addr,
+            metrics_token,
+            header_read_timeout: Duration::from_secs(header_read_timeout as u64),
+            request_timeout: Duration::from_secs(request_timeout as u64),
+            connections_per_address,
+            websockets_per_user,
+            websockets_per_address,
         })
     }
 
@@ -455,6 +533,42 @@ mod tests {
             Some("https://chat.example.com")
         );
         assert!(ok.uses_https());
+        // Plain http in production only when asked for explicitly.
+        let http = [
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", &"x".repeat(40)),
+            ("PUBLIC_ORIGIN", "http://chat.example.com"),
+        ];
+        assert_eq!(settings(&http).unwrap_err().var, "PUBLIC_ORIGIN");
+        let mut allowed = http.to_vec();
+        allowed.push(("ALLOW_HTTP_ORIGIN", "true"));
+        assert!(!settings(&allowed).unwrap().uses_https());
+    }
+
+    #[test]
+    fn metrics_and_connection_limits_are_read() {
+        let s = settings(&[
+            ("METRICS_ADDR", "127.0.0.1:9100"),
+            ("METRICS_TOKEN", "a-long-enough-scrape-token"),
+            ("HEADER_READ_TIMEOUT_SECS", "5"),
+            ("CONNECTIONS_PER_ADDRESS", "64"),
+        ])
+        .unwrap();
+        assert_eq!(s.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(
+            s.metrics_token,
+            Some(MetricsToken("a-long-enough-scrape-token".into()))
+        );
+        assert!(
+            !format!("{s:?}").contains("scrape-token"),
+            "the token is never printed"
+        );
+        assert_eq!(s.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(s.connections_per_address, 64);
+        assert_eq!(
+            settings(&[("METRICS_TOKEN", "short")]).unwrap_err().var,
+            "METRICS_TOKEN"
+        );
     }
 
     #[test]

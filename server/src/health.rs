@@ -1,13 +1,15 @@
 //! Health endpoints for orchestrators and Prometheus.
 
+use app::metrics::Metrics;
 use app::state::AppState;
 use axum::{
     extract::State,
-    http::{header, StatusCode},
-    response::IntoResponse,
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
     Json,
 };
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long `/readyz` waits for the store before declaring it unreachable.
@@ -51,13 +53,58 @@ fn unready(driver: &str, reason: &str) -> (StatusCode, Json<serde_json::Value>) 
     )
 }
 
-/// Prometheus / OpenMetrics text.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus / OpenMetrics text, on the metrics listener (`METRICS_ADDR`).
+pub async fn metrics(State(metrics): State<Arc<Metrics>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.encode(),
+        metrics.encode(),
     )
+        .into_response()
+}
+
+/// `/metrics` on the public listener: only for a scraper presenting `METRICS_TOKEN` as a bearer
+/// token; anyone else (or everyone, without a token configured) finds nothing there.
+pub async fn metrics_with_token(
+    State(access): State<MetricsAccess>,
+    headers: HeaderMap,
+) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (&access.token, presented) {
+        (Some(token), Some(presented))
+            if constant_time_eq(token.as_bytes(), presented.as_bytes()) =>
+        {
+            metrics(State(access.metrics)).await
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// What the public `/metrics` route needs.
+#[derive(Clone)]
+pub struct MetricsAccess {
+    pub metrics: Arc<Metrics>,
+    pub token: Option<Arc<str>>,
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"secret-token-123", b"secret-token-123"));
+        assert!(!constant_time_eq(b"secret-token-123", b"secret-token-124"));
+        assert!(!constant_time_eq(b"secret", b"secret-token-123"));
+    }
 }

@@ -8,5 +8,6 @@ pub mod config;
 pub mod health;
 pub mod memory;
 pub mod middleware;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;

@@ -1,11 +1,13 @@
 //! Cross-cutting HTTP layers: security headers, request metrics, request ids and tracing, CORS.
 
+use app::error::AppError;
 use app::metrics::Metrics;
 use axum::{
+    body::Body,
     extract::{MatchedPath, Request, State},
-    http::{header, HeaderName, HeaderValue, Method},
+    http::{header, HeaderName, HeaderValue, Method, StatusCode},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -64,26 +66,80 @@ pub async fn security_headers(
     response
 }
 
-/// Counts requests and their latency per route template (never per raw path).
+/// Counts requests and their latency per route template (never per raw path; `unmatched` for paths
+/// no route knows) and per method from a fixed set.
 pub async fn record_metrics(
     State(metrics): State<Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
     metrics.observe_request(
-        method.as_str(),
+        method,
         &route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// Largest error body this layer reads to put a status right.
+const ERROR_BODY_MAX: usize = 64 * 1024;
+
+/// Bad input is the client's error: a server function whose arguments could not be read, or whose
+/// body went over the limit while it was being read, would otherwise answer `500`. API answers that
+/// are `500` with a client's error in them get the error's own status (400 or 413), and a body the
+/// size limit refused gets the API's JSON error shape.
+pub async fn client_errors_keep_their_status(request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return app_error(&AppError::PayloadTooLarge);
+    }
+    if status != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, ERROR_BODY_MAX).await else {
+        return app_error(&AppError::Internal);
+    };
+    match serde_json::from_slice::<AppError>(&bytes) {
+        Ok(AppError::Transport { message }) if message.contains("length limit exceeded") => {
+            app_error(&AppError::PayloadTooLarge)
+        }
+        Ok(error) if (400..500).contains(&error.status()) => app_error(&error),
+        _ => Response::from_parts(parts, Body::from(bytes)),
+    }
+}
+
+fn app_error(error: &AppError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = serde_json::to_string(error).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The method as a metrics label: the standard ones by name, anything made up as `other`, so a client
+/// cannot add label sets at will.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// CORS for exactly our public origin, with credentials (cookies).

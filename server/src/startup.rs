@@ -5,10 +5,10 @@ use crate::{auth_guard, client_ip, health, middleware};
 use anyhow::Context;
 use app::admin::bootstrap;
 use app::auth::{Auth, AuthSettings};
-use app::chat::{hub::Hub, SendLimit};
+use app::chat::{hub::Hub, socket_limits::SocketLimits, ChatLimits};
 use app::protocol::CloseReason;
 use app::{metrics::Metrics, shell, state::AppState, App};
-use axum::{routing::get, serve::ListenerExt, Router};
+use axum::{http::StatusCode, routing::get, Router};
 use leptos::config::{Env, LeptosOptions};
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::future::Future;
@@ -21,12 +21,17 @@ use tower_http::{
     compression::CompressionLayer,
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::{RequestBodyTimeoutLayer, TimeoutLayer},
     trace::{DefaultOnResponse, TraceLayer},
 };
 use tracing::Level;
 
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_ADDR`: a listener serving only `/metrics`.
+    metrics_listener: Option<TcpListener>,
+    metrics: Arc<Metrics>,
+    limits: crate::serve::ConnectionLimits,
     router: Router,
     grace: Duration,
     hub: Arc<Hub>,
@@ -82,14 +87,30 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             auth,
             hub,
-            send_limit: Arc::new(SendLimit::new(settings.messages_per_10s)),
+            limits: Arc::new(ChatLimits::new(
+                settings.messages_per_10s,
+                settings.room_actions_per_10_min,
+            )),
+            sockets: SocketLimits::new(
+                settings.websockets_per_user,
+                settings.websockets_per_address,
+            ),
             public_origin: public_origin.clone().into(),
         };
         let store = Arc::downgrade(&state.store);
         tokio::spawn(purge_expired_sessions(store.clone()));
         let hub = state.hub.clone();
+        let metrics = state.metrics.clone();
         let driver = state.store.driver();
         let router = router(state, &settings, &public_origin);
+        let metrics_listener = match settings.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr} (METRICS_ADDR)"))?,
+            ),
+            None => None,
+        };
         tracing::info!(
             addr = %listener.local_addr()?,
             store = driver,
@@ -98,6 +119,13 @@ impl Application {
         );
         Ok(Self {
             listener,
+            metrics_listener,
+            metrics,
+            limits: crate::serve::ConnectionLimits {
+                header_read_timeout: settings.header_read_timeout,
+                per_address: settings.connections_per_address,
+                trusted_proxies: settings.trusted_proxies.clone(),
+            },
             router,
             grace: settings.shutdown_grace,
             hub,
@@ -127,19 +155,26 @@ impl Application {
             closing_hub.close_all(CloseReason::ShuttingDown);
             let _ = stopping_tx.send(());
         };
-        // Chat frames are small and latency-bound: send each at once instead of waiting (Nagle) for the
-        // peer's delayed ACK, which added ~40 ms to frames going to a client that was also sending.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "TCP_NODELAY not set");
-            }
-        });
-        let serve = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal);
+        let serve = crate::serve::serve(self.listener, self.router, self.limits, signal);
+        // The scrapers' listener stops with the main one.
+        let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
+        if let Some(listener) = self.metrics_listener {
+            let scrapes = Router::new()
+                .route("/metrics", get(health::metrics))
+                .with_state(self.metrics.clone());
+            let mut stopped = metrics_stopped;
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(error) = axum::serve(listener, scrapes)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::warn!(%error, "the metrics listener failed");
+                }
+            });
+        }
         let grace = self.grace;
         let deadline = async move {
             if stopping_rx.await.is_ok() {
@@ -151,7 +186,9 @@ impl Application {
         // Upgraded websockets are no longer HTTP connections the server waits for: wait for their
         // tasks too, or the process would exit before they have told their clients why.
         let drained = async move {
-            serve.await?;
+            let served = serve.await;
+            let _ = metrics_stop.send(true);
+            served?;
             hub.sockets_closed().await;
             Ok::<_, std::io::Error>(())
         };
@@ -214,10 +251,19 @@ fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
     let routes = routes();
     let security = middleware::SecurityHeaders::new(settings.uses_https());
 
+    let scrapers = Router::new()
+        .route("/metrics", get(health::metrics_with_token))
+        .with_state(health::MetricsAccess {
+            metrics: state.metrics.clone(),
+            token: settings
+                .metrics_token
+                .as_ref()
+                .map(|token| Arc::from(token.0.as_str())),
+        });
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .merge(scrapers)
         .route("/api/ws", get(app::chat::socket::upgrade))
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
@@ -225,7 +271,17 @@ fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Innermost first: these see axum bodies; the tower-http stack below wraps them.
+        // A client that sends its body slowly, or a request the server cannot answer in time, gets
+        // 408 instead of holding a task.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        .layer(RequestBodyTimeoutLayer::new(settings.request_timeout))
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        .layer(axum::middleware::from_fn(
+            middleware::client_errors_keep_their_status,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth_guard::page_session,

@@ -71,6 +71,12 @@ pub async fn admin_reset_password(user: UserId) -> Result<String, AppError> {
     as_admin(async |state, admin| users::reset_password(state, admin, user).await).await
 }
 
+/// Turns two-factor sign-in off for the user (who lost their authenticator and recovery codes).
+#[server(prefix = "/api", endpoint = "admin/users/reset-two-factor")]
+pub async fn admin_reset_two_factor(user: UserId) -> Result<AdminUserRow, AppError> {
+    as_admin(async |state, admin| users::reset_two_factor(state, admin, user).await).await
+}
+
 /// Rooms of every kind whose name contains `search`, archived ones included, 25 at a time.
 #[server(prefix = "/api", endpoint = "admin/rooms", input = GetUrl)]
 pub async fn admin_rooms(search: String, offset: u64) -> Result<TablePage<AdminRoomRow>, AppError> {

@@ -58,6 +58,10 @@ pub async fn create_admin(
         must_change_password: false,
         created_at: Timestamp::now(),
         last_seen_at: None,
+        totp_secret: None,
+        totp_pending: None,
+        totp_last_step: 0,
+        recovery_hashes: Vec::new(),
     };
     match store.create_user(&user).await {
         Ok(()) => {}

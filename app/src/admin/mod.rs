@@ -34,6 +34,7 @@ pub enum AuditAction {
     Demote,
     ForceLogout,
     ResetPassword,
+    ResetTwoFactor,
     CreateAdmin,
     Archive,
     Unarchive,
@@ -42,13 +43,14 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 11] = [
+    pub const ALL: [AuditAction; 12] = [
         Self::Disable,
         Self::Enable,
         Self::Promote,
         Self::Demote,
         Self::ForceLogout,
         Self::ResetPassword,
+        Self::ResetTwoFactor,
         Self::CreateAdmin,
         Self::Archive,
         Self::Unarchive,
@@ -64,6 +66,7 @@ impl AuditAction {
             Self::Demote => "user.demote",
             Self::ForceLogout => "user.force_logout",
             Self::ResetPassword => "user.reset_password",
+            Self::ResetTwoFactor => "user.reset_two_factor",
             Self::CreateAdmin => "user.create_admin",
             Self::Archive => "room.archive",
             Self::Unarchive => "room.unarchive",
@@ -80,6 +83,7 @@ impl AuditAction {
             Self::Demote => "Demote to user",
             Self::ForceLogout => "Force logout",
             Self::ResetPassword => "Reset password",
+            Self::ResetTwoFactor => "Reset two-factor sign-in",
             Self::CreateAdmin => "Create admin",
             Self::Archive => "Archive room",
             Self::Unarchive => "Unarchive room",
@@ -118,6 +122,8 @@ pub struct AdminUserRow {
     pub role: Role,
     pub disabled: bool,
     pub must_change_password: bool,
+    /// Whether the account signs in with a code from an authenticator app too.
+    pub two_factor: bool,
     pub created_at: Timestamp,
     pub last_seen_at: Option<Timestamp>,
 }

@@ -1,5 +1,5 @@
 //! Managing accounts: list, disable or enable, promote or demote, sign out everywhere, reset the
-//! password. The last enabled admin can be neither demoted nor disabled.
+//! password or two-factor sign-in. The last enabled admin can be neither demoted nor disabled.
 
 use super::actor::{parse_search, Admin};
 use super::{AdminUserRow, AuditAction, TablePage, TABLE_PAGE};
@@ -26,6 +26,7 @@ pub fn user_row(user: &UserRecord) -> AdminUserRow {
         role: user.role,
         disabled: user.disabled,
         must_change_password: user.must_change_password,
+        two_factor: user.has_two_factor(),
         created_at: user.created_at,
         last_seen_at: user.last_seen_at,
     }
@@ -197,6 +198,37 @@ pub async fn reset_password(
         )
         .await?;
     Ok(password)
+}
+
+/// Turns two-factor sign-in off for someone who lost their phone and their recovery codes; they can
+/// sign in with the password alone and set it up again. Their sessions end, as after a password reset.
+pub async fn reset_two_factor(
+    state: &AppState,
+    admin: &Admin<'_>,
+    id: UserId,
+) -> Result<AdminUserRow, AppError> {
+    admin.check()?;
+    let current = target_user(state, id).await?;
+    if !current.has_two_factor() && current.totp_pending.is_none() {
+        return Ok(user_row(&current));
+    }
+    let patch = UserPatch {
+        totp_secret: Some(None),
+        totp_pending: Some(None),
+        recovery_hashes: Some(Vec::new()),
+        ..UserPatch::default()
+    };
+    let user = state.store.update_user(id, &patch).await?;
+    let revoked = sessions::revoke_all_of(state, id, None, CloseReason::SignedOut).await?;
+    admin
+        .audit(
+            state,
+            AuditAction::ResetTwoFactor,
+            target(&user),
+            format!("{revoked} sessions signed out"),
+        )
+        .await?;
+    Ok(user_row(&user))
 }
 
 #[cfg(test)]

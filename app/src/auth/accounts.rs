@@ -1,19 +1,17 @@
 //! Accounts: registration, signing in with a password, and the account's own changes (display name,
 //! password).
 
-use super::password;
+use super::cookies;
 use super::sessions::{self, Authenticated, ClientInfo, Issued};
 use super::CurrentUser;
-use crate::domain::{DisplayName, Username, PASSWORD_MAX};
+use crate::domain::{confusable, DisplayName, Username, PASSWORD_MAX};
 use crate::error::AppError;
 use crate::model::{Role, Timestamp, UserId};
 use crate::protocol::CloseReason;
+use crate::rate_limit::address_key;
 use crate::state::AppState;
-use crate::store::{username_key, StoreError, UserPatch, UserRecord};
+use crate::store::{StoreError, UserPatch, UserRecord};
 use std::time::Instant;
-
-/// Longest username a login attempt may carry (anything longer cannot exist).
-const LOGIN_NAME_MAX: usize = 256;
 
 pub async fn register(
     state: &AppState,
@@ -25,6 +23,10 @@ pub async fn register(
     let username = Username::parse(username)?;
     let display_name = DisplayName::parse(display_name, &username)?;
     let auth = &state.auth;
+    // The cheap check first: the strength check runs on the blocking pool.
+    auth.registrations
+        .check(&address_key(&client.ip))
+        .map_err(|retry_after_secs| AppError::TooManyAttempts { retry_after_secs })?;
     auth.passwords
         .check_strength(
             "password",
@@ -35,9 +37,16 @@ pub async fn register(
             ],
         )
         .await?;
-    auth.registrations
-        .check(&client.ip)
-        .map_err(|retry_after_secs| AppError::TooManyAttempts { retry_after_secs })?;
+    // A taken username says so (the store's unique index decides a race below).
+    if state
+        .store
+        .user_by_username(username.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(username_taken());
+    }
+    not_someone_else(state, &display_name, None).await?;
     let user = UserRecord {
         id: UserId::new(),
         username,
@@ -48,73 +57,49 @@ pub async fn register(
         must_change_password: false,
         created_at: Timestamp::now(),
         last_seen_at: Some(Timestamp::now()),
+        totp_secret: None,
+        totp_pending: None,
+        totp_last_step: 0,
+        recovery_hashes: Vec::new(),
     };
     match state.store.create_user(&user).await {
-        Err(StoreError::Duplicate(_)) => {
-            return Err(AppError::invalid(
-                "username",
-                "That username is taken. Please choose another.",
-            ))
-        }
+        Err(StoreError::Duplicate(_)) => return Err(username_taken()),
         other => other?,
     }
     tracing::info!(user = %user.id, "account registered");
-    sessions::start(state, &user, client).await
+    let mut issued = sessions::start(state, &user, client).await?;
+    issued.cookies.push(new_device_cookie(state, &user));
+    Ok(issued)
 }
 
-pub async fn login(
+fn username_taken() -> AppError {
+    AppError::invalid("username", "That username is taken. Please choose another.")
+}
+
+/// Refuses a display name that would pass for another account's username (the same, or a
+/// look-alike), since messages show display names.
+async fn not_someone_else(
     state: &AppState,
-    username: &str,
-    password: &str,
-    client: &ClientInfo,
-) -> Result<Issued, AppError> {
-    let username = username.trim();
-    if username.is_empty()
-        || username.len() > LOGIN_NAME_MAX
-        || password.chars().count() > PASSWORD_MAX
-    {
-        return Err(AppError::BadCredentials);
-    }
-    let auth = &state.auth;
-    let account_key = username_key(username);
-    let now = Instant::now();
-    auth.accounts
-        .check(&account_key, now)
-        .and(auth.ips.check(&client.ip, now))
-        .map_err(|retry_after_secs| AppError::TooManyAttempts { retry_after_secs })?;
-
-    // Always verify against some hash, so an unknown username takes as long as a wrong password.
-    let found = state.store.user_by_username(username).await?;
-    let stored_hash = found.as_ref().map(|u| u.password_hash.clone());
-    let matches = auth
-        .passwords
-        .verify(password.to_owned(), stored_hash)
+    name: &DisplayName,
+    me: Option<UserId>,
+) -> Result<(), AppError> {
+    let look_alikes = state
+        .store
+        .users_named_like(&confusable::skeleton(name.as_str()))
         .await?;
-    let user = match found {
-        Some(user) if matches => user,
-        _ => {
-            auth.accounts.record_failure(&account_key, now);
-            auth.ips.record_failure(&client.ip, now);
-            tracing::info!(ip = %client.ip, "failed login");
-            return Err(AppError::BadCredentials);
-        }
-    };
-    if user.disabled {
-        return Err(AppError::AccountDisabled);
+    if look_alikes.iter().any(|user| Some(user.id) != me) {
+        return Err(AppError::invalid(
+            "display_name",
+            "That name looks like another person's username. Please choose another.",
+        ));
     }
-    auth.accounts.record_success(&account_key);
+    Ok(())
+}
 
-    let mut patch = UserPatch {
-        last_seen_at: Some(Timestamp::now()),
-        ..UserPatch::default()
-    };
-    if password::needs_rehash(&user.password_hash) {
-        patch.password_hash = Some(auth.passwords.hash(password.to_owned()).await?);
-        tracing::info!(user = %user.id, "password hash upgraded to current parameters");
-    }
-    let user = state.store.update_user(user.id, &patch).await?;
-    tracing::info!(user = %user.id, "signed in");
-    sessions::start(state, &user, client).await
+/// This browser's device cookie for `user`.
+pub(super) fn new_device_cookie(state: &AppState, user: &UserRecord) -> http::HeaderValue {
+    let auth = &state.auth;
+    cookies::device(auth.cookie_names, auth.devices.issue(user.id))
 }
 
 pub async fn update_display_name(
@@ -122,8 +107,10 @@ pub async fn update_display_name(
     me: &Authenticated,
     display_name: &str,
 ) -> Result<CurrentUser, AppError> {
+    let display_name = DisplayName::parse(display_name, &me.user.username)?;
+    not_someone_else(state, &display_name, Some(me.user.id)).await?;
     let patch = UserPatch {
-        display_name: Some(DisplayName::parse(display_name, &me.user.username)?),
+        display_name: Some(display_name),
         ..UserPatch::default()
     };
     let user = state.store.update_user(me.user.id, &patch).await?;
@@ -139,10 +126,11 @@ pub async fn change_password(
     new: &str,
 ) -> Result<u64, AppError> {
     let auth = &state.auth;
-    let account_key = me.user.username.key();
-    let now = Instant::now();
-    auth.accounts
-        .check(&account_key, now)
+    // Counted for this signed-in session alone: strangers' failed logins never lock its owner out.
+    let key = format!("{}@session:{}", me.user.username.key(), me.session.id);
+    let attempt = auth
+        .per_device
+        .reserve(&key, Instant::now())
         .map_err(|retry_after_secs| AppError::TooManyAttempts { retry_after_secs })?;
     let matches = current.chars().count() <= PASSWORD_MAX
         && auth
@@ -150,12 +138,13 @@ pub async fn change_password(
             .verify(current.to_owned(), Some(me.user.password_hash.clone()))
             .await?;
     if !matches {
-        auth.accounts.record_failure(&account_key, now);
+        attempt.failed(Instant::now());
         return Err(AppError::invalid(
             "current_password",
             "Your current password is not correct.",
         ));
     }
+    attempt.succeeded();
     if current == new {
         return Err(AppError::invalid(
             "new_password",

@@ -3,16 +3,18 @@
 //! are a JSON `AppError` with a matching HTTP status. Each function only unpacks the request and calls
 //! `auth::accounts` or `auth::sessions`.
 
-use super::{CurrentUser, SessionView};
+use super::{CurrentUser, SessionView, TwoFactorSetup};
 use crate::error::AppError;
 use crate::model::SessionId;
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
 #[cfg(feature = "ssr")]
+use crate::auth::sign_in::{self, SignIn};
+#[cfg(feature = "ssr")]
 use crate::{
-    auth::{accounts, sessions},
-    request::{serve, serve_user},
+    auth::{accounts, enrolment, sessions},
+    request::{serve, serve_user, serve_user_with_temporary_password},
 };
 
 /// Creates an account and signs it in on this device.
@@ -32,13 +34,23 @@ pub async fn register(
     .await
 }
 
-/// Signs in with a username (any letter case) and password.
+/// Signs in with a username (any letter case) and password. For an account with two-factor sign-in
+/// the answer is `second_factor_required`, with a challenge cookie for `auth/login/code`.
 #[server(prefix = "/api", endpoint = "auth/login")]
 pub async fn login(username: String, password: String) -> Result<CurrentUser, AppError> {
     serve(async |ctx| {
-        let issued = accounts::login(&ctx.state, &username, &password, &ctx.client).await?;
-        ctx.set_cookies(issued.cookies);
-        Ok(issued.user)
+        match sign_in::with_password(&ctx.state, &username, &password, &ctx.client, &ctx.cookies)
+            .await?
+        {
+            SignIn::Done(issued) => {
+                ctx.set_cookies(issued.cookies);
+                Ok(issued.user)
+            }
+            SignIn::CodeNeeded { challenge } => {
+                ctx.set_cookies(vec![challenge]);
+                Err(AppError::SecondFactorRequired)
+            }
+        }
     })
     .await
 }
@@ -77,7 +89,7 @@ pub async fn refresh_session() -> Result<CurrentUser, AppError> {
 /// The signed-in user, or `null` for a guest. `SessionExpired` means: refresh, then ask again.
 #[server(prefix = "/api", endpoint = "auth/me", input = GetUrl)]
 pub async fn get_current_user() -> Result<Option<CurrentUser>, AppError> {
-    serve(async |ctx| match ctx.user().await {
+    serve(async |ctx| match ctx.user_with_temporary_password().await {
         Ok(me) => Ok(Some(sessions::current_user_view(&ctx.state, &me.user))),
         Err(AppError::Unauthenticated) => Ok(None),
         Err(other) => Err(other),
@@ -112,8 +124,10 @@ pub async fn revoke_other_sessions() -> Result<u64, AppError> {
 /// Changes the caller's display name.
 #[server(prefix = "/api", endpoint = "account/profile")]
 pub async fn update_profile(display_name: String) -> Result<CurrentUser, AppError> {
-    serve_user(async |ctx, me| accounts::update_display_name(&ctx.state, &me, &display_name).await)
-        .await
+    serve_user_with_temporary_password(async |ctx, me| {
+        accounts::update_display_name(&ctx.state, &me, &display_name).await
+    })
+    .await
 }
 
 /// Changes the caller's password; every other session is signed out. Answers how many.
@@ -122,8 +136,37 @@ pub async fn change_password(
     current_password: String,
     new_password: String,
 ) -> Result<u64, AppError> {
-    serve_user(async |ctx, me| {
+    serve_user_with_temporary_password(async |ctx, me| {
         accounts::change_password(&ctx.state, &me, &current_password, &new_password).await
     })
     .await
+}
+
+/// The second sign-in step: a code from the authenticator app, or a recovery code.
+#[server(prefix = "/api", endpoint = "auth/login/code")]
+pub async fn login_with_code(code: String) -> Result<CurrentUser, AppError> {
+    serve(async |ctx| {
+        let issued = sign_in::with_code(&ctx.state, &code, &ctx.client, &ctx.cookies).await?;
+        ctx.set_cookies(issued.cookies);
+        Ok(issued.user)
+    })
+    .await
+}
+
+/// Starts setting up two-factor sign-in: the QR code and key for an authenticator app.
+#[server(prefix = "/api", endpoint = "account/two-factor/begin")]
+pub async fn begin_two_factor() -> Result<TwoFactorSetup, AppError> {
+    serve_user(async |ctx, me| enrolment::begin(&ctx.state, &me).await).await
+}
+
+/// Confirms the set-up with a code from the app; answers the recovery codes, once.
+#[server(prefix = "/api", endpoint = "account/two-factor/confirm")]
+pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, AppError> {
+    serve_user(async |ctx, me| enrolment::confirm(&ctx.state, &me, &code).await).await
+}
+
+/// Turns two-factor sign-in off (the password and a code are needed).
+#[server(prefix = "/api", endpoint = "account/two-factor/disable")]
+pub async fn disable_two_factor(password: String, code: String) -> Result<(), AppError> {
+    serve_user(async |ctx, me| enrolment::disable(&ctx.state, &me, &password, &code).await).await
 }

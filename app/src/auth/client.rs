@@ -91,12 +91,19 @@ pub fn session_lost(error: &AppError) {
     if SIGNING_OUT.with(Cell::get) {
         return;
     }
+    let location = leptos::prelude::window().location();
     let reason = match error {
         AppError::Unauthenticated | AppError::SessionExpired => "signed_out",
         AppError::AccountDisabled => "disabled",
+        // A temporary password: nothing works until a new one is chosen there.
+        AppError::PasswordChangeRequired => {
+            if location.pathname().ok().as_deref() != Some("/profile") {
+                let _ = location.assign("/profile");
+            }
+            return;
+        }
         _ => return,
     };
-    let location = leptos::prelude::window().location();
     let here = format!(
         "{}{}",
         location.pathname().unwrap_or_default(),

@@ -16,15 +16,23 @@ pub mod accounts;
 #[cfg(feature = "ssr")]
 pub mod cookies;
 #[cfg(feature = "ssr")]
+pub mod device;
+#[cfg(feature = "ssr")]
+pub mod enrolment;
+#[cfg(feature = "ssr")]
 pub mod keys;
 #[cfg(feature = "ssr")]
 pub mod password;
 #[cfg(feature = "ssr")]
 pub mod sessions;
 #[cfg(feature = "ssr")]
+pub mod sign_in;
+#[cfg(feature = "ssr")]
 pub mod throttle;
 #[cfg(feature = "ssr")]
 pub mod tokens;
+#[cfg(feature = "ssr")]
+pub mod two_factor;
 
 #[cfg(feature = "ssr")]
 pub use keys::{Auth, AuthSettings};
@@ -43,6 +51,18 @@ pub struct CurrentUser {
     pub must_change_password: bool,
     /// Lifetime of an access token, so the browser can refresh shortly before it runs out.
     pub access_ttl_secs: u64,
+    /// Whether sign-in needs a code from an authenticator app too.
+    pub two_factor: bool,
+}
+
+/// What enrolling an authenticator app needs: the QR code (SVG, drawn on the server) and the same
+/// key as text for typing in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwoFactorSetup {
+    pub qr_svg: String,
+    /// The secret in groups of four letters.
+    pub key: String,
+    pub uri: String,
 }
 
 /// One device session on the sessions page.

@@ -11,9 +11,11 @@ use crate::state::AppState;
 use crate::store::{RefreshLookup, SessionRecord, StoreError, UserPatch, UserRecord};
 use http::HeaderValue;
 
-/// How long the token a session just rotated away from still renews it (to the same successor), so
-/// two renewals racing with one token are not mistaken for a stolen token being replayed.
-pub const REFRESH_REUSE_GRACE_MS: i64 = 20_000;
+/// How long the token a session just rotated away from still renews it, once, to the same successor,
+/// so two renewals racing with one token are not mistaken for a stolen token being replayed.
+pub const REFRESH_REUSE_GRACE_MS: i64 = 10_000;
+/// Sessions show when they were last used only this precisely.
+const LAST_USED_GRANULARITY_MS: i64 = 10 * 60 * 1000;
 /// Longest user agent kept with a session.
 const USER_AGENT_MAX: usize = 256;
 
@@ -59,6 +61,7 @@ pub fn current_user_view(state: &AppState, user: &UserRecord) -> CurrentUser {
         role: user.role,
         must_change_password: user.must_change_password,
         access_ttl_secs: state.auth.access_ttl_secs(),
+        two_factor: user.has_two_factor(),
     }
 }
 
@@ -113,6 +116,7 @@ pub(super) async fn start(
         last_used_at: now,
         expires_at: now.plus_millis(state.auth.refresh_ttl_secs as i64 * 1000),
         revoked_at: None,
+        grace_claimed: false,
         user_agent: client.user_agent.chars().take(USER_AGENT_MAX).collect(),
         ip: client.ip.clone(),
     };
@@ -124,11 +128,11 @@ fn issue(state: &AppState, user: &UserRecord, session: SessionId, refresh_token:
     let auth = &state.auth;
     let access_token = auth.tokens.issue(user.id, session, tokens::now_secs());
     let cookies = cookies::issue(
+        auth.cookie_names,
         access_token.clone(),
         auth.tokens.ttl_secs(),
         refresh_token.clone(),
         auth.refresh_ttl_secs,
-        auth.secure_cookies,
     );
     Issued {
         user: current_user_view(state, user),
@@ -142,8 +146,9 @@ fn issue(state: &AppState, user: &UserRecord, session: SessionId, refresh_token:
 /// Rotates the refresh token: the presented one is spent, its successor is issued with a new access
 /// token. Presenting a spent token again revokes its whole session (family), so a stolen token is only
 /// good until either party uses it twice. The one exception is the token the session rotated away
-/// from last, within [`REFRESH_REUSE_GRACE_MS`]: that is two renewals racing (or a renewal whose
-/// answer a navigation threw away), and both get the same successor.
+/// from last, presented once more within [`REFRESH_REUSE_GRACE_MS`]: that is two renewals racing (or a
+/// renewal whose answer a navigation threw away), and it gets the same successor. A second such
+/// presentation revokes the family.
 pub async fn refresh(state: &AppState, refresh_token: Option<&str>) -> Result<Issued, AppError> {
     let token = refresh_token
         .filter(|t| tokens::is_refresh_token_shaped(t))
@@ -158,7 +163,13 @@ pub async fn refresh(state: &AppState, refresh_token: Option<&str>) -> Result<Is
         let session = match state.store.find_refresh(&presented).await? {
             None => return Err(AppError::Unauthenticated),
             Some(RefreshLookup::Spent(session)) => {
-                if is_racing_renewal(&session, &next_hash, now) {
+                // The grace is single-use: a second late presentation is a replay.
+                if is_racing_renewal(&session, &next_hash, now)
+                    && state
+                        .store
+                        .claim_reuse_grace(session.id, &next_hash)
+                        .await?
+                {
                     let me = live(state, session, now).await?;
                     return Ok(issue(state, &me.user, me.session.id, next_token));
                 }
@@ -268,7 +279,10 @@ pub async fn list(state: &AppState, me: &Authenticated) -> Result<Vec<SessionVie
             user_agent: s.user_agent,
             ip: s.ip,
             created_at: s.created_at,
-            last_used_at: s.last_used_at,
+            last_used_at: Timestamp(
+                s.last_used_at.millis()
+                    - s.last_used_at.millis().rem_euclid(LAST_USED_GRANULARITY_MS),
+            ),
             current: s.id == me.session.id,
         })
         .collect())
@@ -286,6 +300,8 @@ pub async fn revoke(state: &AppState, me: &Authenticated, id: SessionId) -> Resu
         .store
         .revoke_session(session.id, Timestamp::now())
         .await?;
+    // Its live connections end now, on every instance.
+    state.hub.close_session(session.id, CloseReason::SignedOut);
     Ok(session.id == me.session.id)
 }
 
@@ -328,6 +344,7 @@ mod tests {
             last_used_at: Timestamp(at),
             expires_at: Timestamp(i64::MAX),
             revoked_at: None,
+            grace_claimed: false,
             user_agent: String::new(),
             ip: String::new(),
         }

@@ -1,7 +1,7 @@
 //! Rooms over HTTP: server functions at stable paths under `/api/rooms` (listed in the README). Live
 //! traffic (sending, typing, presence) goes over the websocket instead.
 
-use super::{MemberView, RoomSummary};
+use super::{InvitationView, MemberView, RoomSummary};
 use crate::error::AppError;
 use crate::model::RoomId;
 use crate::protocol::MessageView;
@@ -50,9 +50,9 @@ pub async fn leave_room(room: RoomId) -> Result<(), AppError> {
     serve_user(async |ctx, me| rooms::leave(&ctx.state, &me, room).await).await
 }
 
-/// Adds `username` to a room the caller belongs to.
+/// Invites `username` to a room the caller belongs to; they join by accepting.
 #[server(prefix = "/api", endpoint = "rooms/invite")]
-pub async fn invite_to_room(room: RoomId, username: String) -> Result<MemberView, AppError> {
+pub async fn invite_to_room(room: RoomId, username: String) -> Result<InvitationView, AppError> {
     serve_user(async |ctx, me| rooms::invite(&ctx.state, &me, room, &username).await).await
 }
 
@@ -83,4 +83,22 @@ pub async fn mark_read(room: RoomId, seq: u64) -> Result<u64, AppError> {
 #[server(prefix = "/api", endpoint = "rooms/page", input = GetUrl)]
 pub async fn room_page(room: RoomId) -> Result<super::RoomPageData, AppError> {
     serve_user(async |ctx, me| rooms::room_page(&ctx.state, &me, room).await).await
+}
+
+/// The caller's open invitations.
+#[server(prefix = "/api", endpoint = "rooms/invitations", input = GetUrl)]
+pub async fn my_invitations() -> Result<Vec<InvitationView>, AppError> {
+    serve_user(async |ctx, me| rooms::invitations(&ctx.state, &me).await).await
+}
+
+/// Accepts an invitation: the caller joins the room.
+#[server(prefix = "/api", endpoint = "rooms/invitations/accept")]
+pub async fn accept_invitation(room: RoomId) -> Result<RoomSummary, AppError> {
+    serve_user(async |ctx, me| rooms::accept_invitation(&ctx.state, &me, room).await).await
+}
+
+/// Declines an invitation.
+#[server(prefix = "/api", endpoint = "rooms/invitations/decline")]
+pub async fn decline_invitation(room: RoomId) -> Result<(), AppError> {
+    serve_user(async |ctx, me| rooms::decline_invitation(&ctx.state, &me, room).await).await
 }

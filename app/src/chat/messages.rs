@@ -11,18 +11,42 @@ use crate::model::{MessageId, RoomId, Timestamp, UserId};
 use crate::protocol::{MessageView, ServerMsg};
 use crate::state::AppState;
 use crate::store::{Appended, HistoryQuery, MessageRecord, NewMessage, UserRecord};
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 
 /// Messages per history page.
 pub const PAGE: u32 = 50;
 
-pub fn message_view(message: &MessageRecord, author_name: &str) -> MessageView {
+/// Who wrote a message, as readers see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub display_name: String,
+    pub username: String,
+}
+
+impl Author {
+    pub fn of(user: &UserRecord) -> Self {
+        Self {
+            display_name: user.display_name.as_str().to_owned(),
+            username: user.username.as_str().to_owned(),
+        }
+    }
+
+    fn deleted() -> Self {
+        Self {
+            display_name: "(deleted user)".to_owned(),
+            username: String::new(),
+        }
+    }
+}
+
+pub fn message_view(message: &MessageRecord, author: &Author) -> MessageView {
     MessageView {
         id: message.id,
         room: message.room_id,
         seq: message.seq,
         author: message.author_id,
-        author_name: author_name.to_owned(),
+        author_name: author.display_name.clone(),
+        author_username: author.username.clone(),
         html: if message.deleted_at.is_some() {
             String::new()
         } else {
@@ -40,35 +64,29 @@ pub async fn message_views(
     state: &AppState,
     messages: &[MessageRecord],
 ) -> Result<Vec<MessageView>, AppError> {
-    let mut names: HashMap<UserId, String> = HashMap::new();
+    let mut authors: HashMap<UserId, Author> = HashMap::new();
     let mut views = Vec::with_capacity(messages.len());
     for message in messages {
-        let name = match names.get(&message.author_id) {
-            Some(name) => name.clone(),
-            None => {
-                let name = author_name(state, message.author_id).await?;
-                names.insert(message.author_id, name.clone());
-                name
-            }
+        let author = match authors.entry(message.author_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(author(state, message.author_id).await?),
         };
-        views.push(message_view(message, &name));
+        views.push(message_view(message, author));
     }
     Ok(views)
 }
 
-async fn author_name(state: &AppState, author: UserId) -> Result<String, AppError> {
-    Ok(state.store.user_by_id(author).await?.map_or_else(
-        || "(deleted user)".to_owned(),
-        |u| u.display_name.into_string(),
-    ))
+async fn author(state: &AppState, id: UserId) -> Result<Author, AppError> {
+    Ok(state
+        .store
+        .user_by_id(id)
+        .await?
+        .map_or_else(Author::deleted, |u| Author::of(&u)))
 }
 
 /// Takes one action from the sender's budget of messages (sends, edits and deletions share it).
 fn spend_budget(state: &AppState, me: &UserRecord) -> Result<(), AppError> {
-    state
-        .send_limit
-        .check(me.id)
-        .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })
+    state.limits.message(me.id)
 }
 
 /// Stores a message (or finds the one this nonce already made) and, if it is new, publishes it to the
@@ -97,7 +115,7 @@ pub async fn send(
         .await?;
     // A retried nonce made nothing new: the room already has it.
     if appended.created {
-        let view = message_view(&appended.message, me.display_name.as_str());
+        let view = message_view(&appended.message, &Author::of(me));
         state
             .hub
             .publish_room(room, ServerMsg::Message { message: view });
@@ -139,7 +157,7 @@ pub async fn edit(
         .store
         .edit_message(id, &body, Timestamp::now())
         .await?;
-    Ok(publish_update(state, &edited, me.display_name.as_str()))
+    Ok(publish_update(state, &edited, &Author::of(me)))
 }
 
 /// Deletes one of the caller's messages (a tombstone keeps its place) and tells the room.
@@ -151,19 +169,19 @@ pub async fn delete(
     spend_budget(state, me)?;
     own_message(state, me, id).await?;
     let deleted = state.store.delete_message(id, Timestamp::now()).await?;
-    Ok(publish_update(state, &deleted, me.display_name.as_str()))
+    Ok(publish_update(state, &deleted, &Author::of(me)))
 }
 
 /// Deletes anyone's message (moderation; the caller has checked the right to) and shows the room the
 /// tombstone.
 pub async fn tombstone(state: &AppState, id: MessageId) -> Result<MessageView, AppError> {
     let deleted = state.store.delete_message(id, Timestamp::now()).await?;
-    let author = author_name(state, deleted.author_id).await?;
+    let author = author(state, deleted.author_id).await?;
     Ok(publish_update(state, &deleted, &author))
 }
 
-fn publish_update(state: &AppState, message: &MessageRecord, author_name: &str) -> MessageView {
-    let view = message_view(message, author_name);
+fn publish_update(state: &AppState, message: &MessageRecord, author: &Author) -> MessageView {
+    let view = message_view(message, author);
     state.hub.publish_room(
         message.room_id,
         ServerMsg::Updated {

@@ -3,7 +3,7 @@
 //! Shared by both sides: the wire types for rooms and members, the HTTP server functions (`api`) and
 //! the browser's live state (`live`). Server-only: the rules for rooms (`rooms`) and messages
 //! (`messages`), message rendering, the fan-out hub, one websocket connection (`connection`) and the
-//! websocket endpoint (`socket`).
+//! websocket endpoint (`socket`) with its caps (`socket_limits`).
 
 pub mod api;
 pub mod live;
@@ -22,9 +22,13 @@ pub mod render;
 pub mod rooms;
 #[cfg(feature = "ssr")]
 pub mod socket;
+#[cfg(feature = "ssr")]
+pub mod socket_limits;
 
-use crate::model::{MemberRole, RoomId, RoomKind, UserId};
-use crate::protocol::Presence;
+#[cfg(feature = "ssr")]
+use crate::model::UserId;
+use crate::model::{RoomId, RoomKind};
+pub use crate::protocol::MemberView;
 use serde::{Deserialize, Serialize};
 
 /// A room in the sidebar or the room browser.
@@ -49,32 +53,69 @@ impl RoomSummary {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberView {
-    pub user: UserId,
-    pub username: String,
-    pub display_name: String,
-    pub role: MemberRole,
-    pub presence: Presence,
+/// Per-person budgets for what reaches other people, in memory per instance: messages (new, edited
+/// or deleted: `MESSAGES_PER_10S`), typing notices, presence changes, and room changes (creating rooms,
+/// inviting, opening direct messages: `ROOM_ACTIONS_PER_10_MIN`).
+#[cfg(feature = "ssr")]
+pub struct ChatLimits {
+    messages: crate::rate_limit::KeyedRateLimit<UserId>,
+    typing: crate::rate_limit::KeyedRateLimit<UserId>,
+    presence: crate::rate_limit::KeyedRateLimit<UserId>,
+    room_actions: crate::rate_limit::KeyedRateLimit<UserId>,
 }
 
-/// Per-user limit on messages (new, edited, deleted): `per_10s` in any ten seconds, refilling steadily.
 #[cfg(feature = "ssr")]
-pub struct SendLimit(crate::rate_limit::KeyedRateLimit<UserId>);
+impl ChatLimits {
+    /// Typing notices one person may send in ten seconds (all rooms, all connections together).
+    pub const TYPING_PER_10S: u32 = 40;
+    /// Away/back changes one person may send in ten seconds.
+    pub const PRESENCE_PER_10S: u32 = 10;
 
-#[cfg(feature = "ssr")]
-impl SendLimit {
-    pub fn new(per_10s: u32) -> Self {
-        Self(crate::rate_limit::KeyedRateLimit::new(
-            per_10s,
-            std::time::Duration::from_secs(10),
-        ))
+    pub fn new(messages_per_10s: u32, room_actions_per_10_min: u32) -> Self {
+        use crate::rate_limit::KeyedRateLimit;
+        use std::time::Duration;
+        let ten_secs = Duration::from_secs(10);
+        Self {
+            messages: KeyedRateLimit::new(messages_per_10s, ten_secs),
+            typing: KeyedRateLimit::new(Self::TYPING_PER_10S, ten_secs),
+            presence: KeyedRateLimit::new(Self::PRESENCE_PER_10S, ten_secs),
+            room_actions: KeyedRateLimit::new(room_actions_per_10_min, Duration::from_secs(600)),
+        }
     }
 
-    /// Takes one message from the user's budget; `Err(seconds)` until the next one is allowed.
-    pub fn check(&self, user: UserId) -> Result<(), u64> {
-        self.0.check(&user)
+    /// Takes one message from the person's budget (sends, edits and deletions share it).
+    pub fn message(&self, user: UserId) -> Result<(), crate::error::AppError> {
+        self.messages
+            .check(&user)
+            .map_err(|retry_after_secs| crate::error::AppError::RateLimited { retry_after_secs })
     }
+
+    pub fn typing(&self, user: UserId) -> Result<(), crate::error::AppError> {
+        Self::refuse(self.typing.check(&user))
+    }
+
+    pub fn presence(&self, user: UserId) -> Result<(), crate::error::AppError> {
+        Self::refuse(self.presence.check(&user))
+    }
+
+    pub fn room_action(&self, user: UserId) -> Result<(), crate::error::AppError> {
+        Self::refuse(self.room_actions.check(&user))
+    }
+
+    fn refuse(checked: Result<(), u64>) -> Result<(), crate::error::AppError> {
+        checked.map_err(|retry_after_secs| crate::error::AppError::TooManyAttempts {
+            retry_after_secs,
+        })
+    }
+}
+
+/// An open invitation to a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationView {
+    pub room: RoomSummary,
+    pub invited_by: MemberView,
+    pub invitee: MemberView,
+    pub at: crate::model::Timestamp,
 }
 
 /// Everything the room page needs for its first render.

@@ -2,7 +2,7 @@
 //! then an allow-list sanitiser. Raw HTML typed by users is shown as text, never interpreted.
 
 use pulldown_cmark::{Event, Options, Parser};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Renders `body` into HTML that is safe to insert into the page.
 pub fn message_html(body: &str) -> String {
@@ -18,11 +18,18 @@ pub fn message_html(body: &str) -> String {
 
 fn sanitizer() -> ammonia::Builder<'static> {
     let tags: HashSet<&str> = ["p", "br", "strong", "em", "code", "pre", "a"].into();
+    // `Builder::empty` still carries ammonia's default attribute lists (`title` and `lang` on every
+    // tag, `hreflang` on links): the allow-list is set whole, so only `href` gets through.
+    let attributes: HashMap<&str, HashSet<&str>> = [("a", ["href"].into())].into();
     let mut builder = ammonia::Builder::empty();
     builder
         .tags(tags)
-        .add_tag_attributes("a", ["href"])
+        .generic_attributes(HashSet::new())
+        .tag_attributes(attributes)
         .url_schemes(["http", "https", "mailto"].into())
+        // Relative links (and scheme-relative ones, `//evil.example`, which leave the site) are
+        // dropped: a chat message links to full addresses.
+        .url_relative(ammonia::UrlRelative::Deny)
         .link_rel(Some("noopener noreferrer nofollow"))
         .set_tag_attribute_value("a", "target", "_blank");
     builder
@@ -60,13 +67,28 @@ mod tests {
             "hi <b onclick=alert(1)>x</b>",
             "[click](javascript:alert(1))",
             "<a href=\"javascript:alert(1)\">x</a>",
+            "[x](//evil.example/login)",
         ] {
             let html = message_html(evil);
             // Escaped text may still read "onerror=": only real tags and attributes matter.
-            for bad in ["<img", "<script", "<b ", "<a href=\"javascript"] {
+            for bad in [
+                "<img",
+                "<script",
+                "<b ",
+                "<a href=\"javascript",
+                "href=\"//",
+            ] {
                 assert!(!html.contains(bad), "{evil} -> {html}");
             }
         }
         assert!(message_html("<script>alert(1)</script>").contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn links_keep_only_their_address() {
+        // Found by the fuzzer: a link title (and ammonia's default `lang`/`title`) came through.
+        let html = message_html("[x](https://example.com/ \"a title\") and <[](> (<http://))");
+        assert!(!html.contains("title="), "{html}");
+        assert!(html.contains(r#"href="https://example.com/""#), "{html}");
     }
 }

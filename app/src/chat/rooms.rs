@@ -1,9 +1,9 @@
 //! Rooms and memberships: who may read and post where, the caller's rooms and the public ones,
 //! creating, joining, leaving, inviting, direct messages, members, the room page and read markers.
 
-use super::access::{postable_room, readable_room};
+use super::access::{postable_room, readable_room, room_record};
 use super::messages::{message_views, PAGE};
-use super::{MemberView, RoomPageData, RoomSummary};
+use super::{InvitationView, MemberView, RoomPageData, RoomSummary};
 use crate::auth::sessions::Authenticated;
 use crate::domain::{RoomName, RoomTopic, ROOM_NAME_MAX};
 use crate::error::AppError;
@@ -11,8 +11,8 @@ use crate::model::{MemberRole, RoomId, RoomKind, Timestamp, UserId};
 use crate::protocol::ServerMsg;
 use crate::state::AppState;
 use crate::store::{
-    direct_key, HistoryQuery, MembershipRecord, MessageRecord, RoomQuery, RoomRecord, StoreError,
-    UserRecord, MAX_PAGE_SIZE,
+    direct_key, HistoryQuery, InvitationRecord, MembershipRecord, MessageRecord, RoomQuery,
+    RoomRecord, StoreError, UserRecord, MAX_PAGE_SIZE,
 };
 
 async fn summary(
@@ -101,6 +101,8 @@ pub async fn create_room(
     private: bool,
 ) -> Result<RoomSummary, AppError> {
     let now = Timestamp::now();
+    let (name, topic) = (RoomName::parse(name)?, RoomTopic::parse(topic)?);
+    state.limits.room_action(me.user.id)?;
     let room = RoomRecord {
         id: RoomId::new(),
         kind: if private {
@@ -108,8 +110,8 @@ pub async fn create_room(
         } else {
             RoomKind::Public
         },
-        name: RoomName::parse(name)?,
-        topic: RoomTopic::parse(topic)?,
+        name,
+        topic,
         created_by: me.user.id,
         created_at: now,
         archived: false,
@@ -134,10 +136,22 @@ async fn add_member(state: &AppState, room: &RoomRecord, user: UserId) -> Result
         joined_at: Timestamp::now(),
     };
     match state.store.add_member(&member).await {
-        Ok(()) | Err(StoreError::Duplicate(_)) => {}
+        Ok(()) => {}
+        // A member already: nothing changed.
+        Err(StoreError::Duplicate(_)) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
     state.hub.follow(user, room.id);
+    if let Some(record) = state.store.user_by_id(user).await? {
+        let member = member_view(state, &record, MemberRole::Member);
+        state.hub.publish_room(
+            room.id,
+            ServerMsg::MemberJoined {
+                room: room.id,
+                member,
+            },
+        );
+    }
     Ok(())
 }
 
@@ -159,20 +173,29 @@ pub async fn join(
 
 pub async fn leave(state: &AppState, me: &Authenticated, room: RoomId) -> Result<(), AppError> {
     match state.store.remove_member(room, me.user.id).await {
-        Ok(()) | Err(StoreError::NotFound(_)) => {}
+        Ok(()) => {}
+        Err(StoreError::NotFound(_)) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
     state.hub.unfollow(me.user.id, room);
+    state.hub.publish_room(
+        room,
+        ServerMsg::MemberLeft {
+            room,
+            user: me.user.id,
+        },
+    );
     Ok(())
 }
 
-/// Adds another user to a room the caller belongs to (public or private; not a direct room).
+/// Invites another user to a room the caller belongs to (public or private; not a direct room). They
+/// become a member only when they accept; they hear about the invitation at once.
 pub async fn invite(
     state: &AppState,
     me: &Authenticated,
     room: RoomId,
     username: &str,
-) -> Result<MemberView, AppError> {
+) -> Result<InvitationView, AppError> {
     let record = postable_room(state, me.user.id, room).await?;
     if record.kind == RoomKind::Direct {
         return Err(AppError::invalid(
@@ -186,8 +209,108 @@ pub async fn invite(
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| AppError::invalid("username", "There is no user with that name."))?;
-    add_member(state, &record, invitee.id).await?;
-    Ok(member_view(state, &invitee, MemberRole::Member))
+    if state.store.membership(room, invitee.id).await?.is_some() {
+        return Err(AppError::invalid(
+            "username",
+            format!("{} is a member already.", invitee.display_name),
+        ));
+    }
+    state.limits.room_action(me.user.id)?;
+    let invitation = InvitationRecord {
+        room_id: room,
+        user_id: invitee.id,
+        invited_by: me.user.id,
+        at: Timestamp::now(),
+    };
+    match state.store.add_invitation(&invitation).await {
+        // Invited twice: still one invitation.
+        Ok(()) | Err(StoreError::Duplicate(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    state
+        .hub
+        .publish_user(invitee.id, ServerMsg::InvitationsChanged);
+    Ok(InvitationView {
+        room: room_summary_for(&record),
+        invited_by: member_view(state, &me.user, MemberRole::Member),
+        invitee: member_view(state, &invitee, MemberRole::Member),
+        at: invitation.at,
+    })
+}
+
+fn room_summary_for(room: &RoomRecord) -> RoomSummary {
+    RoomSummary {
+        id: room.id,
+        kind: room.kind,
+        name: room.name.as_str().to_owned(),
+        topic: room.topic.as_str().to_owned(),
+        last_seq: 0,
+        read_seq: 0,
+        member: false,
+    }
+}
+
+/// The caller's open invitations, oldest first (rooms deleted meanwhile left out).
+pub async fn invitations(
+    state: &AppState,
+    me: &Authenticated,
+) -> Result<Vec<InvitationView>, AppError> {
+    let mut out = Vec::new();
+    for invitation in state.store.invitations_of(me.user.id).await? {
+        let Some(room) = state.store.room_by_id(invitation.room_id).await? else {
+            continue;
+        };
+        let Some(inviter) = state.store.user_by_id(invitation.invited_by).await? else {
+            continue;
+        };
+        out.push(InvitationView {
+            room: room_summary_for(&room),
+            invited_by: member_view(state, &inviter, MemberRole::Member),
+            invitee: member_view(state, &me.user, MemberRole::Member),
+            at: invitation.at,
+        });
+    }
+    Ok(out)
+}
+
+/// Accepts an invitation: the caller becomes a member and the room shows up live.
+pub async fn accept_invitation(
+    state: &AppState,
+    me: &Authenticated,
+    room: RoomId,
+) -> Result<RoomSummary, AppError> {
+    let invited = state
+        .store
+        .invitations_of(me.user.id)
+        .await?
+        .iter()
+        .any(|i| i.room_id == room);
+    if !invited {
+        return Err(AppError::not_found("That invitation"));
+    }
+    let record = room_record(state, room).await?;
+    // Member first, invitation gone second: a failure in between leaves an invitation that can be
+    // accepted again, never a lost one.
+    add_member(state, &record, me.user.id).await?;
+    state.store.remove_invitation(room, me.user.id).await?;
+    state
+        .hub
+        .publish_user(me.user.id, ServerMsg::InvitationsChanged);
+    summary(state, me.user.id, &record, true).await
+}
+
+/// Declines an invitation (declining one that is gone is fine).
+pub async fn decline_invitation(
+    state: &AppState,
+    me: &Authenticated,
+    room: RoomId,
+) -> Result<(), AppError> {
+    if state.store.remove_invitation(room, me.user.id).await? {
+        state
+            .hub
+            .publish_user(me.user.id, ServerMsg::InvitationsChanged);
+    }
+    Ok(())
 }
 
 /// The direct-message room with `username`, created on first use; the same room every time.
@@ -212,6 +335,7 @@ pub async fn open_direct(
     let room = match state.store.direct_room(&key).await? {
         Some(room) => room,
         None => {
+            state.limits.room_action(me.user.id)?;
             let now = Timestamp::now();
             let room = RoomRecord {
                 id: RoomId::new(),

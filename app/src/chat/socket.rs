@@ -7,6 +7,7 @@
 
 use super::connection::{self, Outgoing};
 use super::hub::{Broadcast, Control};
+use super::socket_limits::SocketPermit;
 use crate::auth::sessions::Authenticated;
 use crate::protocol::{
     decode_item, encode_item, ClientMsg, FrameError, ServerMsg, MAX_FRAME_BYTES,
@@ -34,11 +35,18 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(5);
 /// Frames written per flush at most.
 const FLUSH_BURST: usize = 512;
 
-/// `GET /api/ws`, behind the server's upgrade guard, which checked the origin and the session and
-/// passes the caller on.
+/// Who may connect, as the server's upgrade guard established: the caller and the place it holds.
+#[derive(Clone)]
+pub struct Admitted {
+    pub me: Authenticated,
+    pub permit: Arc<SocketPermit>,
+}
+
+/// `GET /api/ws`, behind the server's upgrade guard, which checked the origin, the session and the
+/// socket limits and passes the caller on.
 pub async fn upgrade(
     State(state): State<AppState>,
-    Extension(me): Extension<Authenticated>,
+    Extension(admitted): Extension<Admitted>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let hub = state.hub.clone();
@@ -47,7 +55,13 @@ pub async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| hub.track_socket(serve(state, me, socket)))
+        .on_upgrade(move |socket| {
+            hub.track_socket(async move {
+                let Admitted { me, permit } = admitted;
+                serve(state, me, socket).await;
+                drop(permit);
+            })
+        })
 }
 
 /// One upgraded connection, from its first frame to its closing handshake.

@@ -129,12 +129,34 @@ pub fn SubmitButton(
     }
 }
 
-/// The card that holds an account form.
+/// The card that holds an account form. With `region`, it is also a landmark named by its title
+/// (left off where the title repeats a field's label, which would then name two things).
 #[component]
-pub fn Card(title: &'static str, children: Children) -> impl IntoView {
+pub fn Card(
+    title: &'static str,
+    #[prop(optional)] region: bool,
+    children: Children,
+) -> impl IntoView {
+    let heading_id = region.then(|| {
+        let slug: String = title
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        format!("card-{slug}")
+    });
+    let labelled_by = heading_id.clone();
     view! {
-        <section class="rounded-lg border border-slate-200 bg-white p-6 shadow-sm dark:border-slate-800 dark:bg-slate-900">
-            <h2 class="mb-4 text-lg font-semibold">{title}</h2>
+        <section
+            aria-labelledby=labelled_by
+            class="rounded-lg border border-slate-200 bg-white p-6 shadow-sm dark:border-slate-800 dark:bg-slate-900"
+        >
+            <h2 id=heading_id class="mb-4 text-lg font-semibold">{title}</h2>
             {children()}
         </section>
     }

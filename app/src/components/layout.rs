@@ -3,9 +3,9 @@
 
 use crate::auth::{api::logout, authed, UserContext};
 use crate::chat::{
-    api::my_rooms,
+    api::{accept_invitation, decline_invitation, my_invitations, my_rooms},
     live::{Link, Live},
-    RoomSummary,
+    InvitationView, RoomSummary,
 };
 use crate::model::RoomKind;
 use leptos::prelude::*;
@@ -65,6 +65,7 @@ fn RoomList() -> impl IntoView {
     let user = UserContext::get().0;
     let live = Live::get();
     let rooms = Resource::new(move || live.rooms_changed.get(), |_| authed(my_rooms));
+    let invitations = Resource::new(move || live.rooms_changed.get(), |_| authed(my_invitations));
     let heading =
         "mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500 dark:text-slate-400";
     let empty = "text-sm text-slate-500 dark:text-slate-400";
@@ -86,10 +87,17 @@ fn RoomList() -> impl IntoView {
                     .into_any();
                 }
                 let list = rooms.await.unwrap_or_default();
+                let invited = invitations.await.unwrap_or_default();
                 live.seed_rooms(&list);
                 let (direct, groups): (Vec<RoomSummary>, Vec<RoomSummary>) =
                     list.into_iter().partition(|r| r.kind == RoomKind::Direct);
                 view! {
+                    {(!invited.is_empty()).then(|| view! {
+                        <section aria-labelledby="invitations-heading">
+                            <h2 id="invitations-heading" class=heading>"Invitations"</h2>
+                            <ul class="space-y-2">{invited.into_iter().map(|i| view! { <Invitation invitation=i /> }).collect_view()}</ul>
+                        </section>
+                    })}
                     <section>
                         <div class="mb-2 flex items-center justify-between">
                             <h2 class=heading>"Rooms"</h2>
@@ -115,6 +123,54 @@ fn RoomList() -> impl IntoView {
                 .into_any()
             })}
         </Transition>
+    }
+}
+
+/// One open invitation, with its answers.
+#[component]
+fn Invitation(invitation: InvitationView) -> impl IntoView {
+    let live = Live::get();
+    let navigate = leptos_router::hooks::use_navigate();
+    let room = invitation.room.id;
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let accept = move |_| {
+        busy.set(true);
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            match authed(move || accept_invitation(room)).await {
+                Ok(joined) => {
+                    live.rooms_changed.update(|v| *v += 1);
+                    navigate(&format!("/rooms/{}", joined.id), Default::default());
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+    let decline = move |_| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            if let Err(e) = authed(move || decline_invitation(room)).await {
+                error.set(Some(e.to_string()));
+            }
+            live.rooms_changed.update(|v| *v += 1);
+            busy.set(false);
+        });
+    };
+    let name = invitation.room.name.clone();
+    view! {
+        <li class="rounded-md border border-slate-200 p-2 text-sm dark:border-slate-700" data-testid="invitation">
+            <p class="truncate font-medium">{name.clone()}</p>
+            <p class="truncate text-xs text-slate-600 dark:text-slate-400">
+                "from " {invitation.invited_by.display_name.clone()} " @" {invitation.invited_by.username.clone()}
+            </p>
+            <div class="mt-1 flex gap-2">
+                <button type="button" class="rounded-md bg-indigo-600 px-2 py-0.5 text-xs font-medium text-white disabled:opacity-60" disabled=busy on:click=accept aria-label=format!("Accept the invitation to {name}")>"Accept"</button>
+                <button type="button" class="rounded-md border border-slate-300 px-2 py-0.5 text-xs dark:border-slate-600 disabled:opacity-60" disabled=busy on:click=decline aria-label=format!("Decline the invitation to {name}")>"Decline"</button>
+            </div>
+            {move || error.get().map(|e| view! { <p role="alert" class="mt-1 text-xs text-red-600">{e}</p> })}
+        </li>
     }
 }
 

@@ -1,5 +1,6 @@
 //! Account names and the password length rule.
 
+use super::text::is_invisible_format;
 use super::text_newtype;
 use crate::error::AppError;
 
@@ -55,6 +56,12 @@ impl DisplayName {
             return Err(AppError::invalid(
                 "display_name",
                 "A display name cannot contain control characters.",
+            ));
+        }
+        if raw.chars().any(is_invisible_format) {
+            return Err(AppError::invalid(
+                "display_name",
+                "A display name cannot contain invisible or direction-changing characters.",
             ));
         }
         let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -119,6 +126,10 @@ mod tests {
         assert!(DisplayName::parse("a\u{0}b", &ana).is_err());
         assert!(DisplayName::parse(&"é".repeat(65), &ana).is_err());
         assert!(DisplayName::parse(&"é".repeat(64), &ana).is_ok());
+        for disguised in ["\u{202E}nimda_toor", "root\u{200B}_admin", "\u{FEFF}ana"] {
+            let error = DisplayName::parse(disguised, &ana).unwrap_err();
+            assert!(error.for_field("display_name").is_some(), "{disguised:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Message bodies and client nonces.
 
+use super::text::reorders_text;
 use super::text_newtype;
 use crate::error::AppError;
 use crate::protocol::{MAX_BODY_CHARS, MAX_NONCE_LEN};
@@ -13,6 +14,12 @@ impl MessageBody {
     pub fn parse(raw: &str) -> Result<Self, AppError> {
         if raw.trim().is_empty() {
             return Err(AppError::invalid("body", "A message cannot be empty."));
+        }
+        if raw.chars().any(reorders_text) {
+            return Err(AppError::invalid(
+                "body",
+                "A message cannot contain direction-override characters (they reorder the text around them).",
+            ));
         }
         if raw.chars().count() > MAX_BODY_CHARS {
             return Err(AppError::invalid(

@@ -7,8 +7,11 @@
 //! unreadable).
 
 mod account;
+#[cfg(feature = "ssr")]
+pub mod confusable;
 mod message;
 mod room;
+pub mod text;
 
 pub use account::{
     check_password_length, DisplayName, Username, DISPLAY_NAME_MAX, PASSWORD_MAX, PASSWORD_MIN,

@@ -1,5 +1,6 @@
 //! Room names and topics.
 
+use super::text::{is_invisible_format, reorders_text};
 use super::text_newtype;
 use crate::error::AppError;
 
@@ -17,7 +18,9 @@ impl RoomName {
         let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
         if name.is_empty()
             || name.chars().count() > ROOM_NAME_MAX
-            || name.chars().any(char::is_control)
+            || name
+                .chars()
+                .any(|c| c.is_control() || is_invisible_format(c))
         {
             return Err(AppError::invalid(
                 "name",
@@ -42,7 +45,9 @@ impl RoomTopic {
     pub fn parse(raw: &str) -> Result<Self, AppError> {
         let topic = raw.trim();
         if topic.chars().count() > ROOM_TOPIC_MAX
-            || topic.chars().any(|c| c.is_control() && c != '\n')
+            || topic
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || reorders_text(c))
         {
             return Err(AppError::invalid(
                 "topic",

@@ -63,7 +63,14 @@ fn RoomView(
     let live = Live::get();
     let room = page.room.clone();
     let id = room.id;
-    let members = RwSignal::new(page.members.clone());
+    live.members.update(|map| {
+        map.insert(id, page.members.clone());
+    });
+    let members = Memo::new(move |_| {
+        live.members
+            .with(|map| map.get(&id).cloned())
+            .unwrap_or_default()
+    });
     let member = RwSignal::new(room.member);
     let loading_older = RwSignal::new(false);
     let no_more = RwSignal::new(page.messages.first().is_none_or(|m| m.seq <= 1));
@@ -252,6 +259,9 @@ fn MessageRow(
         <article id=format!("msg-{}", message.seq) class="group rounded-md px-2 py-1 hover:bg-slate-50 dark:hover:bg-slate-900" data-seq=message.seq>
             <p class="flex items-baseline gap-2 text-sm">
                 <span class="font-semibold">{message.author_name.clone()}</span>
+                {(!message.author_username.is_empty()).then(|| view! {
+                    <span class="text-xs text-slate-500 dark:text-slate-400" data-testid="author-username">"@"{message.author_username.clone()}</span>
+                })}
                 <time class="text-xs text-slate-400">{message.created_at.format_utc()}</time>
                 {message.edited_at.is_some().then(|| view! { <span class="text-xs text-slate-400">"(edited)"</span> })}
                 {moderate.then(|| view! {
@@ -344,21 +354,28 @@ fn Composer(room: RoomId) -> impl IntoView {
 }
 
 #[component]
-fn MemberList(room: RoomId, members: RwSignal<Vec<MemberView>>, kind: RoomKind) -> impl IntoView {
+fn MemberList(room: RoomId, members: Memo<Vec<MemberView>>, kind: RoomKind) -> impl IntoView {
     let live = Live::get();
     let invitee = RwSignal::new(String::new());
     let error = RwSignal::new(None::<AppError>);
+    let invited = RwSignal::new(None::<String>);
     let invite = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let who = invitee.get_untracked();
         leptos::task::spawn_local(async move {
             match authed(move || invite_to_room(room, who.clone())).await {
-                Ok(member) => {
-                    members.update(|m| m.push(member));
+                Ok(invitation) => {
+                    invited.set(Some(format!(
+                        "Invited {}. They join when they accept.",
+                        invitation.invitee.display_name
+                    )));
                     invitee.set(String::new());
                     error.set(None);
                 }
-                Err(e) => error.set(Some(e)),
+                Err(e) => {
+                    invited.set(None);
+                    error.set(Some(e));
+                }
             }
         });
     };
@@ -381,6 +398,7 @@ fn MemberList(room: RoomId, members: RwSignal<Vec<MemberView>>, kind: RoomKind) 
                                     aria-label=move || format!("{:?}", presence()).to_lowercase()
                                 ></span>
                                 <span class="truncate">{m.display_name.clone()}</span>
+                                <span class="truncate text-xs text-slate-500 dark:text-slate-400">"@"{m.username.clone()}</span>
                             </li>
                         }
                     }
@@ -396,6 +414,7 @@ fn MemberList(room: RoomId, members: RwSignal<Vec<MemberView>>, kind: RoomKind) 
                     />
                     <button type="submit" class="w-full rounded-md border border-slate-300 px-2 py-1 text-sm dark:border-slate-700">"Invite"</button>
                     {move || error.get().map(|e| view! { <p role="alert" class="text-xs text-red-600">{e.to_string()}</p> })}
+                    {move || invited.get().map(|notice| view! { <p role="status" class="text-xs text-emerald-700 dark:text-emerald-400">{notice}</p> })}
                 </form>
             })}
         </aside>

@@ -120,6 +120,20 @@ pub struct UserRecord {
     pub must_change_password: bool,
     pub created_at: Timestamp,
     pub last_seen_at: Option<Timestamp>,
+    /// Two-factor sign-in: the TOTP secret (base32) once enrolment is confirmed.
+    pub totp_secret: Option<String>,
+    /// A TOTP enrolment begun and not yet confirmed.
+    pub totp_pending: Option<String>,
+    /// The last TOTP step accepted: no code is accepted twice.
+    pub totp_last_step: u64,
+    /// Hashes of the recovery codes not used yet.
+    pub recovery_hashes: Vec<String>,
+}
+
+impl UserRecord {
+    pub fn has_two_factor(&self) -> bool {
+        self.totp_secret.is_some()
+    }
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -131,6 +145,10 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
     pub must_change_password: Option<bool>,
     pub last_seen_at: Option<Timestamp>,
+    /// `Some(None)` removes the secret.
+    pub totp_secret: Option<Option<String>>,
+    pub totp_pending: Option<Option<String>>,
+    pub recovery_hashes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -156,8 +174,16 @@ pub trait UserStore: Send + Sync {
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
     /// Case-insensitive lookup.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Users whose username has this look-alike skeleton (`domain::confusable::skeleton`), so a
+    /// display name can be refused that would pass for someone else's username.
+    async fn users_named_like(&self, skeleton: &str) -> StoreResult<Vec<UserRecord>>;
     /// Applies the patch atomically and returns the updated record.
     async fn update_user(&self, id: UserId, patch: &UserPatch) -> StoreResult<UserRecord>;
+    /// Compare-and-set: records `step` as the last TOTP step used, only if it comes after the last
+    /// one; whether it did (a code is never accepted twice).
+    async fn use_totp_step(&self, id: UserId, step: u64) -> StoreResult<bool>;
+    /// Removes one recovery-code hash; whether it was there (each code works once).
+    async fn use_recovery_code(&self, id: UserId, hash: &str) -> StoreResult<bool>;
     /// Users ordered by username key.
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<UserRecord>>;
     async fn user_stats(&self) -> StoreResult<UserStats>;
@@ -177,6 +203,9 @@ pub struct SessionRecord {
     pub last_used_at: Timestamp,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// Whether the token this session rotated away from last has been let through once already (the
+    /// grace for two renewals racing is single-use). Reset by every rotation.
+    pub grace_claimed: bool,
     pub user_agent: String,
     pub ip: String,
 }
@@ -196,7 +225,8 @@ pub trait SessionStore: Send + Sync {
     async fn session_by_id(&self, id: SessionId) -> StoreResult<Option<SessionRecord>>;
     async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshLookup>>;
     /// Compare-and-swap: replaces `old_hash` by `new_hash` only if `old_hash` is still current and the
-    /// session is not revoked; records `old_hash` as spent. Returns whether the rotation happened.
+    /// session is not revoked; records `old_hash` as spent and clears `grace_claimed`. Returns whether
+    /// the rotation happened.
     /// `find_refresh(old_hash)` never answers `None` while this runs (current, then spent).
     async fn rotate_refresh(
         &self,
@@ -206,6 +236,10 @@ pub trait SessionStore: Send + Sync {
         used_at: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<bool>;
+    /// Compare-and-set: marks the grace of the session's last rotation as used, only if its current
+    /// token is still `successor_hash`, it is not revoked and the grace was not used yet. Returns
+    /// whether this call got it.
+    async fn claim_reuse_grace(&self, id: SessionId, successor_hash: &str) -> StoreResult<bool>;
     /// Marks the session revoked. Revoking an already revoked session keeps the first time.
     async fn revoke_session(&self, id: SessionId, at: Timestamp) -> StoreResult<()>;
     /// Revokes every not-yet-revoked session of the user (expired ones included) except `except`;
@@ -268,6 +302,16 @@ pub struct MembershipRecord {
     pub joined_at: Timestamp,
 }
 
+/// An invitation to a room, waiting for the invitee to accept or decline it. Nobody becomes a member
+/// of a room without saying yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationRecord {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub invited_by: UserId,
+    pub at: Timestamp,
+}
+
 #[async_trait]
 pub trait RoomStore: Send + Sync {
     /// Creates the room with its first members in one step. `Duplicate("direct room")` when a direct room
@@ -277,7 +321,7 @@ pub trait RoomStore: Send + Sync {
     async fn room_by_id(&self, id: RoomId) -> StoreResult<Option<RoomRecord>>;
     async fn direct_room(&self, key: &str) -> StoreResult<Option<RoomRecord>>;
     async fn update_room(&self, id: RoomId, patch: &RoomPatch) -> StoreResult<RoomRecord>;
-    /// Deletes the room with its memberships, messages and read markers.
+    /// Deletes the room with its memberships, invitations, messages and read markers.
     async fn delete_room(&self, id: RoomId) -> StoreResult<()>;
     /// Rooms ordered by name (case-insensitive), then id.
     async fn list_rooms(&self, query: &RoomQuery) -> StoreResult<Page<RoomRecord>>;
@@ -291,6 +335,13 @@ pub trait RoomStore: Send + Sync {
     async fn list_members(&self, room: RoomId) -> StoreResult<Vec<MembershipRecord>>;
     /// Rooms the user belongs to, ordered by name.
     async fn rooms_of_user(&self, user: UserId) -> StoreResult<Vec<RoomRecord>>;
+    /// `Duplicate("invitation")` if the user is invited already; `NotFound("room")` if the room is
+    /// gone.
+    async fn add_invitation(&self, invitation: &InvitationRecord) -> StoreResult<()>;
+    /// The user's open invitations, oldest first.
+    async fn invitations_of(&self, user: UserId) -> StoreResult<Vec<InvitationRecord>>;
+    /// Removes an invitation; whether there was one.
+    async fn remove_invitation(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -16,6 +16,10 @@ pub fn user(name: &str) -> UserRecord {
         must_change_password: false,
         created_at: Timestamp(1_000),
         last_seen_at: None,
+        totp_secret: None,
+        totp_pending: None,
+        totp_last_step: 0,
+        recovery_hashes: Vec::new(),
     }
 }
 
@@ -28,6 +32,7 @@ pub fn session(user: UserId, hash: &str, last_used: i64, expires: i64) -> Sessio
         last_used_at: Timestamp(last_used),
         expires_at: Timestamp(expires),
         revoked_at: None,
+        grace_claimed: false,
         user_agent: "Mozilla/5.0 (test)".to_owned(),
         ip: "127.0.0.1".to_owned(),
     }

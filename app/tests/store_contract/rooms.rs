@@ -256,3 +256,49 @@ pub async fn deleting_a_room_removes_everything_in_it(h: &mut Harness) {
     assert_eq!(store.count_rooms().await.unwrap(), 1);
     assert_eq!(store.message_stats(Timestamp(0)).await.unwrap().total, 2);
 }
+
+pub async fn invitations_wait_for_the_invitee(h: &mut Harness) {
+    let store = h.store();
+    let (ana, ben) = (user("ana"), user("ben"));
+    store.create_user(&ana).await.unwrap();
+    store.create_user(&ben).await.unwrap();
+    let r = room(RoomKind::Private, "Plans", ana.id);
+    store
+        .create_room(&r, &[member(r.id, ana.id, MemberRole::Owner, 1)])
+        .await
+        .unwrap();
+    let invitation = InvitationRecord {
+        room_id: r.id,
+        user_id: ben.id,
+        invited_by: ana.id,
+        at: Timestamp(5),
+    };
+    store.add_invitation(&invitation).await.unwrap();
+    assert_eq!(
+        store.add_invitation(&invitation).await,
+        Err(StoreError::Duplicate("invitation"))
+    );
+    assert_eq!(
+        store.invitations_of(ben.id).await.unwrap(),
+        std::slice::from_ref(&invitation)
+    );
+    assert!(store.invitations_of(ana.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.membership(r.id, ben.id).await.unwrap(),
+        None,
+        "not a member yet"
+    );
+    assert!(store.remove_invitation(r.id, ben.id).await.unwrap());
+    assert!(!store.remove_invitation(r.id, ben.id).await.unwrap());
+    assert!(store.invitations_of(ben.id).await.unwrap().is_empty());
+    // An invitation to a room that is gone, and one that goes with its room.
+    let mut gone = invitation.clone();
+    gone.room_id = RoomId::new();
+    assert_eq!(
+        store.add_invitation(&gone).await,
+        Err(StoreError::NotFound("room"))
+    );
+    store.add_invitation(&invitation).await.unwrap();
+    store.delete_room(r.id).await.unwrap();
+    assert!(store.invitations_of(ben.id).await.unwrap().is_empty());
+}

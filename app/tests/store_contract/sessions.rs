@@ -261,3 +261,48 @@ pub async fn expired_sessions_are_purged(h: &mut Harness) {
     assert_eq!(store.find_refresh("exp-2").await.unwrap(), None);
     assert!(store.session_by_id(live.id).await.unwrap().is_some());
 }
+
+pub async fn the_reuse_grace_is_claimed_once_per_rotation(h: &mut Harness) {
+    let store = h.shared();
+    let ana = user("ana");
+    store.create_user(&ana).await.unwrap();
+    let s = session(ana.id, "token-a", 1_000, 50_000);
+    store.create_session(&s).await.unwrap();
+    assert!(store
+        .rotate_refresh(
+            s.id,
+            "token-a",
+            "token-b",
+            Timestamp(2_000),
+            Timestamp(60_000)
+        )
+        .await
+        .unwrap());
+    // Many at once: one gets it.
+    let claims: Vec<bool> = futures::future::join_all((0..8).map(|_| {
+        let store = store.clone();
+        async move { store.claim_reuse_grace(s.id, "token-b").await.unwrap() }
+    }))
+    .await;
+    assert_eq!(claims.iter().filter(|c| **c).count(), 1, "{claims:?}");
+    assert!(!store.claim_reuse_grace(s.id, "token-b").await.unwrap());
+    // Not for a token that is not the current one.
+    assert!(!store.claim_reuse_grace(s.id, "token-a").await.unwrap());
+    // The next rotation brings a fresh grace; a revoked session has none.
+    assert!(store
+        .rotate_refresh(
+            s.id,
+            "token-b",
+            "token-c",
+            Timestamp(3_000),
+            Timestamp(60_000)
+        )
+        .await
+        .unwrap());
+    let Some(RefreshLookup::Current(now)) = store.find_refresh("token-c").await.unwrap() else {
+        panic!("token-c is current");
+    };
+    assert!(!now.grace_claimed);
+    store.revoke_session(s.id, Timestamp(3_500)).await.unwrap();
+    assert!(!store.claim_reuse_grace(s.id, "token-c").await.unwrap());
+}

@@ -164,3 +164,97 @@ pub async fn list_users_searches_and_pages(h: &mut Harness) {
         .unwrap();
     assert_eq!(literal.total, 0);
 }
+
+pub async fn look_alike_usernames_are_found_by_skeleton(h: &mut Harness) {
+    use app::domain::confusable::skeleton;
+    let store = h.store();
+    let admin = user("root_admin");
+    store.create_user(&admin).await.unwrap();
+    store.create_user(&user("mike")).await.unwrap();
+    store.create_user(&user("ben")).await.unwrap();
+    // A display name spelled with Cyrillic letters, or in other letter case, finds the account it
+    // imitates; "rnike" looks like "mike".
+    for disguise in ["r\u{043E}\u{043E}t_\u{0430}dmin", "ROOT_ADMIN"] {
+        let found = store.users_named_like(&skeleton(disguise)).await.unwrap();
+        assert_eq!(
+            found.iter().map(|u| u.id).collect::<Vec<_>>(),
+            [admin.id],
+            "{disguise}"
+        );
+    }
+    let found = store.users_named_like(&skeleton("rnike")).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].username, "mike");
+    assert!(store
+        .users_named_like(&skeleton("someone else"))
+        .await
+        .unwrap()
+        .is_empty());
+    // Still found after a reopen (the index is stored, not rebuilt per process).
+    h.reopen().await;
+    let found = h
+        .store()
+        .users_named_like(&skeleton("root_admin"))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+}
+
+pub async fn two_factor_codes_are_used_once(h: &mut Harness) {
+    let store = h.shared();
+    let ana = user("ana");
+    store.create_user(&ana).await.unwrap();
+    let enrolled = store
+        .update_user(
+            ana.id,
+            &UserPatch {
+                totp_secret: Some(Some("JBSWY3DPEHPK3PXP".into())),
+                totp_pending: Some(None),
+                recovery_hashes: Some(vec!["h1".into(), "h2".into()]),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(enrolled.totp_secret.as_deref(), Some("JBSWY3DPEHPK3PXP"));
+    assert!(enrolled.has_two_factor());
+    // A step is accepted once; an earlier one never again; at once, one winner.
+    assert!(store.use_totp_step(ana.id, 100).await.unwrap());
+    assert!(!store.use_totp_step(ana.id, 100).await.unwrap());
+    assert!(!store.use_totp_step(ana.id, 99).await.unwrap());
+    let racing = futures::future::join_all((0..6).map(|_| {
+        let store = store.clone();
+        async move { store.use_totp_step(ana.id, 101).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(racing.iter().filter(|r| **r).count(), 1, "{racing:?}");
+    // Recovery codes: each once, also when raced.
+    let racing = futures::future::join_all((0..6).map(|_| {
+        let store = store.clone();
+        async move { store.use_recovery_code(ana.id, "h1").await.unwrap() }
+    }))
+    .await;
+    assert_eq!(racing.iter().filter(|r| **r).count(), 1, "{racing:?}");
+    assert!(!store.use_recovery_code(ana.id, "nope").await.unwrap());
+    let now = store.user_by_id(ana.id).await.unwrap().unwrap();
+    assert_eq!(now.recovery_hashes, ["h2"]);
+    assert_eq!(now.totp_last_step, 101);
+    // Turned off: the secret and the count of used steps go.
+    let off = store
+        .update_user(
+            ana.id,
+            &UserPatch {
+                totp_secret: Some(None),
+                recovery_hashes: Some(Vec::new()),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!off.has_two_factor());
+    assert_eq!(off.totp_last_step, 0);
+    assert!(
+        !store.use_totp_step(UserId::new(), 5).await.unwrap(),
+        "no such user"
+    );
+}

@@ -51,6 +51,14 @@ async fn two_members(app: &TestApp) -> (Browser, Browser, RoomId) {
         )
         .await;
     assert_eq!(invite.status, 200, "{invite:?}");
+    let mut ben = ben;
+    let accepted = ben
+        .post(
+            "/api/rooms/invitations/accept",
+            &[("room", &room.to_string())],
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{accepted:?}");
     (ana, ben, room)
 }
 
@@ -512,6 +520,13 @@ async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits(kind: Store
         )
         .await;
     assert_eq!(invited.status, 200);
+    let accepted = cai
+        .post(
+            "/api/rooms/invitations/accept",
+            &[("room", &room.to_string())],
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{accepted:?}");
 
     let mut stalled = WsClient::join(&cai, vec![]).await;
     synced(&mut stalled, room).await;

@@ -4,14 +4,16 @@
 //! the store. It persists and publishes nothing itself: `messages` and `rooms` do.
 
 mod ordering;
+mod pacing;
 
 pub use ordering::{classify, Held, Next};
+use pacing::{Bucket, Latest, Strikes};
 
 use super::hub::{Broadcast, ConnId, Control, Registration};
 use super::{messages, rooms};
 use crate::auth::sessions::{self, Authenticated};
 use crate::error::AppError;
-use crate::model::{RoomId, SessionId};
+use crate::model::{RoomId, SessionId, Timestamp};
 use crate::protocol::{
     ClientMsg, CloseReason, ErrorCode, FrameError, RoomCursor, ServerMsg, HEARTBEAT_SECS,
     MAX_CURSORS,
@@ -29,12 +31,22 @@ use tokio::sync::mpsc;
 pub const COMMAND_QUEUE: usize = 8192;
 /// How often the session and account are re-read from the store while commands arrive.
 const AUTH_RECHECK: Duration = Duration::from_secs(1);
+/// How often a connection re-reads its session even when nothing arrives: a revocation notice from
+/// the hub closes it at once, and this catches one that went missing.
+const SESSION_RECHECK: Duration = Duration::from_secs(60);
 /// Messages held behind one gap before waiting stops and the store is asked.
 const MAX_HELD: usize = 1024;
 /// Hub events forwarded in one go before the connection looks at its commands again.
 const INBOX_BURST: usize = 256;
-/// At most one "typing" per room per connection this often.
-const TYPING_EVERY: Duration = Duration::from_millis(1000);
+/// A typing or away change reaches others at most this often per connection (the last one waits).
+const TOGGLE_GAP: Duration = Duration::from_millis(500);
+const AWAY_GAP: Duration = Duration::from_secs(2);
+/// "Still typing" is repeated at most this often (the other side lets it expire after 5 s).
+const TYPING_REFRESH: Duration = Duration::from_secs(3);
+/// Commands other than sending, editing and deleting (those have the person's message budget): a
+/// burst, and a steady rate, per connection.
+const COMMAND_BURST: u32 = 200;
+const COMMANDS_PER_SEC: u32 = 50;
 
 /// Queued boxed (`Box<Inbound>`): a queue's first slots are allocated up front for every connection, so
 /// they are kept pointer-sized.
@@ -71,6 +83,8 @@ where
         state,
         me: me.user,
         session: me.session.id,
+        session_expires: me.session.expires_at,
+        expiry_near: false,
         id: registration.id,
         out,
         control: control.clone(),
@@ -80,7 +94,10 @@ where
         synced: false,
         last_heard: Instant::now(),
         last_auth: Instant::now(),
-        typing_sent: HashMap::new(),
+        typing: HashMap::new(),
+        away: Latest::default(),
+        commands: Bucket::new(COMMAND_BURST, COMMANDS_PER_SEC, Instant::now()),
+        strikes: Strikes::new(Instant::now()),
     };
     tokio::spawn(connection.run(registration, commands_rx));
     Ok(Outgoing { frames, control })
@@ -117,6 +134,10 @@ struct Connection {
     state: AppState,
     me: UserRecord,
     session: SessionId,
+    /// When the session runs out unless renewed; the connection ends with it.
+    session_expires: Timestamp,
+    /// The expiry falls before the next heartbeat: wait for it precisely.
+    expiry_near: bool,
     id: ConnId,
     /// Events for the client's writer.
     out: mpsc::Sender<Arc<Broadcast>>,
@@ -130,7 +151,12 @@ struct Connection {
     synced: bool,
     last_heard: Instant,
     last_auth: Instant,
-    typing_sent: HashMap<RoomId, Instant>,
+    /// Per room, what others were told about this connection typing.
+    typing: HashMap<RoomId, Latest<bool>>,
+    /// What the hub was told about this connection being away.
+    away: Latest<bool>,
+    commands: Bucket,
+    strikes: Strikes,
 }
 
 impl Connection {
@@ -179,7 +205,18 @@ impl Connection {
                 _ = tokio::time::sleep_until(self.next_gap_deadline().into()), if !self.held.is_empty() => {
                     Box::pin(self.fill_overdue_gaps()).await;
                 }
+                _ = tokio::time::sleep_until(self.next_toggle_due().into()), if self.toggle_waiting() => {
+                    self.flush_toggles();
+                }
+                _ = tokio::time::sleep(self.until_expiry()), if self.expiry_near => {
+                    // Renewed meanwhile (the new expiry is read back), or over.
+                    Box::pin(self.still_authorized()).await;
+                }
                 _ = heartbeat.tick() => {
+                    if self.last_auth.elapsed() >= SESSION_RECHECK {
+                        Box::pin(self.still_authorized()).await;
+                    }
+                    self.expiry_near = self.until_expiry() <= Duration::from_secs(HEARTBEAT_SECS);
                     if self.last_heard.elapsed() > self.state.hub.silence() {
                         // The transport reads nothing from a client while a write to it is stuck, so a
                         // client that stopped reading also looks silent: say which it is.
@@ -194,7 +231,12 @@ impl Connection {
             }
         }
         // Whoever saw this connection typing sees it stop.
-        for room in std::mem::take(&mut self.typing_sent).into_keys() {
+        let typing = std::mem::take(&mut self.typing);
+        for room in typing
+            .into_iter()
+            .filter(|(_, t)| t.published() == Some(true))
+            .map(|(room, _)| room)
+        {
             self.state.hub.publish_room(
                 room,
                 ServerMsg::Typing {
@@ -207,6 +249,12 @@ impl Connection {
         }
         // Dropping the registration leaves the hub (and may announce the user offline).
         drop(registration);
+    }
+
+    /// Time left until the session expires (zero once it has).
+    fn until_expiry(&self) -> Duration {
+        let left = self.session_expires.millis() - Timestamp::now().millis();
+        Duration::from_millis(u64::try_from(left).unwrap_or(0))
     }
 
     /// Queues a frame for the client; a client too slow to take it is closed.
@@ -246,6 +294,8 @@ impl Connection {
         self.last_auth = Instant::now();
         match sessions::live_by_id(&self.state, self.session, self.me.id).await {
             Ok(me) => {
+                self.session_expires = me.session.expires_at;
+                self.expiry_near = self.until_expiry() <= Duration::from_secs(HEARTBEAT_SECS);
                 self.me = me.user;
                 true
             }
@@ -257,8 +307,11 @@ impl Connection {
                 self.control.close(CloseReason::SignedOut);
                 false
             }
-            // A store hiccup is not a sign-out; the next check decides.
-            Err(_) => true,
+            // A store hiccup is not a sign-out; the next heartbeat checks again.
+            Err(_) => {
+                self.expiry_near = false;
+                true
+            }
         }
     }
 
@@ -271,6 +324,16 @@ impl Connection {
                 return self.emit_error(&error, None);
             }
         };
+        let budgeted = matches!(
+            command,
+            ClientMsg::Send { .. } | ClientMsg::Edit { .. } | ClientMsg::Delete { .. }
+        );
+        if !budgeted {
+            if let Err(wait) = self.commands.take(Instant::now()) {
+                let retry_after_secs = wait.as_secs().max(1);
+                return self.refuse(&AppError::TooManyAttempts { retry_after_secs });
+            }
+        }
         match command {
             ClientMsg::Hello { cursors } => self.hello(cursors).await,
             ClientMsg::Send { room, nonce, body } => self.send(room, nonce, body).await,
@@ -290,7 +353,7 @@ impl Connection {
                     self.emit_error(&e, None);
                 }
             }
-            ClientMsg::Away { away } => self.state.hub.set_away(self.id, away),
+            ClientMsg::Away { away } => self.away(away),
             ClientMsg::Ping => self.emit(ServerMsg::Pong),
         }
     }
@@ -363,21 +426,38 @@ impl Connection {
         }
     }
 
+    /// Refuses a command with an error frame; a connection that keeps flooding after being refused
+    /// is closed.
+    fn refuse(&mut self, error: &AppError) {
+        self.emit_error(error, None);
+        if self.strikes.strike(Instant::now()) {
+            tracing::warn!(user = %self.me.id, "a connection kept flooding after being refused; closed");
+            self.control.close(CloseReason::Flooding);
+        }
+    }
+
     fn typing(&mut self, room: RoomId, active: bool) {
         if !self.rooms.contains(&room) {
             return self.emit_error(&AppError::Forbidden, None);
         }
-        let now = Instant::now();
-        if active {
-            if let Some(at) = self.typing_sent.get(&room) {
-                if now.duration_since(*at) < TYPING_EVERY {
-                    return;
-                }
-            }
-            self.typing_sent.insert(room, now);
-        } else {
-            self.typing_sent.remove(&room);
+        if let Err(error) = self.state.limits.typing(self.me.id) {
+            return self.refuse(&error);
         }
+        let now = Instant::now();
+        let latest = self.typing.entry(room).or_default();
+        if let Some(active) = latest.offer(active, now, TOGGLE_GAP, TYPING_REFRESH) {
+            self.publish_typing(room, active);
+        }
+        if self
+            .typing
+            .get(&room)
+            .is_some_and(|t| t.published() == Some(false) && t.due(TOGGLE_GAP).is_none())
+        {
+            self.typing.remove(&room);
+        }
+    }
+
+    fn publish_typing(&self, room: RoomId, active: bool) {
         self.state.hub.publish_room(
             room,
             ServerMsg::Typing {
@@ -387,6 +467,48 @@ impl Connection {
                 active,
             },
         );
+    }
+
+    fn away(&mut self, away: bool) {
+        if let Err(error) = self.state.limits.presence(self.me.id) {
+            return self.refuse(&error);
+        }
+        let now = Instant::now();
+        if let Some(away) = self.away.offer(away, now, AWAY_GAP, Duration::MAX) {
+            self.state.hub.set_away(self.id, away);
+        }
+    }
+
+    fn toggle_waiting(&self) -> bool {
+        self.away.due(AWAY_GAP).is_some()
+            || self.typing.values().any(|t| t.due(TOGGLE_GAP).is_some())
+    }
+
+    fn next_toggle_due(&self) -> Instant {
+        self.typing
+            .values()
+            .filter_map(|t| t.due(TOGGLE_GAP))
+            .chain(self.away.due(AWAY_GAP))
+            .min()
+            .unwrap_or_else(Instant::now)
+    }
+
+    /// Publishes the typing and away changes whose wait is over.
+    fn flush_toggles(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(RoomId, bool)> = self
+            .typing
+            .iter_mut()
+            .filter_map(|(room, t)| t.flush(now, TOGGLE_GAP).map(|active| (*room, active)))
+            .collect();
+        for (room, active) in due {
+            self.publish_typing(room, active);
+        }
+        self.typing
+            .retain(|_, t| t.published() == Some(true) || t.due(TOGGLE_GAP).is_some());
+        if let Some(away) = self.away.flush(now, AWAY_GAP) {
+            self.state.hub.set_away(self.id, away);
+        }
     }
 
     /// Sends the held messages of `room` that now follow its cursor.

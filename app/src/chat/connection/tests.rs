@@ -42,6 +42,10 @@ async fn member_of_a_room(state: &AppState) -> (Authenticated, RoomId) {
         must_change_password: false,
         created_at: Timestamp::now(),
         last_seen_at: None,
+        totp_secret: None,
+        totp_pending: None,
+        totp_last_step: 0,
+        recovery_hashes: Vec::new(),
     };
     state.store.create_user(&user).await.unwrap();
     let session = SessionRecord {
@@ -52,6 +56,7 @@ async fn member_of_a_room(state: &AppState) -> (Authenticated, RoomId) {
         last_used_at: Timestamp::now(),
         expires_at: Timestamp::now().plus_millis(3_600_000),
         revoked_at: None,
+        grace_claimed: false,
         user_agent: String::new(),
         ip: String::new(),
     };
@@ -90,7 +95,7 @@ async fn store_quietly(state: &AppState, me: &Authenticated, room: RoomId, n: u6
         .await
         .unwrap();
     assert_eq!(appended.message.seq, n);
-    messages::message_view(&appended.message, "Ana")
+    messages::message_view(&appended.message, &messages::Author::of(&me.user))
 }
 
 fn announce(state: &AppState, message: MessageView) {
@@ -173,4 +178,20 @@ async fn messages_announced_out_of_order_are_delivered_in_order_once() {
     // Nothing else follows: the next thing the client hears is the answer to its ping.
     input.unbounded_send(Ok(ClientMsg::Ping)).unwrap();
     assert_eq!(next(&mut out).await, ServerMsg::Pong);
+}
+
+#[tokio::test]
+async fn a_connection_ends_when_its_session_expires_without_any_command() {
+    let (state, _dir) = testing::state().await;
+    let (mut me, room) = member_of_a_room(&state).await;
+    // A session that runs out in a moment (the store's copy is what the connection re-reads).
+    me.session.expires_at = Timestamp::now().plus_millis(1_500);
+    me.session.id = SessionId::new();
+    me.session.refresh_hash = "another".into();
+    state.store.create_session(&me.session).await.unwrap();
+    let (_input, out) = connected(&state, &me, room).await;
+    let reason = tokio::time::timeout(Duration::from_secs(30), out.control.closed())
+        .await
+        .expect("closed within 30 s");
+    assert_eq!(reason, CloseReason::SignedOut);
 }

@@ -57,6 +57,8 @@ pub struct Live {
     pub read_seq: RwSignal<HashMap<RoomId, u64>>,
     pub typing: RwSignal<HashMap<RoomId, HashMap<UserId, Typist>>>,
     pub presence: RwSignal<HashMap<UserId, Presence>>,
+    /// Members of the rooms the page has open, kept up to date as people join and leave.
+    pub members: RwSignal<HashMap<RoomId, Vec<super::MemberView>>>,
     pub pending: RwSignal<Vec<Pending>>,
     /// Bumped when the user's set of rooms changes (joined, invited, new direct message).
     pub rooms_changed: RwSignal<u32>,
@@ -78,6 +80,7 @@ impl Live {
             read_seq: RwSignal::new(HashMap::new()),
             typing: RwSignal::new(HashMap::new()),
             presence: RwSignal::new(HashMap::new()),
+            members: RwSignal::new(HashMap::new()),
             pending: RwSignal::new(Vec::new()),
             rooms_changed: RwSignal::new(0),
             now: RwSignal::new(0.0),
@@ -202,9 +205,21 @@ impl Live {
                     *entry = (*entry).max(last_seq);
                 });
             }
-            ServerMsg::RoomAdded { .. } | ServerMsg::RoomRemoved { .. } => {
-                self.rooms_changed.update(|v| *v += 1)
-            }
+            ServerMsg::RoomAdded { .. }
+            | ServerMsg::RoomRemoved { .. }
+            | ServerMsg::InvitationsChanged => self.rooms_changed.update(|v| *v += 1),
+            ServerMsg::MemberJoined { room, member } => self.members.update(|map| {
+                if let Some(list) = map.get_mut(&room) {
+                    if !list.iter().any(|m| m.user == member.user) {
+                        list.push(member);
+                    }
+                }
+            }),
+            ServerMsg::MemberLeft { room, user } => self.members.update(|map| {
+                if let Some(list) = map.get_mut(&room) {
+                    list.retain(|m| m.user != user);
+                }
+            }),
             ServerMsg::Typing {
                 room,
                 user,

@@ -1,8 +1,10 @@
-//! `/admin/users`: find users; disable or enable, promote or demote, sign out everywhere, reset password.
+//! `/admin/users`: find users; disable or enable, promote or demote, sign out everywhere, reset the
+//! password or two-factor sign-in.
 
 use super::{error_line, AdminFrame, AdminTable, SearchBox, BUTTON, DANGER_BUTTON, ROW};
 use crate::admin::api::{
-    admin_force_logout, admin_reset_password, admin_set_disabled, admin_set_role, admin_users,
+    admin_force_logout, admin_reset_password, admin_reset_two_factor, admin_set_disabled,
+    admin_set_role, admin_users,
 };
 use crate::admin::AdminUserRow;
 use crate::auth::authed;
@@ -27,6 +29,7 @@ enum UserAction {
     SetRole(Role),
     ForceLogout,
     ResetPassword,
+    ResetTwoFactor,
 }
 
 #[component]
@@ -60,6 +63,9 @@ fn UsersTable() -> impl IntoView {
                 UserAction::ResetPassword => authed(move || admin_reset_password(id))
                     .await
                     .map(|password| format!("Temporary password for {name}: {password} — give it to them privately; they must choose a new one when they sign in.")),
+                UserAction::ResetTwoFactor => authed(move || admin_reset_two_factor(id))
+                    .await
+                    .map(|_| format!("Two-factor sign-in is off for {name}; they can sign in with their password and set it up again.")),
             };
             match result {
                 Ok(message) => notice.set(Some(message)),
@@ -75,7 +81,7 @@ fn UsersTable() -> impl IntoView {
         <Notice message=notice />
         <AdminTable
             label="Users"
-            headers=&["User", "Role", "Status", "Created", "Last seen", "Actions"]
+            headers=&["User", "Role", "Status", "Two-factor", "Created", "Last seen", "Actions"]
             page=users
             offset
             row=move |u: AdminUserRow| view! { <UserRow user=u act /> }
@@ -93,7 +99,7 @@ fn UserRow(
         (false, true) => "Must change password",
         (false, false) => "Active",
     };
-    let (disabled, role) = (user.disabled, user.role);
+    let (disabled, role, two_factor) = (user.disabled, user.role, user.two_factor);
     let row = StoredValue::new(user.clone());
     let on = move |action: UserAction| move |_| act(row.get_value(), action);
     view! {
@@ -104,6 +110,7 @@ fn UserRow(
             </td>
             <td class="py-2 pr-3">{user.role.as_str()}</td>
             <td class="py-2 pr-3" data-testid="status">{status}</td>
+            <td class="py-2 pr-3" data-testid="two-factor">{if two_factor { "On" } else { "Off" }}</td>
             <td class="py-2 pr-3 whitespace-nowrap">{user.created_at.format_utc()}</td>
             <td class="py-2 pr-3 whitespace-nowrap">{user.last_seen_at.map_or_else(|| "—".to_owned(), |t| t.format_utc())}</td>
             <td class="py-2">
@@ -120,6 +127,9 @@ fn UserRow(
                     }}
                     <button type="button" class=BUTTON on:click=on(UserAction::ForceLogout)>"Sign out everywhere"</button>
                     <button type="button" class=BUTTON on:click=on(UserAction::ResetPassword)>"Reset password"</button>
+                    {two_factor.then(|| view! {
+                        <button type="button" class=DANGER_BUTTON on:click=on(UserAction::ResetTwoFactor)>"Reset two-factor"</button>
+                    })}
                 </div>
             </td>
         </tr>

@@ -104,6 +104,7 @@ impl EmbeddedStore {
         let db = Database::create(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         create_tables(&db)?;
+        users::index_skeletons(&db)?;
         let db = Arc::new(db);
         let (jobs, queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
         let writer_db = db.clone();
@@ -188,6 +189,7 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     {
         txn.open_table(USERS).map_err(unavailable)?;
         txn.open_table(USERNAMES).map_err(unavailable)?;
+        txn.open_table(USERNAME_SKELETONS).map_err(unavailable)?;
         txn.open_table(SESSIONS).map_err(unavailable)?;
         txn.open_table(REFRESH_CURRENT).map_err(unavailable)?;
         txn.open_table(REFRESH_SPENT).map_err(unavailable)?;
@@ -197,6 +199,8 @@ fn create_tables(db: &Database) -> StoreResult<()> {
         txn.open_table(DIRECT_ROOMS).map_err(unavailable)?;
         txn.open_table(MEMBERS).map_err(unavailable)?;
         txn.open_table(USER_ROOMS).map_err(unavailable)?;
+        txn.open_table(INVITATIONS).map_err(unavailable)?;
+        txn.open_table(USER_INVITATIONS).map_err(unavailable)?;
         txn.open_table(MESSAGES).map_err(unavailable)?;
         txn.open_table(MESSAGE_IDS).map_err(unavailable)?;
         txn.open_table(MESSAGE_TIMES).map_err(unavailable)?;

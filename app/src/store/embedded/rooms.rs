@@ -5,7 +5,8 @@ use super::rows::*;
 use super::{decode, encode, get_row, paginate, unavailable, EmbeddedStore, MAX_ID};
 use crate::model::{RoomId, UserId};
 use crate::store::{
-    MembershipRecord, Page, RoomPatch, RoomQuery, RoomRecord, RoomStore, StoreError, StoreResult,
+    InvitationRecord, MembershipRecord, Page, RoomPatch, RoomQuery, RoomRecord, RoomStore,
+    StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
@@ -193,6 +194,24 @@ impl RoomStore for EmbeddedStore {
                 }
             }
             remove_matching(txn, READ_MARKERS, |(_, r)| r == k)?;
+            {
+                let mut invitations = txn.open_table(INVITATIONS).map_err(unavailable)?;
+                let mut invitees = Vec::new();
+                for entry in invitations
+                    .range((k, "")..(k, MAX_ID))
+                    .map_err(unavailable)?
+                {
+                    let (key, _) = entry.map_err(unavailable)?;
+                    invitees.push(key.value().1.to_owned());
+                }
+                invitations
+                    .retain_in((k, "")..(k, MAX_ID), |_, _| false)
+                    .map_err(unavailable)?;
+                let mut by_user = txn.open_table(USER_INVITATIONS).map_err(unavailable)?;
+                for user in &invitees {
+                    by_user.remove((user.as_str(), k)).map_err(unavailable)?;
+                }
+            }
             txn.open_table(NONCES)
                 .map_err(unavailable)?
                 .retain_in((k, "", "")..(k, MAX_ID, ""), |_, _| false)
@@ -349,6 +368,81 @@ impl RoomStore for EmbeddedStore {
                     .then(a.user_id.cmp(&b.user_id))
             });
             Ok(list)
+        })
+        .await
+    }
+
+    async fn add_invitation(&self, invitation: &InvitationRecord) -> StoreResult<()> {
+        let row = encode(&InvitationRow::from(invitation))?;
+        let (room, user) = (
+            invitation.room_id.to_string(),
+            invitation.user_id.to_string(),
+        );
+        self.write(move |txn| {
+            {
+                let rooms = txn.open_table(ROOMS).map_err(unavailable)?;
+                if rooms.get(room.as_str()).map_err(unavailable)?.is_none() {
+                    return Err(StoreError::NotFound("room"));
+                }
+            }
+            let mut invitations = txn.open_table(INVITATIONS).map_err(unavailable)?;
+            let key = (room.as_str(), user.as_str());
+            if invitations.get(key).map_err(unavailable)?.is_some() {
+                return Err(StoreError::Duplicate("invitation"));
+            }
+            invitations
+                .insert(key, row.as_slice())
+                .map_err(unavailable)?;
+            let mut by_user = txn.open_table(USER_INVITATIONS).map_err(unavailable)?;
+            by_user
+                .insert((user.as_str(), room.as_str()), ())
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn invitations_of(&self, user: UserId) -> StoreResult<Vec<InvitationRecord>> {
+        self.read(move |txn| {
+            let by_user = txn.open_table(USER_INVITATIONS).map_err(unavailable)?;
+            let invitations = txn.open_table(INVITATIONS).map_err(unavailable)?;
+            let user = user.to_string();
+            let mut list = Vec::new();
+            for entry in by_user
+                .range((user.as_str(), "")..(user.as_str(), MAX_ID))
+                .map_err(unavailable)?
+            {
+                let (key, _) = entry.map_err(unavailable)?;
+                let room = key.value().1;
+                if let Some(row) = invitations
+                    .get((room, user.as_str()))
+                    .map_err(unavailable)?
+                {
+                    list.push(InvitationRecord::from(decode::<InvitationRow>(
+                        row.value(),
+                    )?));
+                }
+            }
+            list.sort_by(|a, b| a.at.cmp(&b.at).then(a.room_id.cmp(&b.room_id)));
+            Ok(list)
+        })
+        .await
+    }
+
+    async fn remove_invitation(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
+        self.write(move |txn| {
+            let (room, user) = (room.to_string(), user.to_string());
+            let mut invitations = txn.open_table(INVITATIONS).map_err(unavailable)?;
+            let removed = invitations
+                .remove((room.as_str(), user.as_str()))
+                .map_err(unavailable)?
+                .is_some();
+            drop(invitations);
+            let mut by_user = txn.open_table(USER_INVITATIONS).map_err(unavailable)?;
+            by_user
+                .remove((user.as_str(), room.as_str()))
+                .map_err(unavailable)?;
+            Ok(removed)
         })
         .await
     }

@@ -9,7 +9,8 @@ use crate::model::{
     AuditId, MemberRole, MessageId, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
 };
 use crate::store::{
-    AuditEntry, MembershipRecord, MessageRecord, RoomRecord, SessionRecord, UserRecord,
+    AuditEntry, InvitationRecord, MembershipRecord, MessageRecord, RoomRecord, SessionRecord,
+    UserRecord,
 };
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,9 @@ use serde::{Deserialize, Serialize};
 // Tables. `&[u8]` values are JSON rows.
 pub(super) const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 pub(super) const USERNAMES: TableDefinition<&str, &str> = TableDefinition::new("usernames");
+/// (look-alike skeleton of the username, user id).
+pub(super) const USERNAME_SKELETONS: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("username_skeletons");
 pub(super) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 pub(super) const REFRESH_CURRENT: TableDefinition<&str, &str> =
     TableDefinition::new("refresh_current");
@@ -28,6 +32,11 @@ pub(super) const ROOM_NAMES: TableDefinition<(&str, &str), ()> = TableDefinition
 pub(super) const DIRECT_ROOMS: TableDefinition<&str, &str> = TableDefinition::new("direct_rooms");
 pub(super) const MEMBERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("members");
 pub(super) const USER_ROOMS: TableDefinition<(&str, &str), ()> = TableDefinition::new("user_rooms");
+/// (room, user) -> an invitation row; and (user, room) for the invitee's list.
+pub(super) const INVITATIONS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("invitations");
+pub(super) const USER_INVITATIONS: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("user_invitations");
 pub(super) const MESSAGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("messages");
 pub(super) const MESSAGE_IDS: TableDefinition<&str, (&str, u64)> =
     TableDefinition::new("message_ids");
@@ -51,6 +60,14 @@ pub(super) struct UserRow {
     pub(super) must_change_password: bool,
     pub(super) created_at: Timestamp,
     pub(super) last_seen_at: Option<Timestamp>,
+    #[serde(default)]
+    pub(super) totp_secret: Option<String>,
+    #[serde(default)]
+    pub(super) totp_pending: Option<String>,
+    #[serde(default)]
+    pub(super) totp_last_step: u64,
+    #[serde(default)]
+    pub(super) recovery_hashes: Vec<String>,
 }
 
 impl From<&UserRecord> for UserRow {
@@ -65,6 +82,10 @@ impl From<&UserRecord> for UserRow {
             must_change_password: u.must_change_password,
             created_at: u.created_at,
             last_seen_at: u.last_seen_at,
+            totp_secret: u.totp_secret.clone(),
+            totp_pending: u.totp_pending.clone(),
+            totp_last_step: u.totp_last_step,
+            recovery_hashes: u.recovery_hashes.clone(),
         }
     }
 }
@@ -81,6 +102,10 @@ impl From<UserRow> for UserRecord {
             must_change_password: u.must_change_password,
             created_at: u.created_at,
             last_seen_at: u.last_seen_at,
+            totp_secret: u.totp_secret,
+            totp_pending: u.totp_pending,
+            totp_last_step: u.totp_last_step,
+            recovery_hashes: u.recovery_hashes,
         }
     }
 }
@@ -94,6 +119,8 @@ pub(super) struct SessionRow {
     pub(super) last_used_at: Timestamp,
     pub(super) expires_at: Timestamp,
     pub(super) revoked_at: Option<Timestamp>,
+    #[serde(default)]
+    pub(super) grace_claimed: bool,
     pub(super) user_agent: String,
     pub(super) ip: String,
 }
@@ -108,6 +135,7 @@ impl From<&SessionRecord> for SessionRow {
             last_used_at: s.last_used_at,
             expires_at: s.expires_at,
             revoked_at: s.revoked_at,
+            grace_claimed: s.grace_claimed,
             user_agent: s.user_agent.clone(),
             ip: s.ip.clone(),
         }
@@ -124,6 +152,7 @@ impl From<SessionRow> for SessionRecord {
             last_used_at: s.last_used_at,
             expires_at: s.expires_at,
             revoked_at: s.revoked_at,
+            grace_claimed: s.grace_claimed,
             user_agent: s.user_agent,
             ip: s.ip,
         }
@@ -285,6 +314,36 @@ impl From<AuditRow> for AuditEntry {
             target: a.target,
             ip: a.ip,
             details: a.details,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct InvitationRow {
+    pub(super) room_id: RoomId,
+    pub(super) user_id: UserId,
+    pub(super) invited_by: UserId,
+    pub(super) at: Timestamp,
+}
+
+impl From<&InvitationRecord> for InvitationRow {
+    fn from(i: &InvitationRecord) -> Self {
+        Self {
+            room_id: i.room_id,
+            user_id: i.user_id,
+            invited_by: i.invited_by,
+            at: i.at,
+        }
+    }
+}
+
+impl From<InvitationRow> for InvitationRecord {
+    fn from(i: InvitationRow) -> Self {
+        Self {
+            room_id: i.room_id,
+            user_id: i.user_id,
+            invited_by: i.invited_by,
+            at: i.at,
         }
     }
 }

@@ -122,6 +122,30 @@ impl SessionStore for EmbeddedStore {
             session.refresh_hash = new_hash;
             session.last_used_at = used_at;
             session.expires_at = expires_at;
+            session.grace_claimed = false;
+            put_session(txn, &session)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn claim_reuse_grace(&self, id: SessionId, successor_hash: &str) -> StoreResult<bool> {
+        let successor = successor_hash.to_owned();
+        self.write(move |txn| {
+            let session = {
+                let sessions = txn.open_table(SESSIONS).map_err(unavailable)?;
+                load_session(&sessions, &id.to_string())?
+            };
+            let Some(mut session) = session else {
+                return Ok(false);
+            };
+            if session.refresh_hash != successor
+                || session.revoked_at.is_some()
+                || session.grace_claimed
+            {
+                return Ok(false);
+            }
+            session.grace_claimed = true;
             put_session(txn, &session)?;
             Ok(true)
         })

@@ -46,7 +46,10 @@ impl MongoStore {
         let plan = [
             (
                 &self.users,
-                vec![unique(doc! { "username_key": 1 }, USERNAME_INDEX)],
+                vec![
+                    unique(doc! { "username_key": 1 }, USERNAME_INDEX),
+                    index(doc! { "username_skeleton": 1 }, "username_skeleton"),
+                ],
             ),
             (
                 &self.sessions,
@@ -77,6 +80,13 @@ impl MongoStore {
                     unique(doc! { "room_id": 1, "user_id": 1 }, "room_user_unique"),
                     index(doc! { "user_id": 1 }, "user_id"),
                     index(doc! { "room_id": 1, "joined_at": 1 }, "room_joined"),
+                ],
+            ),
+            (
+                &self.invitations,
+                vec![
+                    unique(doc! { "room_id": 1, "user_id": 1 }, "invitation_unique"),
+                    index(doc! { "user_id": 1, "at": 1 }, "user_at"),
                 ],
             ),
             (

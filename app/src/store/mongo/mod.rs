@@ -8,6 +8,7 @@
 //! - `spent_refresh_tokens`: `_id` = a rotated-away refresh hash, `session_id`, and a TTL `purge_at`.
 //! - `rooms`: `name_key` (lowercased name) for ordering and search; `direct_key` unique where present.
 //! - `memberships`: unique on (`room_id`, `user_id`).
+//! - `invitations`: open invitations, unique on (`room_id`, `user_id`).
 //! - `messages`: unique on (`room_id`, `seq`) and on (`room_id`, `author_id`, `nonce`).
 //! - `read_markers`: unique on (`user_id`, `room_id`).
 //! - `audit_log`: insert-only; `actor_key` is the lowercased actor name.
@@ -50,6 +51,7 @@ const SPENT_TOKENS: &str = "spent_refresh_tokens";
 const ROOMS: &str = "rooms";
 
 const MEMBERSHIPS: &str = "memberships";
+const INVITATIONS: &str = "invitations";
 
 const MESSAGES: &str = "messages";
 
@@ -72,6 +74,7 @@ pub struct MongoStore {
     spent_tokens: Collection<Document>,
     rooms: Collection<Document>,
     memberships: Collection<Document>,
+    invitations: Collection<Document>,
     messages: Collection<Document>,
     /// The same collection, with majority and journaled writes for acknowledged messages.
     messages_durable: Collection<Document>,
@@ -119,6 +122,7 @@ impl MongoStore {
             spent_tokens: db.collection(SPENT_TOKENS),
             rooms: db.collection(ROOMS),
             memberships: db.collection(MEMBERSHIPS),
+            invitations: db.collection(INVITATIONS),
             messages: db.collection(MESSAGES),
             messages_durable: db.collection_with_options(MESSAGES, durable),
             read_markers: db.collection(READ_MARKERS),
@@ -128,6 +132,7 @@ impl MongoStore {
             db,
         };
         store.create_indexes().await?;
+        store.index_skeletons().await?;
         tracing::info!(database, "MongoDB store ready");
         Ok(store)
     }

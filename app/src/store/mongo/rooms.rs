@@ -5,11 +5,12 @@
 use super::errors::{describe, OrUnavailable};
 use super::indexes::DIRECT_KEY_INDEX;
 use super::query::contains_any;
-use super::rows::{collect, decode_found, encode, page, MembershipRow, RoomRow};
+use super::rows::{collect, decode_found, encode, page, InvitationRow, MembershipRow, RoomRow};
 use super::MongoStore;
 use crate::model::{RoomId, UserId};
 use crate::store::{
-    MembershipRecord, Page, RoomPatch, RoomQuery, RoomRecord, RoomStore, StoreError, StoreResult,
+    InvitationRecord, MembershipRecord, Page, RoomPatch, RoomQuery, RoomRecord, RoomStore,
+    StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
@@ -113,7 +114,12 @@ impl RoomStore for MongoStore {
         }
         self.seq_hints.forget(&id);
         let by_room = doc! { "room_id": &id };
-        for collection in [&self.memberships, &self.messages, &self.read_markers] {
+        for collection in [
+            &self.memberships,
+            &self.invitations,
+            &self.messages,
+            &self.read_markers,
+        ] {
             collection
                 .delete_many(by_room.clone())
                 .await
@@ -201,6 +207,44 @@ impl RoomStore for MongoStore {
                 .await,
         )
         .await
+    }
+
+    async fn add_invitation(&self, invitation: &InvitationRecord) -> StoreResult<()> {
+        let room_id = invitation.room_id.to_string();
+        if !self.room_exists(&room_id).await? {
+            return Err(StoreError::NotFound("room"));
+        }
+        let doc = encode(&InvitationRow::from_record(invitation), "invitation")?;
+        self.invitations
+            .insert_one(doc)
+            .await
+            .or_duplicate("inviting", |_| "invitation")?;
+        // The room may have been deleted between the check and the insert: do not leave an orphan.
+        if !self.room_exists(&room_id).await? {
+            self.remove_invitation(invitation.room_id, invitation.user_id)
+                .await?;
+            return Err(StoreError::NotFound("room"));
+        }
+        Ok(())
+    }
+
+    async fn invitations_of(&self, user: UserId) -> StoreResult<Vec<InvitationRecord>> {
+        collect::<InvitationRow>(
+            self.invitations
+                .find(doc! { "user_id": user.to_string() })
+                .sort(doc! { "at": 1, "room_id": 1 })
+                .await,
+        )
+        .await
+    }
+
+    async fn remove_invitation(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
+        let removed = self
+            .invitations
+            .delete_one(doc! { "room_id": room.to_string(), "user_id": user.to_string() })
+            .await
+            .or_unavailable("removing invitation")?;
+        Ok(removed.deleted_count > 0)
     }
 
     async fn rooms_of_user(&self, user: UserId) -> StoreResult<Vec<RoomRecord>> {

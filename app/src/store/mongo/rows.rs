@@ -10,8 +10,8 @@ use crate::model::{
     AuditId, MemberRole, MessageId, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
 };
 use crate::store::{
-    clamp_limit, AuditEntry, MembershipRecord, MessageRecord, Page, ReadMarker, RoomRecord,
-    SessionRecord, StoreError, StoreResult, UserRecord,
+    clamp_limit, AuditEntry, InvitationRecord, MembershipRecord, MessageRecord, Page, ReadMarker,
+    RoomRecord, SessionRecord, StoreError, StoreResult, UserRecord,
 };
 use futures::TryStreamExt;
 use mongodb::bson::{self, DateTime, Document};
@@ -109,6 +109,9 @@ pub(super) struct UserRow {
     pub(super) id: String,
     pub(super) username: String,
     pub(super) username_key: String,
+    /// The look-alike skeleton of the username (`domain::confusable`).
+    #[serde(default)]
+    pub(super) username_skeleton: String,
     pub(super) display_name: String,
     pub(super) display_key: String,
     pub(super) password_hash: String,
@@ -117,6 +120,14 @@ pub(super) struct UserRow {
     pub(super) must_change_password: bool,
     pub(super) created_at: i64,
     pub(super) last_seen_at: Option<i64>,
+    #[serde(default)]
+    pub(super) totp_secret: Option<String>,
+    #[serde(default)]
+    pub(super) totp_pending: Option<String>,
+    #[serde(default)]
+    pub(super) totp_last_step: i64,
+    #[serde(default)]
+    pub(super) recovery_hashes: Vec<String>,
 }
 
 impl UserRow {
@@ -125,6 +136,7 @@ impl UserRow {
             id: user.id.to_string(),
             username: user.username.as_str().to_owned(),
             username_key: user.username.key(),
+            username_skeleton: crate::domain::confusable::skeleton(user.username.as_str()),
             display_name: user.display_name.as_str().to_owned(),
             display_key: user.display_name.as_str().to_lowercase(),
             password_hash: user.password_hash.clone(),
@@ -133,6 +145,10 @@ impl UserRow {
             must_change_password: user.must_change_password,
             created_at: user.created_at.millis(),
             last_seen_at: user.last_seen_at.map(Timestamp::millis),
+            totp_secret: user.totp_secret.clone(),
+            totp_pending: user.totp_pending.clone(),
+            totp_last_step: seq_to_db(user.totp_last_step),
+            recovery_hashes: user.recovery_hashes.clone(),
         }
     }
 }
@@ -151,6 +167,10 @@ impl Row for UserRow {
             must_change_password: self.must_change_password,
             created_at: Timestamp(self.created_at),
             last_seen_at: self.last_seen_at.map(Timestamp),
+            totp_secret: self.totp_secret,
+            totp_pending: self.totp_pending,
+            totp_last_step: seq_from_db(self.totp_last_step)?,
+            recovery_hashes: self.recovery_hashes,
         })
     }
 }
@@ -167,6 +187,8 @@ pub(super) struct SessionRow {
     /// TTL field (BSON date); see [`purge_at`].
     pub(super) purge_at: DateTime,
     pub(super) revoked_at: Option<i64>,
+    #[serde(default)]
+    pub(super) grace_claimed: bool,
     pub(super) user_agent: String,
     pub(super) ip: String,
 }
@@ -182,6 +204,7 @@ impl SessionRow {
             expires_at: session.expires_at.millis(),
             purge_at: purge_at(session.expires_at),
             revoked_at: session.revoked_at.map(Timestamp::millis),
+            grace_claimed: session.grace_claimed,
             user_agent: session.user_agent.clone(),
             ip: session.ip.clone(),
         }
@@ -200,6 +223,7 @@ impl Row for SessionRow {
             last_used_at: Timestamp(self.last_used_at),
             expires_at: Timestamp(self.expires_at),
             revoked_at: self.revoked_at.map(Timestamp),
+            grace_claimed: self.grace_claimed,
             user_agent: self.user_agent,
             ip: self.ip,
         })
@@ -413,6 +437,39 @@ impl Row for AuditRow {
             target: self.target,
             ip: self.ip,
             details: self.details,
+        })
+    }
+}
+
+/// Invitations keep MongoDB's generated `_id`; the pair is unique through its own index.
+#[derive(Serialize, Deserialize)]
+pub(super) struct InvitationRow {
+    pub(super) room_id: String,
+    pub(super) user_id: String,
+    pub(super) invited_by: String,
+    pub(super) at: i64,
+}
+
+impl InvitationRow {
+    pub(super) fn from_record(invitation: &InvitationRecord) -> Self {
+        Self {
+            room_id: invitation.room_id.to_string(),
+            user_id: invitation.user_id.to_string(),
+            invited_by: invitation.invited_by.to_string(),
+            at: invitation.at.millis(),
+        }
+    }
+}
+
+impl Row for InvitationRow {
+    type Record = InvitationRecord;
+    const WHAT: &'static str = "invitation";
+    fn into_record(self) -> StoreResult<InvitationRecord> {
+        Ok(InvitationRecord {
+            room_id: parse_id::<RoomId>(&self.room_id, "invitation room id")?,
+            user_id: parse_id::<UserId>(&self.user_id, "invitation user id")?,
+            invited_by: parse_id::<UserId>(&self.invited_by, "inviter id")?,
+            at: Timestamp(self.at),
         })
     }
 }

@@ -74,11 +74,29 @@ impl SessionStore for MongoStore {
                     "last_used_at": used_at.millis(),
                     "expires_at": expires_at.millis(),
                     "purge_at": purge,
+                    "grace_claimed": false,
                 } },
             )
             .await
             .or_duplicate("rotating refresh token", |_| "session")?;
         Ok(swapped.matched_count > 0)
+    }
+
+    async fn claim_reuse_grace(&self, id: SessionId, successor_hash: &str) -> StoreResult<bool> {
+        let claimed = self
+            .sessions
+            .update_one(
+                doc! {
+                    "_id": id.to_string(),
+                    "refresh_hash": successor_hash,
+                    "revoked_at": Bson::Null,
+                    "grace_claimed": { "$ne": true },
+                },
+                doc! { "$set": { "grace_claimed": true } },
+            )
+            .await
+            .or_unavailable("claiming the refresh grace")?;
+        Ok(claimed.modified_count > 0)
     }
 
     async fn revoke_session(&self, id: SessionId, at: Timestamp) -> StoreResult<()> {

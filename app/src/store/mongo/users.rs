@@ -3,7 +3,7 @@
 use super::errors::OrUnavailable;
 use super::indexes::USERNAME_INDEX;
 use super::query::contains_any;
-use super::rows::{decode_found, encode, page, UserRow};
+use super::rows::{collect, decode_found, encode, page, seq_to_db, UserRow};
 use super::MongoStore;
 use crate::model::{Role, UserId};
 use crate::store::{
@@ -40,6 +40,47 @@ impl UserStore for MongoStore {
         decode_found::<UserRow>(self.users.find_one(filter).await)
     }
 
+    async fn use_totp_step(&self, id: UserId, step: u64) -> StoreResult<bool> {
+        let step = seq_to_db(step);
+        let used = self
+            .users
+            .update_one(
+                doc! {
+                    "_id": id.to_string(),
+                    "$or": [
+                        { "totp_last_step": { "$lt": step } },
+                        { "totp_last_step": { "$exists": false } },
+                    ],
+                },
+                doc! { "$set": { "totp_last_step": step } },
+            )
+            .await
+            .or_unavailable("recording a used code")?;
+        Ok(used.modified_count > 0)
+    }
+
+    async fn use_recovery_code(&self, id: UserId, hash: &str) -> StoreResult<bool> {
+        let used = self
+            .users
+            .update_one(
+                doc! { "_id": id.to_string(), "recovery_hashes": hash },
+                doc! { "$pull": { "recovery_hashes": hash } },
+            )
+            .await
+            .or_unavailable("using a recovery code")?;
+        Ok(used.modified_count > 0)
+    }
+
+    async fn users_named_like(&self, skeleton: &str) -> StoreResult<Vec<UserRecord>> {
+        collect::<UserRow>(
+            self.users
+                .find(doc! { "username_skeleton": skeleton })
+                .limit(100)
+                .await,
+        )
+        .await
+    }
+
     async fn update_user(&self, id: UserId, patch: &UserPatch) -> StoreResult<UserRecord> {
         let mut set = Document::new();
         if let Some(name) = &patch.display_name {
@@ -60,6 +101,16 @@ impl UserStore for MongoStore {
         }
         if let Some(seen) = patch.last_seen_at {
             set.insert("last_seen_at", seen.millis());
+        }
+        if let Some(secret) = &patch.totp_secret {
+            set.insert("totp_secret", secret.as_deref());
+            set.insert("totp_last_step", 0i64);
+        }
+        if let Some(pending) = &patch.totp_pending {
+            set.insert("totp_pending", pending.as_deref());
+        }
+        if let Some(hashes) = &patch.recovery_hashes {
+            set.insert("recovery_hashes", hashes.clone());
         }
         let filter = doc! { "_id": id.to_string() };
         let found = if set.is_empty() {
@@ -101,5 +152,41 @@ impl UserStore for MongoStore {
             disabled: count(doc! { "disabled": true }).await?,
             admins: count(doc! { "role": Role::Admin.as_str(), "disabled": false }).await?,
         })
+    }
+}
+
+impl MongoStore {
+    /// Gives users stored before the skeleton field existed their skeleton (a no-op once done).
+    pub(super) async fn index_skeletons(&self) -> StoreResult<()> {
+        #[derive(serde::Deserialize)]
+        struct NameRow {
+            #[serde(rename = "_id")]
+            id: String,
+            username: String,
+        }
+        let missing = doc! { "username_skeleton": { "$exists": false } };
+        let mut cursor = self
+            .users
+            .clone_with_type::<NameRow>()
+            .find(missing)
+            .projection(doc! { "_id": 1, "username": 1 })
+            .await
+            .or_unavailable("finding users without a skeleton")?;
+        use futures::TryStreamExt;
+        while let Some(row) = cursor
+            .try_next()
+            .await
+            .or_unavailable("reading users without a skeleton")?
+        {
+            let skeleton = crate::domain::confusable::skeleton(&row.username);
+            self.users
+                .update_one(
+                    doc! { "_id": &row.id },
+                    doc! { "$set": { "username_skeleton": skeleton } },
+                )
+                .await
+                .or_unavailable("storing a username skeleton")?;
+        }
+        Ok(())
     }
 }

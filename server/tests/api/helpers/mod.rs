@@ -89,6 +89,9 @@ pub async fn spawn_app_with(kind: StoreKind, extra: &[(&str, String)]) -> TestAp
     vars.insert("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into());
     vars.insert("DATA_DIR".into(), data_dir.path().display().to_string());
     vars.insert("RUST_LOG".into(), "warn".into());
+    // Every test client connects from 127.0.0.1: tests of the per-address caps set their own.
+    vars.insert("CONNECTIONS_PER_ADDRESS".into(), "100000".into());
+    vars.insert("WEBSOCKETS_PER_ADDRESS".into(), "100000".into());
     if kind == StoreKind::Mongo {
         vars.insert("MONGODB_URI".into(), mongodb_uri());
         let n = DB_COUNTER.fetch_add(1, Ordering::Relaxed);

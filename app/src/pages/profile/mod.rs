@@ -1,4 +1,6 @@
-//! `/profile`: change the display name and the password.
+//! `/profile`: change the display name and the password, turn two-factor sign-in on or off.
+
+mod two_factor;
 
 use crate::auth::api::{change_password, get_current_user, update_profile};
 use crate::auth::{authed, CurrentUser, UserContext};
@@ -43,6 +45,7 @@ fn ProfileForms(me: CurrentUser) -> impl IntoView {
         })}
         <DisplayNameForm current=me.display_name.clone() on_saved=move || user.refetch() />
         <PasswordForm />
+        <two_factor::TwoFactorCard enabled=me.two_factor />
     }
 }
 
