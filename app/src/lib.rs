@@ -83,6 +83,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     mark_hydrated();
     let user = auth::UserContext::provide();
+    components::time::ReaderClock::provide();
     let live = chat::live::Live::provide();
     keep_session_fresh(user, live);
 

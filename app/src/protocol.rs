@@ -41,6 +41,10 @@ pub enum FrameError {
     /// The JSON is not a message of this protocol (the parser's words say where and why).
     #[error("{0}")]
     Malformed(String),
+    /// Over `MAX_FRAME_BYTES`: the connection is closed (`frame_too_large`), as the rest of such a
+    /// frame may not even have been read.
+    #[error("a frame of {size} bytes is over the limit of {MAX_FRAME_BYTES}")]
+    TooLarge { size: usize },
 }
 
 /// The item in a frame, or why it could not be read.
@@ -165,6 +169,9 @@ pub enum CloseReason {
     ShuttingDown,
     /// The server lost track of other instances' events: reconnect and resume from your cursors.
     Resync,
+    /// The client sent a frame over `MAX_FRAME_BYTES` (closed with the policy-violation code 1008):
+    /// reconnect, without re-sending what was too large.
+    FrameTooLarge,
 }
 
 /// A member of a room as lists and `member_joined` show them.

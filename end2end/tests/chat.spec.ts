@@ -249,3 +249,44 @@ test("sending too fast shows a clear error on the message, which can be retried"
   }).toPass({ timeout: 60_000 });
   await expect(messages(page)).toHaveCount(5);
 });
+
+test("joining a public room lists the new member at once; times and days are the reader's own", async ({ page, browser }) => {
+  await register(page, uniqueName("ana"), "Ana");
+  await page.goto("/rooms");
+  await waitForHydration(page);
+  const roomName = `Open ${Math.floor(Math.random() * 1e6)}`;
+  await page.getByLabel("Room name").fill(roomName);
+  await page.getByRole("button", { name: "Create room" }).click();
+  await expect(page.getByRole("heading", { name: `#${roomName}` })).toBeVisible();
+  await expect(page.getByTestId("link-status")).toHaveAttribute("data-link", "online");
+  await say(page, "first of two");
+  await say(page, "second of two");
+  await expect(messages(page)).toHaveCount(2);
+
+  // Ben reads in a time zone 14 hours ahead of UTC.
+  const zone = "Pacific/Kiritimati";
+  const benContext = await browser.newContext({ timezoneId: zone });
+  const benPage = await benContext.newPage();
+  const checkBen = await watchForErrors(benPage);
+  await register(benPage, uniqueName("ben"), "Ben");
+  await benPage.goto(page.url());
+  await waitForHydration(benPage);
+  const members = benPage.getByRole("complementary", { name: "Members" });
+  await expect(members.getByText("Ben", { exact: true })).toHaveCount(0);
+  await benPage.getByRole("button", { name: "Join room" }).click();
+  await expect(members.getByText("Ben", { exact: true })).toBeVisible();
+  await expect(page.getByRole("complementary", { name: "Members" }).getByText("Ben", { exact: true })).toBeVisible();
+
+  // The time shown is Ben's wall clock, with the whole date on hover; the day has a heading; Ana's two
+  // messages share one name.
+  const time = messages(benPage).first().locator("time");
+  const at = new Date((await time.getAttribute("datetime")) ?? "");
+  const local = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(at);
+  await expect(time).toHaveText(local);
+  await expect(time).toHaveAttribute("title", new RegExp(`${local}$`));
+  await expect(benPage.getByTestId("day-heading")).toHaveText(["Today"]);
+  await expect(messages(benPage).nth(1)).toHaveAttribute("data-continued", "true");
+  await expect(messages(benPage).first()).not.toHaveAttribute("data-continued", "true");
+  checkBen();
+  await benContext.close();
+});

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod live;
+pub mod timeline;
 
 #[cfg(feature = "ssr")]
 pub mod access;

@@ -10,11 +10,11 @@ use super::hub::{Broadcast, Control};
 use super::socket_limits::SocketPermit;
 use crate::auth::sessions::Authenticated;
 use crate::protocol::{
-    decode_item, encode_item, ClientMsg, FrameError, ServerMsg, MAX_FRAME_BYTES,
+    decode_item, encode_item, ClientMsg, CloseReason, FrameError, ServerMsg, MAX_FRAME_BYTES,
 };
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, State};
 use axum::response::Response;
 use futures::stream::{SplitSink, SplitStream};
@@ -32,6 +32,9 @@ const WRITE_BUFFER: usize = 32 * 1024;
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// After the server's close frame, how long the client has to answer with its own.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(5);
+/// The transport reads frames up to this size, so that one a little over `MAX_FRAME_BYTES` can be
+/// answered with a `closing` reason; beyond it only the frame's header is read.
+const TRANSPORT_MAX_FRAME: usize = 8 * MAX_FRAME_BYTES;
 /// Frames written per flush at most.
 const FLUSH_BURST: usize = 512;
 
@@ -53,8 +56,8 @@ pub async fn upgrade(
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(TRANSPORT_MAX_FRAME)
+        .max_frame_size(TRANSPORT_MAX_FRAME)
         .on_upgrade(move |socket| {
             hub.track_socket(async move {
                 let Admitted { me, permit } = admitted;
@@ -93,8 +96,9 @@ async fn serve(state: AppState, me: Authenticated, socket: WebSocket) {
     }
 }
 
-/// The client's commands, decoded; an unreadable frame becomes an error the connection answers.
-/// Ends when the client closes the connection or it breaks.
+/// The client's commands, decoded; an unreadable frame becomes an error the connection answers (a
+/// frame over `MAX_FRAME_BYTES` one that closes it). Ends when the client closes the connection or it
+/// breaks, or sends a frame over even the transport's limit (only its header is read).
 fn commands(stream: SplitStream<WebSocket>) -> impl Stream<Item = Result<ClientMsg, FrameError>> {
     stream
         .take_while(|frame| {
@@ -102,12 +106,19 @@ fn commands(stream: SplitStream<WebSocket>) -> impl Stream<Item = Result<ClientM
         })
         .filter_map(|frame| {
             futures::future::ready(match frame {
-                Ok(Message::Binary(bytes)) => Some(decode_item(&bytes)),
-                Ok(Message::Text(text)) => Some(decode_item(text.as_bytes())),
+                Ok(Message::Binary(bytes)) => Some(checked(&bytes)),
+                Ok(Message::Text(text)) => Some(checked(text.as_bytes())),
                 // Pings are answered by the transport; pongs and close need nothing from us.
                 _ => None,
             })
         })
+}
+
+fn checked(frame: &[u8]) -> Result<ClientMsg, FrameError> {
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge { size: frame.len() });
+    }
+    decode_item(frame)
 }
 
 /// Writes queued frames until the connection ends, then says why (`Closing`) if the server ended it.
@@ -152,11 +163,25 @@ async fn write_frames(
     }
     if let Some(reason) = control.reason() {
         let closing = Bytes::from(encode_item(&ServerMsg::Closing { reason }));
+        let frame = CloseFrame {
+            code: close_code(reason),
+            reason: Utf8Bytes::from_static(""),
+        };
         let _ = Box::pin(tokio::time::timeout(linger, async {
             let _ = sink.send(Message::Binary(closing)).await;
+            let _ = sink.send(Message::Close(Some(frame))).await;
             let _ = sink.close().await;
         }))
         .await;
+    }
+}
+
+/// The websocket close code that goes with `reason` (the `closing` frame before it says more).
+fn close_code(reason: CloseReason) -> u16 {
+    match reason {
+        CloseReason::FrameTooLarge | CloseReason::Flooding => close_code::POLICY,
+        CloseReason::ShuttingDown => close_code::AWAY,
+        _ => close_code::NORMAL,
     }
 }
 

@@ -15,8 +15,29 @@ use leptos_router::components::A;
 pub fn Layout(children: Children) -> impl IntoView {
     let (sidebar_open, set_sidebar_open) = signal(false);
 
+    let main_ref = NodeRef::<leptos::html::Main>::new();
+    // Escape folds the sidebar away again on narrow screens.
+    let _escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" && sidebar_open.get_untracked() {
+            set_sidebar_open.set(false);
+        }
+    });
+
     view! {
         <div class="flex h-full flex-col">
+            <a
+                href="#main"
+                // The router would take the click as a navigation: move the focus itself.
+                on:click=move |ev| {
+                    ev.prevent_default();
+                    if let Some(main) = main_ref.get() {
+                        let _ = main.focus();
+                    }
+                }
+                class="sr-only z-50 rounded-md bg-white px-3 py-2 text-sm font-medium text-indigo-700 shadow focus:not-sr-only focus:absolute focus:left-2 focus:top-2 dark:bg-slate-900 dark:text-indigo-300"
+            >
+                "Skip to main content"
+            </a>
             <header class="flex h-14 shrink-0 items-center gap-2 border-b border-slate-200 bg-white px-2 sm:gap-3 sm:px-4 dark:border-slate-800 dark:bg-slate-900">
                 <button
                     type="button"
@@ -51,7 +72,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 >
                     <RoomList />
                 </nav>
-                <main id="main" class="flex min-w-0 flex-1 flex-col overflow-y-auto">
+                <main node_ref=main_ref id="main" tabindex="-1" class="flex min-w-0 flex-1 flex-col overflow-y-auto focus:outline-none">
                     {children()}
                 </main>
             </div>
@@ -191,7 +212,7 @@ fn RoomLink(room: RoomSummary) -> impl IntoView {
                 attr:class="flex items-center justify-between gap-2 rounded-md px-2 py-1.5 text-sm hover:bg-slate-200 aria-[current=page]:bg-indigo-100 aria-[current=page]:font-semibold dark:hover:bg-slate-800 dark:aria-[current=page]:bg-indigo-950"
             >
                 <span class="truncate">
-                    <span class="mr-1 text-slate-400" aria-hidden="true">{prefix}</span>
+                    <span class="mr-1 text-slate-600 dark:text-slate-400" aria-hidden="true">{prefix}</span>
                     {room.name.clone()}
                 </span>
                 {move || {
@@ -199,12 +220,9 @@ fn RoomLink(room: RoomSummary) -> impl IntoView {
                     (n > 0)
                         .then(|| {
                             view! {
-                                <span
-                                    class="rounded-full bg-indigo-600 px-1.5 text-xs font-semibold text-white"
-                                    data-testid="unread"
-                                    aria-label=format!("{n} unread")
-                                >
-                                    {n}
+                                <span class="rounded-full bg-indigo-600 px-1.5 text-xs font-semibold text-white">
+                                    <span data-testid="unread">{n}</span>
+                                    <span class="sr-only">" unread"</span>
                                 </span>
                             }
                         })

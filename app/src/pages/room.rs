@@ -3,11 +3,14 @@
 
 use crate::admin::api::admin_delete_message;
 use crate::auth::{authed, UserContext};
-use crate::chat::api::{invite_to_room, join_room, leave_room, room_history, room_page};
+use crate::chat::api::{
+    invite_to_room, join_room, leave_room, room_history, room_members, room_page,
+};
 use crate::chat::live::Live;
-use crate::chat::{MemberView, RoomPageData};
+use crate::chat::{timeline, MemberView, RoomPageData};
+use crate::components::time::{self, LocalTime, ReaderClock};
 use crate::error::AppError;
-use crate::model::{RoomId, RoomKind};
+use crate::model::{RoomId, RoomKind, Timestamp};
 use crate::protocol::{ClientMsg, MessageView, Presence, MAX_BODY_CHARS};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -30,7 +33,7 @@ pub fn RoomPage() -> impl IntoView {
     let live = Live::get();
     let user = UserContext::get().0;
     view! {
-        <Suspense fallback=|| view! { <p class="p-6 text-sm text-slate-500">"Loading…"</p> }>
+        <Suspense fallback=|| view! { <p class="p-6 text-sm text-slate-600 dark:text-slate-400">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let me = user.await.ok().flatten();
                 let my_id = me.as_ref().map(|u| u.id);
@@ -86,6 +89,20 @@ fn RoomView(
                     .map(|list| list.values().cloned().collect::<Vec<_>>())
             })
             .unwrap_or_default()
+    });
+    // Days are the reader's once the page knows its clock (the server's render uses UTC days).
+    let clock = ReaderClock::get();
+    let rows = Memo::new(move |_| {
+        let local_days = clock.now().is_some();
+        messages.with(|list| {
+            timeline::rows(list, |at| {
+                if local_days {
+                    time::local(at).day()
+                } else {
+                    time::Local::new(at, 0).day()
+                }
+            })
+        })
     });
     let pending = Memo::new(move |_| {
         live.pending.with(|p| {
@@ -146,6 +163,13 @@ fn RoomView(
         leptos::task::spawn_local(async move {
             if authed(move || join_room(id)).await.is_ok() {
                 member.set(true);
+                // The list now holds the person who just joined (the live `member_joined` may
+                // reach this page before or after; either way the list is whole).
+                if let Ok(list) = authed(move || room_members(id)).await {
+                    live.members.update(|map| {
+                        map.insert(id, list);
+                    });
+                }
             }
         });
     };
@@ -161,10 +185,10 @@ fn RoomView(
             <section class="flex min-w-0 flex-1 flex-col" aria-label="Conversation">
                 <header class="flex flex-wrap items-center gap-x-3 gap-y-1 border-b border-slate-200 px-4 py-2 dark:border-slate-800">
                     <h1 class="truncate text-lg font-semibold">{title}</h1>
-                    <p class="min-w-0 flex-1 truncate text-sm text-slate-500">{room.topic.clone()}</p>
+                    <p class="min-w-0 flex-1 truncate text-sm text-slate-600 dark:text-slate-400">{room.topic.clone()}</p>
                     {move || if member.get() {
                         (room.kind != RoomKind::Direct).then(|| view! {
-                            <button type="button" on:click=leave.clone() class="text-sm text-slate-500 hover:underline">"Leave"</button>
+                            <button type="button" on:click=leave.clone() class="text-sm text-slate-600 dark:text-slate-400 hover:underline">"Leave"</button>
                         }).into_any()
                     } else {
                         view! { <button type="button" on:click=join class="rounded-md bg-indigo-600 px-3 py-1 text-sm text-white">"Join room"</button> }.into_any()
@@ -180,13 +204,14 @@ fn RoomView(
                         }
                     }
                 >
-                    {move || loading_older.get().then(|| view! { <p class="text-center text-xs text-slate-500">"Loading older messages…"</p> })}
-                    {move || no_more.get().then(|| view! { <p class="text-center text-xs text-slate-400">"This is the beginning of the room."</p> })}
-                    <For each=move || messages.get() key=|m| (m.seq, m.edited_at, m.deleted) let:message>
-                        <MessageRow unread_from_here=Some(message.seq) == first_unread message my_id admin />
+                    {move || loading_older.get().then(|| view! { <p class="text-center text-xs text-slate-600 dark:text-slate-400">"Loading older messages…"</p> })}
+                    {move || no_more.get().then(|| view! { <p class="text-center text-xs text-slate-600 dark:text-slate-400">"This is the beginning of the room."</p> })}
+                    <For each=move || rows.get() key=|r| (r.message.seq, r.message.edited_at, r.message.deleted, r.starts_day, r.continued) let:row>
+                        {row.starts_day.then(|| view! { <DayHeading at=row.message.created_at /> })}
+                        <MessageRow unread_from_here=Some(row.message.seq) == first_unread continued=row.continued message=row.message my_id admin />
                     </For>
                     <For each=move || pending.get() key=|p| (p.nonce.clone(), p.failed.clone()) let:p>
-                        <div class="rounded-md px-2 py-1 text-slate-500" data-testid="pending-message">
+                        <div class="rounded-md px-2 py-1 text-slate-600 dark:text-slate-400" data-testid="pending-message">
                             <p class="whitespace-pre-wrap break-words">{p.body.clone()}</p>
                             {match p.failed.clone() {
                                 Some(reason) => {
@@ -211,12 +236,32 @@ fn RoomView(
     }
 }
 
+/// The heading above a day's first message: "Today", "Yesterday", a date.
+#[component]
+fn DayHeading(at: Timestamp) -> impl IntoView {
+    let clock = ReaderClock::get();
+    let text = move || match clock.now() {
+        Some(now) => time::day_heading(time::local(at), now),
+        None => at.format_utc()[..10].to_owned(),
+    };
+    view! {
+        <h2 class="flex items-center gap-3 pt-3 pb-1 text-xs font-semibold text-slate-600 dark:text-slate-400" data-testid="day-heading">
+            <span class="h-px flex-1 bg-slate-200 dark:bg-slate-800" aria-hidden="true"></span>
+            {text}
+            <span class="h-px flex-1 bg-slate-200 dark:bg-slate-800" aria-hidden="true"></span>
+        </h2>
+    }
+}
+
 #[component]
 fn MessageRow(
     message: MessageView,
     my_id: Option<crate::model::UserId>,
     /// Draws the "New messages" line above this one.
     unread_from_here: bool,
+    /// Follows a message of the same author: the name is left to screen readers.
+    #[prop(optional)]
+    continued: bool,
     admin: bool,
 ) -> impl IntoView {
     let live = Live::get();
@@ -256,14 +301,19 @@ fn MessageRow(
                 <span class="h-px flex-1 bg-red-300"></span>"New messages"<span class="h-px flex-1 bg-red-300"></span>
             </p>
         })}
-        <article id=format!("msg-{}", message.seq) class="group rounded-md px-2 py-1 hover:bg-slate-50 dark:hover:bg-slate-900" data-seq=message.seq>
+        <article
+            id=format!("msg-{}", message.seq)
+            class=if continued { "group rounded-md px-2 py-0.5 hover:bg-slate-50 dark:hover:bg-slate-900" } else { "group mt-1 rounded-md px-2 py-1 hover:bg-slate-50 dark:hover:bg-slate-900" }
+            data-seq=message.seq
+            data-continued=continued.then_some("true")
+        >
             <p class="flex items-baseline gap-2 text-sm">
-                <span class="font-semibold">{message.author_name.clone()}</span>
+                <span class=if continued { "sr-only" } else { "font-semibold" }>{message.author_name.clone()}</span>
                 {(!message.author_username.is_empty()).then(|| view! {
-                    <span class="text-xs text-slate-500 dark:text-slate-400" data-testid="author-username">"@"{message.author_username.clone()}</span>
+                    <span class=if continued { "sr-only" } else { "text-xs text-slate-500 dark:text-slate-400" } data-testid="author-username">"@"{message.author_username.clone()}</span>
                 })}
-                <time class="text-xs text-slate-400">{message.created_at.format_utc()}</time>
-                {message.edited_at.is_some().then(|| view! { <span class="text-xs text-slate-400">"(edited)"</span> })}
+                <LocalTime at=message.created_at class="text-xs text-slate-600 dark:text-slate-400" />
+                {message.edited_at.is_some().then(|| view! { <span class="text-xs text-slate-600 dark:text-slate-400">"(edited)"</span> })}
                 {moderate.then(|| view! {
                     <span class="ml-auto hidden gap-2 text-xs group-hover:flex group-focus-within:flex">
                         <button type="button" class="text-red-600 hover:underline" on:click=remove_as_admin.clone()>"Delete (admin)"</button>
@@ -271,13 +321,13 @@ fn MessageRow(
                 })}
                 {(own && !message.deleted).then(|| view! {
                     <span class="ml-auto hidden gap-2 text-xs group-hover:flex group-focus-within:flex">
-                        <button type="button" class="text-slate-500 hover:underline" on:click=edit.clone()>"Edit"</button>
+                        <button type="button" class="text-slate-600 dark:text-slate-400 hover:underline" on:click=edit.clone()>"Edit"</button>
                         <button type="button" class="text-red-600 hover:underline" on:click=delete>"Delete"</button>
                     </span>
                 })}
             </p>
             {if message.deleted {
-                view! { <p class="text-sm italic text-slate-400">"This message was deleted."</p> }.into_any()
+                view! { <p class="text-sm italic text-slate-600 dark:text-slate-400">"This message was deleted."</p> }.into_any()
             } else {
                 // Rendered from a markdown subset and sanitised on the server.
                 view! { <div class="message-body break-words text-sm" inner_html=message.html.clone()></div> }.into_any()
@@ -298,7 +348,7 @@ fn TypingLine(room: RoomId) -> impl IntoView {
             [a, b, rest @ ..] => format!("{a}, {b} and {} others are typing…", rest.len()),
         }
     };
-    view! { <p class="h-5 px-4 text-xs text-slate-500" aria-live="polite" data-testid="typing">{text}</p> }
+    view! { <p class="h-5 px-4 text-xs text-slate-600 dark:text-slate-400" aria-live="polite" data-testid="typing">{text}</p> }
 }
 
 #[component]
@@ -381,7 +431,7 @@ fn MemberList(room: RoomId, members: Memo<Vec<MemberView>>, kind: RoomKind) -> i
     };
     view! {
         <aside class="hidden w-56 shrink-0 overflow-y-auto border-l border-slate-200 p-3 lg:block dark:border-slate-800" aria-label="Members">
-            <h2 class="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500">"Members"</h2>
+            <h2 class="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-600 dark:text-slate-400">"Members"</h2>
             <ul class="space-y-1">
                 <For each=move || members.get() key=|m| m.user let:m>
                     {
@@ -395,6 +445,7 @@ fn MemberList(room: RoomId, members: Memo<Vec<MemberView>>, kind: RoomKind) -> i
                                         Presence::Away => "bg-amber-400",
                                         Presence::Offline => "bg-slate-300 dark:bg-slate-600",
                                     })
+                                    role="img"
                                     aria-label=move || format!("{:?}", presence()).to_lowercase()
                                 ></span>
                                 <span class="truncate">{m.display_name.clone()}</span>

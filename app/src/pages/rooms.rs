@@ -131,12 +131,12 @@ fn BrowseRooms() -> impl IntoView {
                 <button type="submit" class="rounded-md border border-slate-300 px-3 py-2 text-sm dark:border-slate-700">"Search"</button>
             </form>
             <FormError error />
-            <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="text-sm text-slate-600 dark:text-slate-400">"Loading…"</p> }>
                 {move || {
                 let join = join.clone();
                 Suspend::new(async move {
                     match found.await {
-                        Ok((rooms, _total)) if rooms.is_empty() => view! { <p class="text-sm text-slate-500">"No public rooms match."</p> }.into_any(),
+                        Ok((rooms, _total)) if rooms.is_empty() => view! { <p class="text-sm text-slate-600 dark:text-slate-400">"No public rooms match."</p> }.into_any(),
                         Ok((rooms, _total)) => view! {
                             <ul class="divide-y divide-slate-200 dark:divide-slate-800" aria-label="Public rooms">
                                 {rooms.into_iter().map(|room| {
@@ -146,7 +146,7 @@ fn BrowseRooms() -> impl IntoView {
                                         <li class="flex items-center justify-between gap-3 py-2">
                                             <div class="min-w-0">
                                                 <p class="truncate font-medium">{format!("#{}", room.name)}</p>
-                                                <p class="truncate text-xs text-slate-500">{room.topic.clone()}</p>
+                                                <p class="truncate text-xs text-slate-600 dark:text-slate-400">{room.topic.clone()}</p>
                                             </div>
                                             {if room.member {
                                                 view! { <A href=format!("/rooms/{}", room.id) attr:class="text-sm text-indigo-600 hover:underline">"Open"</A> }.into_any()

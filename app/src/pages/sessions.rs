@@ -3,6 +3,7 @@
 use crate::auth::api::{list_sessions, logout, revoke_other_sessions, revoke_session};
 use crate::auth::{authed, SessionView};
 use crate::components::form::{FormError, Notice};
+use crate::components::time::LocalTime;
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -74,7 +75,7 @@ pub fn SessionsPage() -> impl IntoView {
             </p>
             <FormError error />
             <Notice message=notice />
-            <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="text-sm text-slate-600 dark:text-slate-400">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match sessions.await {
                         Ok(list) => view! {
@@ -109,7 +110,7 @@ fn SessionRow(
                     })}
                 </p>
                 <p class="truncate text-xs text-slate-500 dark:text-slate-400" title=session.user_agent.clone()>
-                    {format!("IP {} · signed in {} · last active {}", session.ip, session.created_at.format_utc(), session.last_used_at.format_utc())}
+                    {format!("IP {} · signed in ", session.ip)}<LocalTime at=session.created_at />" · last active "<LocalTime at=session.last_used_at />
                 </p>
             </div>
             <button

@@ -4,6 +4,7 @@
 use crate::helpers::*;
 use app::model::RoomId;
 use app::protocol::{ClientMsg, CloseReason, ErrorCode, Presence, RoomCursor, ServerMsg};
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -324,6 +325,35 @@ async fn oversized_and_malformed_frames_are_refused_and_the_connection_survives(
     a.send(&send(room, "fine", "a normal message")).await;
     a.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1, .. }).then_some(()))
         .await;
+    app.stop().await.unwrap();
+}
+
+/// Before: a 200 KB frame dropped the socket with 1006 and no word why.
+#[tokio::test]
+async fn a_frame_over_the_limit_closes_with_a_reason_and_the_policy_code() {
+    use tokio_tungstenite::tungstenite::{protocol::frame::coding::CloseCode, Message};
+    let app = spawn_app(StoreKind::Embedded).await;
+    let (ana, _ben, room) = two_members(&app).await;
+    let mut a = WsClient::join(&ana, vec![]).await;
+    synced(&mut a, room).await;
+    let mut huge = vec![0u8];
+    huge.extend(serde_json::to_vec(&send(room, "huge", &"x".repeat(200 * 1024))).unwrap());
+    a.send_raw(huge).await;
+    let closing = a
+        .recv_until(|m| match m {
+            ServerMsg::Closing { reason } => Some(*reason),
+            _ => None,
+        })
+        .await;
+    assert_eq!(closing, CloseReason::FrameTooLarge);
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(30), a.socket.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| f.code),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(CloseCode::Policy));
     app.stop().await.unwrap();
 }
 

@@ -318,6 +318,10 @@ impl Connection {
     async fn handle(&mut self, inbound: Box<Inbound>) {
         let command = match *inbound {
             Inbound::Command(command) => command,
+            Inbound::Malformed(FrameError::TooLarge { .. }) => {
+                self.control.close(CloseReason::FrameTooLarge);
+                return;
+            }
             Inbound::Malformed(detail) => {
                 let error =
                     AppError::invalid("frame", format!("That frame could not be read: {detail}"));

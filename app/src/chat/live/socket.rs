@@ -4,7 +4,7 @@
 
 use super::{Link, Live, Outbox};
 use crate::protocol::{
-    decode_item, encode_item, ClientMsg, CloseReason, ServerMsg, HEARTBEAT_SECS,
+    decode_item, encode_item, ClientMsg, CloseReason, ServerMsg, HEARTBEAT_SECS, MAX_FRAME_BYTES,
 };
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message};
@@ -37,6 +37,19 @@ pub fn connect(live: Live) {
                         &crate::error::AppError::AccountDisabled,
                     )
                 }
+                // Not re-sent after the reconnect: it would only close the connection again.
+                Some(CloseReason::FrameTooLarge) => live.pending.update(|pending| {
+                    for p in pending.iter_mut().filter(|p| p.failed.is_none()) {
+                        let frame = encode_item(&ClientMsg::Send {
+                            room: p.room,
+                            nonce: p.nonce.clone(),
+                            body: p.body.clone(),
+                        });
+                        if frame.len() > MAX_FRAME_BYTES {
+                            p.failed = Some("This message is too large to send.".to_owned());
+                        }
+                    }
+                }),
                 _ => {}
             }
             if !welcomed {

@@ -5,6 +5,7 @@ use super::{AdminFrame, AdminTable, SearchBox, INPUT, ROW};
 use crate::admin::api::admin_audit;
 use crate::admin::{AuditAction, AuditRow};
 use crate::auth::authed;
+use crate::components::time::LocalTime;
 use leptos::prelude::*;
 
 #[component]
@@ -52,7 +53,7 @@ fn AuditTable() -> impl IntoView {
             offset
             row=|e: AuditRow| { let action = e.action.clone(); view! {
                 <tr class=ROW data-action=action>
-                    <td class="py-2 pr-3 whitespace-nowrap">{e.at.format_utc()}</td>
+                    <td class="py-2 pr-3 whitespace-nowrap"><LocalTime at=e.at /></td>
                     <td class="py-2 pr-3">{e.actor}</td>
                     <td class="py-2 pr-3 font-mono text-xs">{e.action}</td>
                     <td class="py-2 pr-3 break-all">{e.target}</td>

@@ -34,7 +34,7 @@ fn Dashboard() -> impl IntoView {
     #[cfg(not(feature = "hydrate"))]
     let _ = REFRESH_MS;
     view! {
-        <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="text-sm text-slate-600 dark:text-slate-400">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match stats.await {
                     Ok(s) => view! { <StatCards stats=s /> }.into_any(),
@@ -74,11 +74,11 @@ fn StatCards(stats: DashboardStats) -> impl IntoView {
         <dl class="grid grid-cols-2 gap-3 sm:grid-cols-3">
             {cards.into_iter().map(|(id, label, value)| view! {
                 <div class="rounded-lg border border-slate-200 p-4 dark:border-slate-800">
-                    <dt class="text-xs uppercase text-slate-500">{label}</dt>
+                    <dt class="text-xs uppercase text-slate-600 dark:text-slate-400">{label}</dt>
                     <dd class="mt-1 text-2xl font-semibold" data-testid=format!("stat-{id}")>{value}</dd>
                 </div>
             }).collect_view()}
         </dl>
-        <p class="text-xs text-slate-500">"Connections and online users count this server instance. Refreshes every 5 seconds."</p>
+        <p class="text-xs text-slate-600 dark:text-slate-400">"Connections and online users count this server instance. Refreshes every 5 seconds."</p>
     }
 }

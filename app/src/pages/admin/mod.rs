@@ -20,7 +20,7 @@ pub const DANGER_BUTTON: &str = "rounded-md border border-red-300 px-2 py-1 text
 pub const INPUT: &str = "w-full rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm dark:border-slate-700 dark:bg-slate-900 sm:w-64";
 const TABLE: &str = "w-full min-w-[40rem] text-left text-sm";
 const HEAD_ROW: &str =
-    "border-b border-slate-200 text-xs uppercase text-slate-500 dark:border-slate-800";
+    "border-b border-slate-200 text-xs uppercase text-slate-600 dark:border-slate-800 dark:text-slate-400";
 pub const ROW: &str = "border-b border-slate-100 align-top dark:border-slate-900";
 
 #[component]
@@ -29,7 +29,7 @@ pub fn AdminFrame(title: &'static str, children: ChildrenFn) -> impl IntoView {
     let children = StoredValue::new(children);
     view! {
         <Title text=title />
-        <Suspense fallback=|| view! { <p class="p-6 text-sm text-slate-500">"Loading…"</p> }>
+        <Suspense fallback=|| view! { <p class="p-6 text-sm text-slate-600 dark:text-slate-400">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match user.await {
                     Ok(Some(me)) if me.role == Role::Admin => view! {
@@ -93,7 +93,7 @@ where
     V: IntoView + 'static,
 {
     view! {
-        <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="text-sm text-slate-600 dark:text-slate-400">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
                     Ok(page) => view! {

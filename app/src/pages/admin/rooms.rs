@@ -5,6 +5,7 @@ use crate::admin::api::{admin_delete_room, admin_room_members, admin_rooms, admi
 use crate::admin::AdminRoomRow;
 use crate::auth::authed;
 use crate::components::form::Notice;
+use crate::components::time::LocalTime;
 use crate::error::AppError;
 use crate::model::RoomId;
 use leptos::prelude::*;
@@ -91,7 +92,7 @@ fn RoomsTable() -> impl IntoView {
                         <td class="py-2 pr-3">{room.kind.as_str()}</td>
                         <td class="py-2 pr-3">{room.members}</td>
                         <td class="py-2 pr-3">{room.messages}</td>
-                        <td class="py-2 pr-3 whitespace-nowrap">{room.last_activity.format_utc()}</td>
+                        <td class="py-2 pr-3 whitespace-nowrap"><LocalTime at=room.last_activity /></td>
                         <td class="py-2">
                             <div class="flex flex-wrap gap-1">
                                 <button type="button" class=BUTTON on:click=move |_| shown_members.update(|s| *s = if *s == Some(id) { None } else { Some(id) })>"Members"</button>
@@ -116,7 +117,7 @@ fn RoomMembers(room: RoomId) -> impl IntoView {
         |room| authed(move || admin_room_members(room)),
     );
     view! {
-        <Suspense fallback=|| view! { <p class="text-xs text-slate-500">"Loading members…"</p> }>
+        <Suspense fallback=|| view! { <p class="text-xs text-slate-600 dark:text-slate-400">"Loading members…"</p> }>
             {move || Suspend::new(async move {
                 match members.await {
                     Ok(list) => view! {

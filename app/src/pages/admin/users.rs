@@ -9,6 +9,7 @@ use crate::admin::api::{
 use crate::admin::AdminUserRow;
 use crate::auth::authed;
 use crate::components::form::Notice;
+use crate::components::time::LocalTime;
 use crate::error::AppError;
 use crate::model::Role;
 use leptos::prelude::*;
@@ -106,13 +107,13 @@ fn UserRow(
         <tr class=ROW data-username=user.username.clone()>
             <td class="py-2 pr-3">
                 <p class="font-medium">{user.display_name.clone()}</p>
-                <p class="text-xs text-slate-500">"@"{user.username.clone()}</p>
+                <p class="text-xs text-slate-600 dark:text-slate-400">"@"{user.username.clone()}</p>
             </td>
             <td class="py-2 pr-3">{user.role.as_str()}</td>
             <td class="py-2 pr-3" data-testid="status">{status}</td>
             <td class="py-2 pr-3" data-testid="two-factor">{if two_factor { "On" } else { "Off" }}</td>
-            <td class="py-2 pr-3 whitespace-nowrap">{user.created_at.format_utc()}</td>
-            <td class="py-2 pr-3 whitespace-nowrap">{user.last_seen_at.map_or_else(|| "—".to_owned(), |t| t.format_utc())}</td>
+            <td class="py-2 pr-3 whitespace-nowrap"><LocalTime at=user.created_at /></td>
+            <td class="py-2 pr-3 whitespace-nowrap">{match user.last_seen_at { Some(t) => view! { <LocalTime at=t /> }.into_any(), None => "—".into_any() }}</td>
             <td class="py-2">
                 <div class="flex flex-wrap gap-1">
                     {if disabled {

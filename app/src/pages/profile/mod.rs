@@ -18,7 +18,7 @@ pub fn ProfilePage() -> impl IntoView {
         <Title text="Profile" />
         <div class="mx-auto w-full max-w-xl space-y-6 px-4 py-8">
             <h1 class="text-2xl font-semibold tracking-tight">"Profile"</h1>
-            <Suspense fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
+            <Suspense fallback=|| view! { <p class="text-sm text-slate-600 dark:text-slate-400">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match user.await {
                         Ok(Some(me)) => view! { <ProfileForms me /> }.into_any(),

@@ -97,11 +97,11 @@ impl WsClient {
             .expect("send a frame");
     }
 
-    /// The next item within 10 s; `None` once the server closed the connection.
+    /// The next item within 30 s; `None` once the server closed the connection.
     pub async fn recv(&mut self) -> Option<ServerMsg> {
-        self.recv_within(std::time::Duration::from_secs(10))
+        self.recv_within(std::time::Duration::from_secs(30))
             .await
-            .expect("a frame within 10 s")
+            .expect("a frame within 30 s")
     }
 
     /// `Err(())` on timeout.
@@ -135,9 +135,9 @@ impl WsClient {
         let mut passed = Vec::new();
         let found = loop {
             let msg = self
-                .recv_within(std::time::Duration::from_secs(10))
+                .recv_within(std::time::Duration::from_secs(30))
                 .await
-                .expect("a frame within 10 s")
+                .expect("a frame within 30 s")
                 .expect("the connection is open");
             if let Some(found) = pick(&msg) {
                 break found;

@@ -1,0 +1,86 @@
+import AxeBuilder from "@axe-core/playwright";
+import { test, expect, waitForHydration, register, signInAsAdmin, uniqueName, type Page } from "./fixtures";
+
+// Every page, signed out, signed in and as an admin, in light and dark: a debug build takes a while.
+test.describe.configure({ timeout: 180_000 });
+
+/** The serious and critical WCAG 2.1 A/AA findings on the page as it is now, one line each. */
+async function seriousViolations(page: Page): Promise<string[]> {
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  return results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${n.target.join(" ")} - ${n.failureSummary ?? ""}`));
+}
+
+/** Opens `path`, waits for the app, and records what axe finds there under `name`. */
+async function check(page: Page, found: Record<string, string[]>, name: string, path: string, ready?: () => Promise<void>) {
+  await page.goto(path);
+  await waitForHydration(page);
+  if (ready) await ready();
+  const violations = await seriousViolations(page);
+  if (violations.length > 0) found[name] = violations;
+}
+
+for (const colorScheme of ["light", "dark"] as const) {
+  test(`no page has serious or critical accessibility violations (${colorScheme})`, async ({ page, browser }) => {
+    await page.emulateMedia({ colorScheme });
+    const found: Record<string, string[]> = {};
+
+    await check(page, found, "login", "/login");
+    await check(page, found, "register", "/register");
+    await check(page, found, "404", "/no-such-page");
+
+    await register(page, uniqueName("axe"), "Axe Reader");
+    await check(page, found, "home", "/");
+    await check(page, found, "rooms", "/rooms");
+    await page.getByLabel("Room name").fill(`Axe ${colorScheme} ${Math.floor(Math.random() * 1e6)}`);
+    await page.getByRole("button", { name: "Create room" }).click();
+    await expect(page).toHaveURL(/\/rooms\/[0-9a-f-]+$/);
+    const room = new URL(page.url()).pathname;
+    await expect(page.getByTestId("link-status")).toHaveAttribute("data-link", "online");
+    for (const text of ["Hello **there**", "A second line from the same person", "and a [link](https://example.com/)"]) {
+      await page.getByLabel("Message", { exact: true }).fill(text);
+      await page.getByLabel("Message", { exact: true }).press("Enter");
+    }
+    await expect(page.getByLabel("Messages", { exact: true }).locator("article")).toHaveCount(3);
+    await check(page, found, "room with messages", room, async () => {
+      await expect(page.getByLabel("Messages", { exact: true }).locator("article")).toHaveCount(3);
+    });
+    await check(page, found, "profile", "/profile");
+    await check(page, found, "sessions", "/sessions");
+
+    const admin = await browser.newContext({ colorScheme });
+    const adminPage = await admin.newPage();
+    await signInAsAdmin(adminPage);
+    await check(adminPage, found, "admin dashboard", "/admin");
+    await check(adminPage, found, "admin users", "/admin/users");
+    await check(adminPage, found, "admin rooms", "/admin/rooms");
+    await check(adminPage, found, "admin audit", "/admin/audit");
+    await admin.close();
+
+    expect(found, "serious or critical axe violations per page").toEqual({});
+  });
+}
+
+test("the keyboard reaches the main content first, focus is visible, and Escape closes the room list", async ({ page }) => {
+  await register(page, uniqueName("keys"), "Keys");
+  await page.goto("/rooms");
+  await waitForHydration(page);
+  await page.keyboard.press("Tab");
+  const skip = page.getByRole("link", { name: "Skip to main content" });
+  await expect(skip).toBeFocused();
+  await expect(skip).toBeVisible();
+  const outline = await skip.evaluate((el) => getComputedStyle(el).outlineStyle);
+  expect(outline).not.toBe("none");
+  await page.keyboard.press("Enter");
+  await expect(page.locator("main")).toBeFocused();
+
+  await page.setViewportSize({ width: 375, height: 740 });
+  const toggle = page.getByRole("button", { name: "Toggle the room list" });
+  await toggle.click();
+  await expect(page.getByRole("navigation", { name: "Rooms" })).toBeVisible();
+  await expect(toggle).toHaveAttribute("aria-expanded", "true");
+  await page.keyboard.press("Escape");
+  await expect(page.getByRole("navigation", { name: "Rooms" })).toBeHidden();
+  await expect(toggle).toHaveAttribute("aria-expanded", "false");
+});
