@@ -46,6 +46,8 @@ for (const colorScheme of ["light", "dark"] as const) {
     await check(page, found, "room with messages", room, async () => {
       await expect(page.getByLabel("Messages", { exact: true }).locator("article")).toHaveCount(3);
     });
+    // The room list again, now with a public room of the reader's in it.
+    await check(page, found, "rooms with a room", "/rooms");
     await check(page, found, "profile", "/profile");
     await check(page, found, "sessions", "/sessions");
 

@@ -190,7 +190,7 @@ fn Invitation(invitation: InvitationView) -> impl IntoView {
                 <button type="button" class="rounded-md bg-indigo-600 px-2 py-0.5 text-xs font-medium text-white disabled:opacity-60" disabled=busy on:click=accept aria-label=format!("Accept the invitation to {name}")>"Accept"</button>
                 <button type="button" class="rounded-md border border-slate-300 px-2 py-0.5 text-xs dark:border-slate-600 disabled:opacity-60" disabled=busy on:click=decline aria-label=format!("Decline the invitation to {name}")>"Decline"</button>
             </div>
-            {move || error.get().map(|e| view! { <p role="alert" class="mt-1 text-xs text-red-600">{e}</p> })}
+            {move || error.get().map(|e| view! { <p role="alert" class="mt-1 text-xs text-red-600 dark:text-red-400">{e}</p> })}
         </li>
     }
 }

@@ -217,7 +217,7 @@ fn RoomView(
                                 Some(reason) => {
                                     let nonce = p.nonce.clone();
                                     view! {
-                                        <p role="alert" class="text-xs text-red-600">
+                                        <p role="alert" class="text-xs text-red-600 dark:text-red-400">
                                             {reason} " "
                                             <button type="button" class="underline" on:click=move |_| live.retry(&nonce)>"Retry"</button>
                                         </p>
@@ -297,7 +297,7 @@ fn MessageRow(
     };
     view! {
         {unread_from_here.then(|| view! {
-            <p class="flex items-center gap-2 py-1 text-xs font-medium text-red-600" data-testid="unread-divider">
+            <p class="flex items-center gap-2 py-1 text-xs font-medium text-red-600 dark:text-red-400" data-testid="unread-divider">
                 <span class="h-px flex-1 bg-red-300"></span>"New messages"<span class="h-px flex-1 bg-red-300"></span>
             </p>
         })}
@@ -316,13 +316,13 @@ fn MessageRow(
                 {message.edited_at.is_some().then(|| view! { <span class="text-xs text-slate-600 dark:text-slate-400">"(edited)"</span> })}
                 {moderate.then(|| view! {
                     <span class="ml-auto hidden gap-2 text-xs group-hover:flex group-focus-within:flex">
-                        <button type="button" class="text-red-600 hover:underline" on:click=remove_as_admin.clone()>"Delete (admin)"</button>
+                        <button type="button" class="text-red-600 hover:underline dark:text-red-400" on:click=remove_as_admin.clone()>"Delete (admin)"</button>
                     </span>
                 })}
                 {(own && !message.deleted).then(|| view! {
                     <span class="ml-auto hidden gap-2 text-xs group-hover:flex group-focus-within:flex">
                         <button type="button" class="text-slate-600 dark:text-slate-400 hover:underline" on:click=edit.clone()>"Edit"</button>
-                        <button type="button" class="text-red-600 hover:underline" on:click=delete>"Delete"</button>
+                        <button type="button" class="text-red-600 hover:underline dark:text-red-400" on:click=delete>"Delete"</button>
                     </span>
                 })}
             </p>
@@ -399,7 +399,7 @@ fn Composer(room: RoomId) -> impl IntoView {
                 "Send"
             </button>
         </form>
-        {move || too_long().then(|| view! { <p role="alert" class="px-3 pb-2 text-xs text-red-600">{format!("A message has at most {MAX_BODY_CHARS} characters.")}</p> })}
+        {move || too_long().then(|| view! { <p role="alert" class="px-3 pb-2 text-xs text-red-600 dark:text-red-400">{format!("A message has at most {MAX_BODY_CHARS} characters.")}</p> })}
     }
 }
 
@@ -464,7 +464,7 @@ fn MemberList(room: RoomId, members: Memo<Vec<MemberView>>, kind: RoomKind) -> i
                         class="w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900"
                     />
                     <button type="submit" class="w-full rounded-md border border-slate-300 px-2 py-1 text-sm dark:border-slate-700">"Invite"</button>
-                    {move || error.get().map(|e| view! { <p role="alert" class="text-xs text-red-600">{e.to_string()}</p> })}
+                    {move || error.get().map(|e| view! { <p role="alert" class="text-xs text-red-600 dark:text-red-400">{e.to_string()}</p> })}
                     {move || invited.get().map(|notice| view! { <p role="status" class="text-xs text-emerald-700 dark:text-emerald-400">{notice}</p> })}
                 </form>
             })}

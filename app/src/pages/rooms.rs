@@ -149,7 +149,7 @@ fn BrowseRooms() -> impl IntoView {
                                                 <p class="truncate text-xs text-slate-600 dark:text-slate-400">{room.topic.clone()}</p>
                                             </div>
                                             {if room.member {
-                                                view! { <A href=format!("/rooms/{}", room.id) attr:class="text-sm text-indigo-600 hover:underline">"Open"</A> }.into_any()
+                                                view! { <A href=format!("/rooms/{}", room.id) attr:class="text-sm text-indigo-600 hover:underline dark:text-indigo-400">"Open"</A> }.into_any()
                                             } else {
                                                 view! { <button type="button" on:click=move |_| join(r.clone()) class="rounded-md bg-indigo-600 px-3 py-1 text-sm text-white">"Join"</button> }.into_any()
                                             }}
@@ -158,7 +158,7 @@ fn BrowseRooms() -> impl IntoView {
                                 }).collect_view()}
                             </ul>
                         }.into_any(),
-                        Err(e) => view! { <p role="alert" class="text-sm text-red-600">{e.to_string()}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-sm text-red-600 dark:text-red-400">{e.to_string()}</p> }.into_any(),
                     }
                 })
                 }}

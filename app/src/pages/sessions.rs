@@ -83,7 +83,7 @@ pub fn SessionsPage() -> impl IntoView {
                                 {list.into_iter().map(|s| view! { <SessionRow session=s on_revoke=revoke_one /> }).collect_view()}
                             </ul>
                         }.into_any(),
-                        Err(e) => view! { <p role="alert" class="text-sm text-red-600">{e.to_string()}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-sm text-red-600 dark:text-red-400">{e.to_string()}</p> }.into_any(),
                     }
                 })}
             </Transition>

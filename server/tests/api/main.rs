@@ -7,6 +7,7 @@ mod admin;
 mod admin_cli;
 mod auth;
 mod chat_ws;
+mod crash;
 mod fuzz;
 mod hardening;
 mod health;

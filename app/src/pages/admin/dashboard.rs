@@ -38,7 +38,7 @@ fn Dashboard() -> impl IntoView {
             {move || Suspend::new(async move {
                 match stats.await {
                     Ok(s) => view! { <StatCards stats=s /> }.into_any(),
-                    Err(e) => view! { <p role="alert" class="text-sm text-red-600">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <p role="alert" class="text-sm text-red-600 dark:text-red-400">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Transition>

@@ -109,7 +109,7 @@ where
                         </div>
                         <Pager page offset />
                     }.into_any(),
-                    Err(e) => view! { <p role="alert" class="text-sm text-red-600">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <p role="alert" class="text-sm text-red-600 dark:text-red-400">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Transition>

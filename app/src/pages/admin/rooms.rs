@@ -127,7 +127,7 @@ fn RoomMembers(room: RoomId) -> impl IntoView {
                             }).collect_view()}
                         </ul>
                     }.into_any(),
-                    Err(e) => view! { <p role="alert" class="text-xs text-red-600">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <p role="alert" class="text-xs text-red-600 dark:text-red-400">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
