@@ -16,6 +16,30 @@ pub fn content_security_policy(nonce: Option<&str>) -> String {
     )
 }
 
+/// This request's nonce, chosen by the server's security-headers layer before the page renders; that
+/// layer sends it in the page's CSP, and the page's inline scripts carry it. (Setting the header from
+/// inside the render instead was sometimes too late for the response's headers.)
+#[derive(Debug, Clone)]
+pub struct PageNonce(pub String);
+
+impl PageNonce {
+    pub fn random() -> Self {
+        use base64::Engine;
+        let bytes: [u8; 16] = rand::random();
+        Self(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+}
+
+/// Makes this request's [`PageNonce`] the one Leptos puts on the page's inline scripts.
+pub fn use_request_nonce() {
+    use leptos::prelude::{provide_context, use_context};
+    let nonce = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<PageNonce>().cloned());
+    if let Some(PageNonce(nonce)) = nonce {
+        provide_context(leptos::nonce::Nonce::from_value(nonce));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

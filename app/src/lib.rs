@@ -30,7 +30,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 use pages::admin::{
     audit::AdminAuditPage, dashboard::AdminDashboardPage, rooms::AdminRoomsPage,
@@ -44,7 +44,7 @@ use pages::{
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    set_page_security_headers();
+    csp::use_request_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -64,20 +64,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// Sends this page's CSP, which allows exactly the inline scripts carrying this response's nonce.
-#[cfg(feature = "ssr")]
-fn set_page_security_headers() {
-    use http::header::{HeaderValue, CONTENT_SECURITY_POLICY};
-    let nonce = leptos::nonce::use_nonce().map(|n| n.to_string());
-    let policy = csp::content_security_policy(nonce.as_deref());
-    if let (Some(response), Ok(value)) = (
-        use_context::<leptos_axum::ResponseOptions>(),
-        HeaderValue::from_str(&policy),
-    ) {
-        response.insert_header(CONTENT_SECURITY_POLICY, value);
-    }
-}
-
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -92,20 +78,22 @@ pub fn App() -> impl IntoView {
         <Title formatter=|title: String| {
             if title.is_empty() { "ML-CHAT".to_owned() } else { format!("{title} · ML-CHAT") }
         } />
+        // Pages are rendered whole before they are sent (`Async`): they then work without WebAssembly
+        // too (streamed parts would need a script to be put in place), and hydrate what was sent.
         <Router>
             <Layout>
                 <Routes fallback=|| view! { <NotFound /> }>
-                    <Route path=path!("/") view=HomePage />
-                    <Route path=path!("/login") view=LoginPage />
-                    <Route path=path!("/register") view=RegisterPage />
-                    <Route path=path!("/profile") view=ProfilePage />
-                    <Route path=path!("/sessions") view=SessionsPage />
-                    <Route path=path!("/rooms") view=RoomsPage />
-                    <Route path=path!("/rooms/:id") view=RoomPage />
-                    <Route path=path!("/admin") view=AdminDashboardPage />
-                    <Route path=path!("/admin/users") view=AdminUsersPage />
-                    <Route path=path!("/admin/rooms") view=AdminRoomsPage />
-                    <Route path=path!("/admin/audit") view=AdminAuditPage />
+                    <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                    <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />
+                    <Route path=path!("/profile") view=ProfilePage ssr=SsrMode::Async />
+                    <Route path=path!("/sessions") view=SessionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/rooms") view=RoomsPage ssr=SsrMode::Async />
+                    <Route path=path!("/rooms/:id") view=RoomPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin") view=AdminDashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/rooms") view=AdminRoomsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

@@ -16,6 +16,8 @@ pub struct RequestContext {
     pub state: AppState,
     pub client: ClientInfo,
     pub cookies: SessionCookies,
+    /// A browser posted a `<form>` itself (no WebAssembly yet, or none at all): it wants a page back.
+    pub plain_form: bool,
 }
 
 impl RequestContext {
@@ -28,7 +30,13 @@ impl RequestContext {
             tracing::error!("request Parts are missing from the Leptos context");
             AppError::Internal
         })?;
+        let plain_form = parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
         Ok(Self {
+            plain_form,
             client: client_info(&parts),
             cookies: SessionCookies::from_headers(&parts.headers, state.auth.cookie_names()),
             state,
@@ -51,6 +59,14 @@ impl RequestContext {
         sessions::authenticate(&self.state, &self.cookies).await
     }
 
+    /// After a plain form post succeeded, the page to show next (instead of the form it came from,
+    /// where errors go back to).
+    pub fn then_show(&self, path: &str) {
+        if self.plain_form {
+            leptos_axum::redirect(path);
+        }
+    }
+
     /// Adds `Set-Cookie` headers to this response.
     pub fn set_cookies(&self, cookies: Vec<HeaderValue>) {
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
@@ -67,12 +83,14 @@ pub async fn serve<T, F>(body: F) -> Result<T, AppError>
 where
     F: AsyncFnOnce(&RequestContext) -> Result<T, AppError>,
 {
-    async {
-        let ctx = RequestContext::get()?;
-        body(&ctx).await
+    let ctx = RequestContext::get().map_err(respond)?;
+    match body(&ctx).await {
+        Ok(answer) => Ok(answer),
+        // A plain form post is sent back to its form, the error in the address (a `302`; an error
+        // status would leave the browser on a JSON body).
+        Err(error) if ctx.plain_form => Err(error),
+        Err(error) => Err(respond(error)),
     }
-    .await
-    .map_err(respond)
 }
 
 /// [`serve`] for a signed-in caller (checked against the store first).

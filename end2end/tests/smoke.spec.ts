@@ -1,4 +1,4 @@
-import { test, expect, waitForHydration } from "./fixtures";
+import { test, expect, waitForHydration, register, uniqueName } from "./fixtures";
 
 test("the home page is server-rendered, styled and hydrates", async ({ page }) => {
   const response = await page.goto("/");
@@ -63,4 +63,16 @@ test("the favicon is served", async ({ request }) => {
   const response = await request.get("/favicon.svg");
   expect(response.status()).toBe(200);
   expect(response.headers()["content-type"]).toContain("image/svg+xml");
+});
+
+test("a new account lands in the default room's company, with clear ways forward", async ({ page }) => {
+  await register(page, uniqueName("first"), "First Timer");
+  // The fresh install's default public room, joined on registration.
+  await expect(page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: /general/ })).toBeVisible();
+  const start = page.getByRole("navigation", { name: "Get started" });
+  await expect(start.getByRole("link", { name: "Browse rooms" })).toBeVisible();
+  await expect(start.getByRole("link", { name: "Start a direct message" })).toBeVisible();
+  await start.getByRole("link", { name: "Create a room" }).click();
+  await expect(page).toHaveURL(/\/rooms#new-room$/);
+  await expect(page.getByLabel("Room name")).toBeVisible();
 });

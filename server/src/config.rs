@@ -71,6 +71,9 @@ pub struct Settings {
     pub ws_queue_frames: usize,
     /// `WS_SILENCE_SECS`: a websocket that sends nothing (not even a ping) for this long is closed.
     pub ws_silence: Duration,
+    /// `DEFAULT_ROOM`: the public room a fresh install creates and every new account joins
+    /// ("general"; set it empty for none).
+    pub default_room: String,
     /// `ADMIN_USERNAME` / `ADMIN_PASSWORD`: an admin created on the first start of an empty instance.
     pub admin_bootstrap: Option<AdminBootstrap>,
     /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` names the client (none by default).
@@ -274,6 +277,14 @@ impl Settings {
             parse_number(&var, "ROOM_ACTIONS_PER_10_MIN", 30, 1, 1_000_000)?;
         let ws_queue_frames = parse_number(&var, "WS_QUEUE_FRAMES", 4096, 16, 1_000_000)?;
         let ws_silence_secs = parse_number(&var, "WS_SILENCE_SECS", 60, 30, 3600)?;
+        let default_room = match get("DEFAULT_ROOM") {
+            Some(name) => name.trim().to_owned(),
+            None => "general".to_owned(),
+        };
+        if !default_room.is_empty() {
+            app::domain::RoomName::parse(&default_room)
+                .map_err(|e| invalid("DEFAULT_ROOM", e.to_string()))?;
+        }
         let admin_bootstrap = match (var("ADMIN_USERNAME"), get("ADMIN_PASSWORD")) {
             (Some(username), Some(password)) if !password.is_empty() => {
                 Some(AdminBootstrap { username, password })
@@ -334,6 +345,7 @@ impl Settings {
             room_actions_per_10_min: room_actions_per_10_min as u32,
             ws_queue_frames,
             ws_silence: Duration::from_secs(ws_silence_secs as u64),
+            default_room,
             admin_bootstrap,
             metrics_addr,
             metrics_token,

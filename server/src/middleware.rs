@@ -1,5 +1,6 @@
 //! Cross-cutting HTTP layers: security headers, request metrics, request ids and tracing, CORS.
 
+use app::csp::{content_security_policy, PageNonce};
 use app::error::AppError;
 use app::metrics::Metrics;
 use axum::{
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// Headers every response carries. A page that set its own (nonce-bearing) CSP keeps it.
+/// Headers every response carries; pages get a CSP that allows the inline scripts with their nonce.
 #[derive(Clone)]
 pub struct SecurityHeaders {
     default_csp: HeaderValue,
@@ -22,7 +23,7 @@ pub struct SecurityHeaders {
 
 impl SecurityHeaders {
     pub fn new(https: bool) -> Self {
-        let csp = app::csp::content_security_policy(None);
+        let csp = content_security_policy(None);
         Self {
             default_csp: HeaderValue::from_str(&csp).expect("the CSP is plain ASCII"),
             hsts: https,
@@ -32,14 +33,26 @@ impl SecurityHeaders {
 
 pub async fn security_headers(
     State(config): State<SecurityHeaders>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
+    // Every request gets a nonce before anything renders; a page puts it on its inline scripts.
+    let nonce = PageNonce::random();
+    request.extensions_mut().insert(nonce.clone());
     let mut response = next.run(request).await;
+    let page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
     let headers = response.headers_mut();
-    headers
-        .entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(config.default_csp.clone());
+    let page_csp = page
+        .then(|| HeaderValue::from_str(&content_security_policy(Some(&nonce.0))).ok())
+        .flatten();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        page_csp.unwrap_or_else(|| config.default_csp.clone()),
+    );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

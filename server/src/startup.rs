@@ -53,6 +53,10 @@ impl Application {
             secure_cookies: settings.uses_https(),
             registrations_per_ip_per_hour: settings.registrations_per_ip_per_hour,
         }));
+        // Before the first admin exists: only a store without accounts is a fresh install.
+        if app::chat::default_room::create_on_fresh_install(&store, &settings.default_room).await? {
+            tracing::info!(name = %settings.default_room, "default room created");
+        }
         if let Some(admin) = &settings.admin_bootstrap {
             let outcome = bootstrap::bootstrap_admin_if_empty(
                 &store,

@@ -67,6 +67,10 @@ pub async fn register(
         other => other?,
     }
     tracing::info!(user = %user.id, "account registered");
+    // The account exists either way: a store hiccup here costs only the automatic join.
+    if let Err(error) = crate::chat::default_room::join(state, user.id).await {
+        tracing::warn!(%error, "a new account could not join the default room");
+    }
     let mut issued = sessions::start(state, &user, client).await?;
     issued.cookies.push(new_device_cookie(state, &user));
     Ok(issued)

@@ -29,6 +29,7 @@ pub async fn register(
             accounts::register(&ctx.state, &username, &display_name, &password, &ctx.client)
                 .await?;
         ctx.set_cookies(issued.cookies);
+        ctx.then_show("/");
         Ok(issued.user)
     })
     .await
@@ -44,6 +45,7 @@ pub async fn login(username: String, password: String) -> Result<CurrentUser, Ap
         {
             SignIn::Done(issued) => {
                 ctx.set_cookies(issued.cookies);
+                ctx.then_show("/");
                 Ok(issued.user)
             }
             SignIn::CodeNeeded { challenge } => {

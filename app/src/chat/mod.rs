@@ -14,6 +14,8 @@ pub mod access;
 #[cfg(feature = "ssr")]
 pub mod connection;
 #[cfg(feature = "ssr")]
+pub mod default_room;
+#[cfg(feature = "ssr")]
 pub mod hub;
 #[cfg(feature = "ssr")]
 pub mod messages;

@@ -128,7 +128,11 @@ pub async fn create_room(
     summary(state, me.user.id, &room, true).await
 }
 
-async fn add_member(state: &AppState, room: &RoomRecord, user: UserId) -> Result<(), AppError> {
+pub(super) async fn add_member(
+    state: &AppState,
+    room: &RoomRecord,
+    user: UserId,
+) -> Result<(), AppError> {
     let member = MembershipRecord {
         room_id: room.id,
         user_id: user,

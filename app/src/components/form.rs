@@ -1,7 +1,74 @@
 //! Form building blocks: a labelled field with its error, a form-level message, a submit button.
 
 use crate::error::AppError;
+use leptos::html::ElementType;
 use leptos::prelude::*;
+use leptos::wasm_bindgen::JsCast;
+
+/// The text of an `<input>` or a `<textarea>`.
+pub trait TextControl {
+    fn text(&self) -> String;
+    fn set_text(&self, text: &str);
+}
+
+impl TextControl for web_sys::HtmlInputElement {
+    fn text(&self) -> String {
+        self.value()
+    }
+    fn set_text(&self, text: &str) {
+        self.set_value(text)
+    }
+}
+
+impl TextControl for web_sys::HtmlTextAreaElement {
+    fn text(&self) -> String {
+        self.value()
+    }
+    fn set_text(&self, text: &str) {
+        self.set_value(text)
+    }
+}
+
+/// Keeps `value` and a text control in step without wiping what a person typed before the page
+/// hydrated (a bound value would be written over the typed text as hydration takes the control). The
+/// control renders `value` as its initial attribute and sets `value` on input; this takes the text
+/// the control holds once the app is live, then writes later changes of `value` (a form cleared after
+/// sending) into the control.
+pub fn keep_typed<E>(node: NodeRef<E>, value: RwSignal<String>)
+where
+    E: ElementType,
+    E::Output: TextControl + JsCast + Clone + 'static,
+{
+    // Effects run only in the browser, after hydration.
+    Effect::new(move |adopted: Option<bool>| {
+        let wanted = value.get();
+        let Some(control) = node.get() else {
+            return false;
+        };
+        let typed = control.text();
+        if adopted != Some(true) && !typed.is_empty() {
+            if typed != wanted {
+                value.set(typed);
+            }
+        } else if typed != wanted {
+            control.set_text(&wanted);
+        }
+        true
+    });
+}
+
+/// What a plain form post to the server function at `path` (made before the app hydrated, or with no
+/// WebAssembly at all) was refused with: the server sends the browser back to the form with the error
+/// in the address.
+pub fn refused_form_post(path: &str) -> Option<AppError> {
+    let query = leptos_router::hooks::use_query_map();
+    query.with_untracked(|q| {
+        (q.get("__path").as_deref() == Some(path))
+            .then(|| q.get("__err"))
+            .flatten()
+            .map(|err| leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(&err))
+    })
+}
 
 /// The error message for field `name`, if the last answer (or the local check) blamed it.
 pub fn field_error(
@@ -23,6 +90,8 @@ pub fn TextField(
     #[prop(optional)] hint: &'static str,
     #[prop(optional)] maxlength: Option<usize>,
 ) -> impl IntoView {
+    let control = NodeRef::<leptos::html::Input>::new();
+    keep_typed(control, value);
     let id = format!("field-{name}");
     let hint_id = format!("{id}-hint");
     let error_id = format!("{id}-error");
@@ -50,7 +119,9 @@ pub fn TextField(
                 type=kind
                 autocomplete=autocomplete
                 maxlength=maxlength.map(|m| m.to_string())
-                bind:value=value
+                node_ref=control
+                value=value.get_untracked()
+                on:input:target=move |ev| value.set(ev.target().value())
                 aria-invalid=move || error.get().is_some().to_string()
                 aria-describedby=described_by
                 class="block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40 aria-[invalid=true]:border-red-500 dark:border-slate-700 dark:bg-slate-900"
@@ -135,6 +206,9 @@ pub fn SubmitButton(
 pub fn Card(
     title: &'static str,
     #[prop(optional)] region: bool,
+    /// The section's own `id`, for links to it (`/rooms#new-room`).
+    #[prop(optional)]
+    anchor: Option<&'static str>,
     children: Children,
 ) -> impl IntoView {
     let heading_id = region.then(|| {
@@ -153,6 +227,7 @@ pub fn Card(
     let labelled_by = heading_id.clone();
     view! {
         <section
+            id=anchor
             aria-labelledby=labelled_by
             class="rounded-lg border border-slate-200 bg-white p-6 shadow-sm dark:border-slate-800 dark:bg-slate-900"
         >

@@ -3,7 +3,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
-/// The landing pane shown before a room is opened.
+const PRIMARY: &str =
+    "rounded-md bg-indigo-600 px-4 py-3 text-sm font-semibold text-white hover:bg-indigo-500";
+const SECONDARY: &str = "rounded-md border border-slate-300 px-4 py-3 text-sm font-semibold hover:bg-slate-100 dark:border-slate-700 dark:hover:bg-slate-800";
+
+/// The landing pane shown before a room is opened: for a signed-in person, the ways forward.
 #[component]
 pub fn HomePage() -> impl IntoView {
     let user = UserContext::get().0;
@@ -19,6 +23,14 @@ pub fn HomePage() -> impl IntoView {
                     match user.await {
                         Ok(Some(me)) => view! {
                             <p class="text-lg" data-testid="greeting">{format!("Hello, {}!", me.display_name)}</p>
+                            <p class="text-slate-600 dark:text-slate-300">
+                                "Pick a room on the left, or:"
+                            </p>
+                            <nav aria-label="Get started" class="grid gap-3 sm:grid-cols-3">
+                                <A href="/rooms#new-room" attr:class=PRIMARY>"Create a room"</A>
+                                <A href="/rooms#public-rooms" attr:class=SECONDARY>"Browse rooms"</A>
+                                <A href="/rooms#direct-message" attr:class=SECONDARY>"Start a direct message"</A>
+                            </nav>
                         }.into_any(),
                         _ => view! {
                             <p class="flex justify-center gap-3">

@@ -3,12 +3,15 @@
 //! its recovery codes.
 
 use crate::auth::{
-    api::{login, login_with_code},
+    api::{login, login_with_code, Login},
     paths::safe_next,
 };
-use crate::components::form::{field_error, FormError, SubmitButton, TextField};
+use crate::components::form::{
+    field_error, keep_typed, refused_form_post, FormError, SubmitButton, TextField,
+};
 use crate::error::AppError;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
 
@@ -24,7 +27,7 @@ pub fn LoginPage() -> impl IntoView {
 
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<AppError>);
+    let error = RwSignal::new(refused_form_post(<Login as ServerFn>::PATH));
     let busy = RwSignal::new(false);
     // Set once the password was right and the account asks for a code.
     let code_step = RwSignal::new(false);
@@ -130,6 +133,7 @@ fn CodeStep(
     let error = RwSignal::new(None::<AppError>);
     let busy = RwSignal::new(false);
     let input = NodeRef::<leptos::html::Input>::new();
+    keep_typed(input, code);
     // Focus the field when the step (or the kind of code) changes, so the person can type at once.
     Effect::new(move |_| {
         recovery.track();
@@ -196,7 +200,8 @@ fn CodeStep(
                     inputmode=move || if recovery.get() { "text" } else { "numeric" }
                     maxlength="32"
                     spellcheck="false"
-                    bind:value=code
+                    value=code.get_untracked()
+                    on:input:target=move |ev| code.set(ev.target().value())
                     aria-invalid=move || error_text.get().is_some().to_string()
                     aria-describedby=move || error_text.get().map(|_| "field-code-error")
                     class="block w-full rounded-md border border-slate-300 bg-white px-3 py-2 font-mono text-sm tracking-widest shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40 aria-[invalid=true]:border-red-500 dark:border-slate-700 dark:bg-slate-900"

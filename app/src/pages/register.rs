@@ -1,12 +1,13 @@
 //! `/register`: create an account and land in the app, signed in.
 
-use crate::auth::api::register;
-use crate::components::form::{field_error, FormError, SubmitButton, TextField};
+use crate::auth::api::{register, Register};
+use crate::components::form::{field_error, refused_form_post, FormError, SubmitButton, TextField};
 use crate::domain::{
     check_password_length, DisplayName, Username, DISPLAY_NAME_MAX, PASSWORD_MAX, USERNAME_MAX,
 };
 use crate::error::AppError;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
@@ -16,7 +17,7 @@ pub fn RegisterPage() -> impl IntoView {
     let display_name = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<AppError>);
+    let error = RwSignal::new(refused_form_post(<Register as ServerFn>::PATH));
     let busy = RwSignal::new(false);
 
     // Quick checks in the browser save a round trip; the server checks everything again.

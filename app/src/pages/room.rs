@@ -8,6 +8,7 @@ use crate::chat::api::{
 };
 use crate::chat::live::Live;
 use crate::chat::{timeline, MemberView, RoomPageData};
+use crate::components::form::keep_typed;
 use crate::components::time::{self, LocalTime, ReaderClock};
 use crate::error::AppError;
 use crate::model::{RoomId, RoomKind, Timestamp};
@@ -210,7 +211,7 @@ fn RoomView(
                         {row.starts_day.then(|| view! { <DayHeading at=row.message.created_at /> })}
                         <MessageRow unread_from_here=Some(row.message.seq) == first_unread continued=row.continued message=row.message my_id admin />
                     </For>
-                    <For each=move || pending.get() key=|p| (p.nonce.clone(), p.failed.clone()) let:p>
+                    <For each=move || pending.get() key=|p| (p.nonce.clone(), p.failed.clone(), p.retrying) let:p>
                         <div class="rounded-md px-2 py-1 text-slate-600 dark:text-slate-400" data-testid="pending-message">
                             <p class="whitespace-pre-wrap break-words">{p.body.clone()}</p>
                             {match p.failed.clone() {
@@ -223,6 +224,11 @@ fn RoomView(
                                         </p>
                                     }.into_any()
                                 }
+                                None if p.retrying => view! {
+                                    <p role="status" class="text-xs text-amber-800 dark:text-amber-300">
+                                        "Can't send right now. It will be sent as soon as the server can store it."
+                                    </p>
+                                }.into_any(),
                                 None => view! { <p class="text-xs">"Sending…"</p> }.into_any(),
                             }}
                         </div>
@@ -355,6 +361,8 @@ fn TypingLine(room: RoomId) -> impl IntoView {
 fn Composer(room: RoomId) -> impl IntoView {
     let live = Live::get();
     let text = RwSignal::new(String::new());
+    let textarea = NodeRef::<leptos::html::Textarea>::new();
+    keep_typed(textarea, text);
     let last_typing = StoredValue::new(0.0f64);
     let send = move || {
         let body = text.get_untracked();
@@ -379,8 +387,9 @@ fn Composer(room: RoomId) -> impl IntoView {
                 aria-label="Message"
                 placeholder="Write a message (Enter to send, Shift+Enter for a new line)"
                 rows="2"
-                bind:value=text
-                on:input=move |_| {
+                node_ref=textarea
+                on:input:target=move |ev| {
+                    text.set(ev.target().value());
                     let now = live.now.get_untracked();
                     if now - last_typing.get_value() > 3000.0 {
                         last_typing.set_value(now.max(1.0));
@@ -407,6 +416,8 @@ fn Composer(room: RoomId) -> impl IntoView {
 fn MemberList(room: RoomId, members: Memo<Vec<MemberView>>, kind: RoomKind) -> impl IntoView {
     let live = Live::get();
     let invitee = RwSignal::new(String::new());
+    let invitee_input = NodeRef::<leptos::html::Input>::new();
+    keep_typed(invitee_input, invitee);
     let error = RwSignal::new(None::<AppError>);
     let invited = RwSignal::new(None::<String>);
     let invite = move |ev: leptos::ev::SubmitEvent| {
@@ -460,7 +471,9 @@ fn MemberList(room: RoomId, members: Memo<Vec<MemberView>>, kind: RoomKind) -> i
                     <input
                         aria-label="Invite by username"
                         placeholder="Invite by username"
-                        bind:value=invitee
+                        node_ref=invitee_input
+                        value=invitee.get_untracked()
+                        on:input:target=move |ev| invitee.set(ev.target().value())
                         class="w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900"
                     />
                     <button type="submit" class="w-full rounded-md border border-slate-300 px-2 py-1 text-sm dark:border-slate-700">"Invite"</button>

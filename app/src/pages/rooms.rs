@@ -3,7 +3,7 @@
 use crate::auth::authed;
 use crate::chat::api::{browse_rooms, create_room, join_room, open_direct};
 use crate::chat::RoomSummary;
-use crate::components::form::{field_error, Card, FormError, SubmitButton, TextField};
+use crate::components::form::{field_error, keep_typed, Card, FormError, SubmitButton, TextField};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -53,7 +53,7 @@ fn CreateRoomForm() -> impl IntoView {
         });
     };
     view! {
-        <Card title="New room">
+        <Card title="New room" anchor="new-room">
             <form on:submit=on_submit class="space-y-4" novalidate>
                 <FormError error />
                 <TextField label="Room name" name="name" value=name error=field_error(error, "name") maxlength=64 />
@@ -89,7 +89,7 @@ fn DirectMessageForm() -> impl IntoView {
         });
     };
     view! {
-        <Card title="Direct message">
+        <Card title="Direct message" anchor="direct-message">
             <form on:submit=on_submit class="space-y-4" novalidate>
                 <FormError error />
                 <TextField label="Username" name="username" value=username error=field_error(error, "username") maxlength=32 />
@@ -102,6 +102,8 @@ fn DirectMessageForm() -> impl IntoView {
 #[component]
 fn BrowseRooms() -> impl IntoView {
     let search = RwSignal::new(String::new());
+    let search_input = NodeRef::<leptos::html::Input>::new();
+    keep_typed(search_input, search);
     let query = RwSignal::new(String::new());
     let found = Resource::new(
         move || query.get(),
@@ -119,13 +121,15 @@ fn BrowseRooms() -> impl IntoView {
         });
     };
     view! {
-        <Card title="Public rooms">
+        <Card title="Public rooms" anchor="public-rooms">
             <form class="mb-4 flex gap-2" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); query.set(search.get_untracked()); }>
                 <input
                     type="search"
                     aria-label="Search public rooms"
                     placeholder="Search by name"
-                    bind:value=search
+                    node_ref=search_input
+                    value=search.get_untracked()
+                    on:input:target=move |ev| search.set(ev.target().value())
                     class="min-w-0 flex-1 rounded-md border border-slate-300 bg-white px-3 py-2 text-sm dark:border-slate-700 dark:bg-slate-900"
                 />
                 <button type="submit" class="rounded-md border border-slate-300 px-3 py-2 text-sm dark:border-slate-700">"Search"</button>

@@ -117,11 +117,17 @@ async fn every_page_renders_completely_under_concurrency(kind: StoreKind) {
                 loads.spawn(async move {
                     let response = request.send().await.map_err(|e| format!("{what}: {e}"))?;
                     let status = response.status().as_u16();
+                    let csp = response
+                        .headers()
+                        .get("content-security-policy")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
                     let body = response
                         .text()
                         .await
                         .map_err(|e| format!("{what}: status {status}, body unfinished: {e}"))?;
-                    Ok::<_, String>((status, body))
+                    Ok::<_, String>((status, csp, body))
                 });
             }
         }
@@ -130,8 +136,18 @@ async fn every_page_renders_completely_under_concurrency(kind: StoreKind) {
     let mut complete = 0;
     while let Some(load) = loads.join_next().await {
         match load.expect("the load task ran") {
-            Ok((status, body)) => {
+            Ok((status, csp, body)) => {
                 assert!(matches!(status, 200 | 303 | 403 | 404), "status {status}");
+                // The page's inline scripts carry the nonce its CSP allows (it once lost the nonce
+                // under load, and the page never hydrated).
+                if status != 303 {
+                    let nonce = csp
+                        .split("'nonce-")
+                        .nth(1)
+                        .and_then(|rest| rest.split('\'').next())
+                        .unwrap_or_else(|| panic!("no nonce in the page's CSP: {csp}"));
+                    assert!(body.contains(&format!("nonce=\"{nonce}\"")), "{csp}");
+                }
                 // A whole page: the document, then the streamed resources, then the closing trailer.
                 if status != 303 {
                     assert!(body.contains("</html>"), "{body}");

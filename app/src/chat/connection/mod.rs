@@ -3,9 +3,11 @@
 //! order, and forwards room events exactly once and in sequence order per room, filling any gap from
 //! the store. It persists and publishes nothing itself: `messages` and `rooms` do.
 
+mod heard;
 mod ordering;
 mod pacing;
 
+use heard::Heard;
 pub use ordering::{classify, Held, Next};
 use pacing::{Bucket, Latest, Strikes};
 
@@ -78,7 +80,13 @@ where
     let control = registration.control.clone();
     let (out, frames) = mpsc::channel(state.hub.queue());
     let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-    tokio::spawn(read_commands(input, commands, control.clone()));
+    let heard = Arc::new(Heard::new());
+    tokio::spawn(read_commands(
+        input,
+        commands,
+        control.clone(),
+        heard.clone(),
+    ));
     let connection = Connection {
         state,
         me: me.user,
@@ -92,7 +100,7 @@ where
         cursors: HashMap::new(),
         held: HashMap::new(),
         synced: false,
-        last_heard: Instant::now(),
+        heard,
         last_auth: Instant::now(),
         typing: HashMap::new(),
         away: Latest::default(),
@@ -104,11 +112,16 @@ where
 }
 
 /// Reads frames as fast as they come and queues them; never waits on anything else.
-async fn read_commands<S>(mut input: S, commands: mpsc::Sender<Box<Inbound>>, control: Arc<Control>)
-where
+async fn read_commands<S>(
+    mut input: S,
+    commands: mpsc::Sender<Box<Inbound>>,
+    control: Arc<Control>,
+    heard: Arc<Heard>,
+) where
     S: Stream<Item = Result<ClientMsg, FrameError>> + Unpin,
 {
     while let Some(frame) = input.next().await {
+        heard.now();
         let inbound = Box::new(match frame {
             Ok(command) => Inbound::Command(command),
             Err(error) => Inbound::Malformed(error),
@@ -149,7 +162,8 @@ struct Connection {
     /// Per room, messages waiting for a missing earlier one.
     held: HashMap<RoomId, Held<Arc<Broadcast>>>,
     synced: bool,
-    last_heard: Instant,
+    /// When the client last sent a frame (as it arrives, however long its turn in the queue takes).
+    heard: Arc<Heard>,
     last_auth: Instant,
     /// Per room, what others were told about this connection typing.
     typing: HashMap<RoomId, Latest<bool>>,
@@ -191,7 +205,8 @@ impl Connection {
                 },
                 inbound = commands.recv() => match inbound {
                     Some(inbound) => {
-                        self.last_heard = Instant::now();
+                        // Whatever the client sent is still being answered: not silent yet.
+                        self.heard.now();
                         let authorized = self.last_auth.elapsed() < AUTH_RECHECK
                             || Box::pin(self.still_authorized()).await;
                         if authorized {
@@ -217,7 +232,7 @@ impl Connection {
                         Box::pin(self.still_authorized()).await;
                     }
                     self.expiry_near = self.until_expiry() <= Duration::from_secs(HEARTBEAT_SECS);
-                    if self.last_heard.elapsed() > self.state.hub.silence() {
+                    if self.heard.elapsed() > self.state.hub.silence() {
                         // The transport reads nothing from a client while a write to it is stuck, so a
                         // client that stopped reading also looks silent: say which it is.
                         let backed_up = self.out.capacity() < self.out.max_capacity();

@@ -36,7 +36,14 @@ pub struct Pending {
     pub body: String,
     /// `Some(reason)` when the server refused it (rate limit, too long, ...).
     pub failed: Option<String>,
+    /// The server could not store it just now (its database is unreachable): kept, and sent again
+    /// by itself in a moment.
+    pub retrying: bool,
 }
+
+/// How long a message the server could not store waits before it is sent again.
+#[cfg(feature = "hydrate")]
+const UNAVAILABLE_RETRY_MS: u32 = 3_000;
 
 /// Someone typing in a room, until `until` (milliseconds, browser clock).
 #[derive(Debug, Clone, PartialEq)]
@@ -249,6 +256,30 @@ impl Live {
             }
             ServerMsg::Error {
                 nonce: Some(nonce),
+                code: crate::protocol::ErrorCode::Unavailable,
+                ..
+            } => {
+                self.pending.update(|p| {
+                    if let Some(x) = p.iter_mut().find(|x| x.nonce == nonce) {
+                        x.retrying = true;
+                    }
+                });
+                #[cfg(feature = "hydrate")]
+                {
+                    let live = *self;
+                    leptos::task::spawn_local(async move {
+                        gloo_timers::future::TimeoutFuture::new(UNAVAILABLE_RETRY_MS).await;
+                        let still = live
+                            .pending
+                            .with_untracked(|p| p.iter().any(|x| x.nonce == nonce && x.retrying));
+                        if still {
+                            live.retry(&nonce);
+                        }
+                    });
+                }
+            }
+            ServerMsg::Error {
+                nonce: Some(nonce),
                 message,
                 ..
             } => {
@@ -279,6 +310,7 @@ impl Live {
                 nonce: nonce.clone(),
                 body: body.clone(),
                 failed: None,
+                retrying: false,
             })
         });
         self.transmit(ClientMsg::Send { room, nonce, body });
@@ -290,6 +322,7 @@ impl Live {
         self.pending.update(|p| {
             if let Some(x) = p.iter_mut().find(|x| x.nonce == nonce) {
                 x.failed = None;
+                x.retrying = false;
                 again = Some(ClientMsg::Send {
                     room: x.room,
                     nonce: x.nonce.clone(),

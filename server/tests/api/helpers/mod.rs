@@ -92,6 +92,8 @@ pub async fn spawn_app_with(kind: StoreKind, extra: &[(&str, String)]) -> TestAp
     // Every test client connects from 127.0.0.1: tests of the per-address caps set their own.
     vars.insert("CONNECTIONS_PER_ADDRESS".into(), "100000".into());
     vars.insert("WEBSOCKETS_PER_ADDRESS".into(), "100000".into());
+    // No default room for new accounts: tests see exactly the rooms they make (its own test sets it).
+    vars.insert("DEFAULT_ROOM".into(), String::new());
     if kind == StoreKind::Mongo {
         vars.insert("MONGODB_URI".into(), mongodb_uri());
         let n = DB_COUNTER.fetch_add(1, Ordering::Relaxed);
