@@ -311,11 +311,11 @@ async fn mongo_outage_keeps_unacked_messages_and_recovers_by_itself() {
     let all_acked_after = restored_at.elapsed();
 
     // The history: each message once, 1..=N, every ack in it as given.
-    let history = full_history(&mut ana, room).await;
+    let history = full_history(&mut ana, room, "outage").await;
     let n = history.len() as u64;
     target_tx.send(Some(n)).unwrap();
     let seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
-    assert_gap_free(&seqs);
+    assert_gap_free(&seqs, "outage");
     let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     let typed: HashSet<&str> = ledger.typed.iter().map(String::as_str).collect();
     let mut stored: HashMap<&str, &MessageView> = HashMap::new();
@@ -784,54 +784,4 @@ async fn http_status(app: &TestApp, path: &str) -> u16 {
         .unwrap_or_else(|_| panic!("{path} did not answer within {EVENT_DEADLINE:?}"))
         .status()
         .as_u16()
-}
-
-/// The whole history, oldest first, read backwards page by page.
-async fn full_history(browser: &mut Browser, room: RoomId) -> Vec<MessageView> {
-    let mut pages = Vec::new();
-    let mut before: Option<u64> = None;
-    loop {
-        let path = match before {
-            Some(before) => format!("/api/rooms/history?room={room}&before={before}"),
-            None => format!("/api/rooms/history?room={room}"),
-        };
-        let answer = browser.get(&path).await;
-        assert_eq!(answer.status, 200, "{path}: {answer:?}");
-        let page: Vec<MessageView> = serde_json::from_value(answer.body).expect("messages");
-        let Some(first) = page.first().map(|m| m.seq) else {
-            break;
-        };
-        if let Some(before) = before {
-            assert!(first < before, "history before {before} starts at {first}");
-        }
-        pages.push(page);
-        if first <= 1 {
-            break;
-        }
-        before = Some(first);
-    }
-    pages.into_iter().rev().flatten().collect()
-}
-
-/// Sequences 1..=N in order, each once; otherwise says which are missing and which repeat.
-fn assert_gap_free(seqs: &[u64]) {
-    if seqs.iter().enumerate().all(|(i, seq)| *seq == i as u64 + 1) {
-        return;
-    }
-    let mut counts: HashMap<u64, usize> = HashMap::new();
-    for seq in seqs {
-        *counts.entry(*seq).or_default() += 1;
-    }
-    let top = seqs.iter().copied().max().unwrap_or(0);
-    let missing: Vec<u64> = (1..=top).filter(|s| !counts.contains_key(s)).collect();
-    let mut repeated: Vec<u64> = counts
-        .iter()
-        .filter(|(_, count)| **count > 1)
-        .map(|(seq, _)| *seq)
-        .collect();
-    repeated.sort_unstable();
-    panic!(
-        "history of {} messages is not 1..=N: missing {missing:?}, repeated {repeated:?}",
-        seqs.len()
-    );
 }

@@ -6,11 +6,13 @@
 //! - `proxy`: a TCP forwarder in front of MongoDB that a test can cut.
 
 mod browser;
+mod history;
 mod process;
 mod proxy;
 mod ws;
 
 pub use browser::*;
+pub use history::*;
 pub use process::*;
 pub use proxy::*;
 pub use ws::*;
