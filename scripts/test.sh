@@ -138,7 +138,10 @@ browser_tests() { # label mongodb_uri
     ADMIN_USERNAME=e2e_admin ADMIN_PASSWORD=velvet-orbit-cactus-91 RUST_LOG=info "$TARGET_DIR/debug/server" >"$server_log" 2>&1 &
   server_pid=$!
   PIDS+=("$server_pid")
-  (cd end2end && BASE_URL="http://127.0.0.1:$port" npx playwright test) 2>&1 | tee "$e2e_log" || {
+  # restart.spec.ts starts and restarts a server of its own, with this binary, site and store.
+  (cd end2end && BASE_URL="http://127.0.0.1:$port" E2E_SERVER_BIN="$TARGET_DIR/debug/server" \
+    E2E_SITE_ROOT="$ROOT/target/site" E2E_MONGODB_URI="$uri" E2E_RESTART_DB="mlchat_e2e_restart_$$" \
+    npx playwright test) 2>&1 | tee "$e2e_log" || {
     # The failures come last: whoever reads only the end of this output still sees which test broke.
     echo "Playwright failed ($label). Server warnings and errors, then its last requests:"
     local plain_log; plain_log=$(sed 's/\x1b\[[0-9;]*m//g' "$server_log")
@@ -179,7 +182,7 @@ step "Browser tests (Playwright in Chromium), embedded store"
 browser_tests embedded ""
 step "Browser tests (Playwright in Chromium), MongoDB store"
 browser_tests mongodb "$MONGODB_URI"
-THROWAWAY_DBS+=("mlchat_e2e_$$")
+THROWAWAY_DBS+=("mlchat_e2e_$$" "mlchat_e2e_restart_$$")
 SUMMARY+=("shutdown: $DRAINED of 2 servers drained on SIGTERM and exited 0 (embedded, MongoDB)")
 
 step "Summary"
