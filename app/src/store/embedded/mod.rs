@@ -31,6 +31,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
+/// redb's page cache. Its default (1 GiB) holds the whole file in memory as it grows, so the server's
+/// RSS grew with every message stored (about 5.5 MB a minute at 100 msg/s in the soak of
+/// BENCHMARKS.md); the hot pages of a chat store (recent messages, sessions, memberships) fit in far
+/// less.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "mlchat.redb";
 /// How many queued writes one commit may carry at most.
@@ -101,7 +106,9 @@ impl EmbeddedStore {
             ))
         })?;
         let path = data_dir.join(DB_FILE);
-        let db = Database::create(&path)
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         create_tables(&db)?;
         users::index_skeletons(&db)?;
