@@ -178,7 +178,7 @@ async fn revoking_one_session_closes_its_socket_at_once(kind: StoreKind) {
         .await;
     assert_eq!(reason, CloseReason::SignedOut);
     loop {
-        match socket.recv_within(Duration::from_secs(10)).await {
+        match socket.recv_within(Duration::from_secs(60)).await {
             Ok(None) => break,
             Ok(Some(ServerMsg::Message { .. } | ServerMsg::Closing { .. })) => {
                 panic!("a message or a second notice after closing")
