@@ -66,6 +66,13 @@ cargo_tests() { # label args...
 step "Installing tools (pinned, skipped when present)"
 scripts/setup.sh test
 
+# Every build here compiles as `cargo leptos build` does (it adds `--cfg erase_components` in debug
+# builds, and leptos reads LEPTOS_OUTPUT_NAME while compiling), so the lints, the tests and the
+# browser tests' server share one dependency tree instead of compiling a second one. (cargo-leptos
+# appends its flag to RUSTFLAGS: it runs without ours, below.)
+export RUSTFLAGS="--cfg erase_components"
+export LEPTOS_OUTPUT_NAME=mlchat
+
 step "Formatting and lints"
 lints=0
 lint() { "$@"; lints=$((lints + 1)); }
@@ -118,7 +125,7 @@ done
 THROWAWAY_DBS+=("mlchat_smoke_$$")
 
 step "Building the app for the browser tests"
-cargo leptos build
+env -u RUSTFLAGS cargo leptos build
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
 # Starts the built server on a free port (embedded store, or MongoDB when $2 is a URI), runs the whole
@@ -138,9 +145,11 @@ browser_tests() { # label mongodb_uri
     ADMIN_USERNAME=e2e_admin ADMIN_PASSWORD=velvet-orbit-cactus-91 RUST_LOG=info "$TARGET_DIR/debug/server" >"$server_log" 2>&1 &
   server_pid=$!
   PIDS+=("$server_pid")
-  # restart.spec.ts starts and restarts a server of its own, with this binary, site and store.
+  # restart.spec.ts starts and restarts a server of its own, with this binary, site and store;
+  # outage.spec.ts runs one on MongoDB through a proxy it cuts (both passes: it needs no store of theirs).
   (cd end2end && BASE_URL="http://127.0.0.1:$port" E2E_SERVER_BIN="$TARGET_DIR/debug/server" \
     E2E_SITE_ROOT="$ROOT/target/site" E2E_MONGODB_URI="$uri" E2E_RESTART_DB="mlchat_e2e_restart_$$" \
+    E2E_OUTAGE_MONGODB_URI="$MONGODB_URI" E2E_OUTAGE_DB="mlchat_e2e_outage_$$" \
     npx playwright test) 2>&1 | tee "$e2e_log" || {
     # The failures come last: whoever reads only the end of this output still sees which test broke.
     echo "Playwright failed ($label). Server warnings and errors, then its last requests:"
@@ -182,7 +191,7 @@ step "Browser tests (Playwright in Chromium), embedded store"
 browser_tests embedded ""
 step "Browser tests (Playwright in Chromium), MongoDB store"
 browser_tests mongodb "$MONGODB_URI"
-THROWAWAY_DBS+=("mlchat_e2e_$$" "mlchat_e2e_restart_$$")
+THROWAWAY_DBS+=("mlchat_e2e_$$" "mlchat_e2e_restart_$$" "mlchat_e2e_outage_$$")
 SUMMARY+=("shutdown: $DRAINED of 2 servers drained on SIGTERM and exited 0 (embedded, MongoDB)")
 
 step "Summary"

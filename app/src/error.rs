@@ -187,6 +187,7 @@ mod ssr {
                     AppError::Unavailable
                 }
                 StoreError::NotFound(what) => AppError::not_found(what),
+                StoreError::Limit(message) => AppError::invalid("limit", message),
                 other => {
                     tracing::error!(error = %other, "store error");
                     AppError::Internal
@@ -224,6 +225,22 @@ mod ssr {
 
 #[cfg(feature = "ssr")]
 pub use ssr::respond;
+
+/// The error as a plain axum answer (its status, the tagged JSON body), for handlers outside the
+/// server functions.
+#[cfg(feature = "ssr")]
+pub fn error_response(error: &AppError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status =
+        http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::BAD_REQUEST);
+    let body = serde_json::to_string(error).unwrap_or_default();
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod components;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod model;
 pub mod pages;
 pub mod protocol;
@@ -37,8 +38,9 @@ use pages::admin::{
     users::AdminUsersPage,
 };
 use pages::{
-    home::HomePage, login::LoginPage, not_found::NotFound, profile::ProfilePage,
-    register::RegisterPage, room::RoomPage, rooms::RoomsPage, sessions::SessionsPage,
+    home::HomePage, login::LoginPage, mentions::MentionsPage, not_found::NotFound,
+    profile::ProfilePage, register::RegisterPage, room::RoomPage, rooms::RoomsPage,
+    search::SearchPage, sessions::SessionsPage, threads::ThreadsPage,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -75,8 +77,15 @@ pub fn App() -> impl IntoView {
 
     view! {
         <Stylesheet id="leptos" href="/pkg/mlchat.css" />
-        <Title formatter=|title: String| {
-            if title.is_empty() { "ML-CHAT".to_owned() } else { format!("{title} · ML-CHAT") }
+        // The tab title leads with what waits for the reader (read reactively by leptos_meta).
+        <Title formatter=move |title: String| {
+            let base = if title.is_empty() { "ML-CHAT".to_owned() } else { format!("{title} · ML-CHAT") };
+            // Only the browser has a count; the server renders the title outside the page's state.
+            let waiting = if cfg!(feature = "hydrate") { live.attention() } else { 0 };
+            match waiting {
+                0 => base,
+                n => format!("({n}) {base}"),
+            }
         } />
         // Pages are rendered whole before they are sent (`Async`): they then work without WebAssembly
         // too (streamed parts would need a script to be put in place), and hydrate what was sent.
@@ -90,10 +99,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/sessions") view=SessionsPage ssr=SsrMode::Async />
                     <Route path=path!("/rooms") view=RoomsPage ssr=SsrMode::Async />
                     <Route path=path!("/rooms/:id") view=RoomPage ssr=SsrMode::Async />
+                    <Route path=path!("/mentions") view=MentionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/threads") view=ThreadsPage ssr=SsrMode::Async />
+                    <Route path=path!("/search") view=SearchPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=AdminDashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/rooms") view=AdminRoomsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/search") view=pages::admin::search::AdminSearchPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

@@ -70,6 +70,10 @@ id_type!(
     /// Identifies an audit-log entry.
     AuditId
 );
+id_type!(
+    /// Identifies an uploaded file (an attachment or a profile picture).
+    FileId
+);
 
 /// Milliseconds since the Unix epoch (UTC). One plain integer so both drivers and the wire agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -198,9 +202,69 @@ impl MemberRole {
     }
 }
 
+/// What one person hears about one room: every message, only mentions of them, or nothing (muted:
+/// no unread badge either; mentions still show on the Mentions view).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    #[default]
+    All,
+    Mentions,
+    Nothing,
+}
+
+impl NotifyLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyLevel::All => "all",
+            NotifyLevel::Mentions => "mentions",
+            NotifyLevel::Nothing => "nothing",
+        }
+    }
+
+    /// The stored or submitted form; `None` for anything else.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::All, Self::Mentions, Self::Nothing]
+            .into_iter()
+            .find(|l| l.as_str() == raw)
+    }
+
+    /// Whether a new message (`mentions_me` or not) calls for a desktop notification.
+    pub fn notifies(self, mentions_me: bool) -> bool {
+        match self {
+            NotifyLevel::All => true,
+            NotifyLevel::Mentions => mentions_me,
+            NotifyLevel::Nothing => false,
+        }
+    }
+
+    /// Whether unread messages are counted on the room's badge.
+    pub fn shows_unread(self) -> bool {
+        self != NotifyLevel::Nothing
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notify_levels_decide_what_reaches_the_reader() {
+        for level in [
+            NotifyLevel::All,
+            NotifyLevel::Mentions,
+            NotifyLevel::Nothing,
+        ] {
+            assert_eq!(NotifyLevel::parse(level.as_str()), Some(level));
+        }
+        assert_eq!(NotifyLevel::parse("loud"), None);
+        assert!(NotifyLevel::All.notifies(false));
+        assert!(!NotifyLevel::Mentions.notifies(false));
+        assert!(NotifyLevel::Mentions.notifies(true));
+        assert!(!NotifyLevel::Nothing.notifies(true));
+        assert!(!NotifyLevel::Nothing.shows_unread());
+        assert!(NotifyLevel::Mentions.shows_unread());
+    }
 
     #[test]
     fn ids_round_trip_through_their_text_form() {

@@ -58,11 +58,16 @@ pub fn decode_item<T: serde::de::DeserializeOwned>(frame: &[u8]) -> Result<T, Fr
     }
 }
 
-/// Where a client is in one room's history: it has every message up to `last_seq`.
+/// Where a client is in one room: it has every message up to `last_seq`, and has applied every change
+/// to the room's content up to revision `rev` (each message change takes the room's next revision; a
+/// `MessageView` says which it is at). On resume the server sends the messages changed after `rev`,
+/// each once in its latest state and in revision order: as `Message` when its `seq` is past
+/// `last_seq`, as `Updated` otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomCursor {
     pub room: RoomId,
     pub last_seq: u64,
+    pub rev: u64,
 }
 
 /// Client → server.
@@ -81,6 +86,12 @@ pub enum ClientMsg {
         room: RoomId,
         nonce: String,
         body: String,
+        /// A reply in the thread of this root message (of the same room).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<MessageId>,
+        /// With `thread`: also post the reply to the room's timeline.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        also_in_room: bool,
     },
     Edit {
         id: MessageId,
@@ -88,6 +99,12 @@ pub enum ClientMsg {
     },
     Delete {
         id: MessageId,
+    },
+    /// Adds (`on: true`) or removes the sender's reaction `emoji` on a message.
+    React {
+        id: MessageId,
+        emoji: String,
+        on: bool,
     },
     /// "I am typing" (`active: true`, repeated every few seconds while typing) or "I stopped".
     Typing {
@@ -112,6 +129,8 @@ pub struct MessageView {
     pub id: MessageId,
     pub room: RoomId,
     pub seq: u64,
+    /// The room revision of the message's last change.
+    pub rev: u64,
     pub author: UserId,
     /// The author's display name, and (shown beside it, as display names may look alike) username.
     pub author_name: String,
@@ -123,6 +142,51 @@ pub struct MessageView {
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
     pub deleted: bool,
+    /// The members it mentions (named, or all for `@room`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+    /// In the order each emoji was first added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionView>,
+    /// On a reply: its thread. A reply only in its thread has `seq` 0 (it is not in the room's
+    /// timeline, whose sequence it does not move) but a room revision like any change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<ThreadRef>,
+    /// On a root with replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replies: Option<RepliesView>,
+}
+
+impl MessageView {
+    /// A reply that is only in its thread, not in the room's timeline.
+    pub fn thread_only(&self) -> bool {
+        self.thread.is_some_and(|t| !t.in_room)
+    }
+}
+
+/// Where a reply belongs: its root, whether it was also posted to the room, and the room revision
+/// it was created at (a thread's replies are in that order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadRef {
+    pub root: MessageId,
+    pub in_room: bool,
+    pub at_rev: u64,
+}
+
+/// A thread as its root shows it: the number of replies, the last one's time, and the most recent
+/// repliers (ids; clients name them from the member list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepliesView {
+    pub count: u64,
+    pub last_reply_at: Timestamp,
+    pub repliers: Vec<UserId>,
+}
+
+/// One emoji on a message and who added it (ids; clients name them from the member list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionView {
+    pub emoji: String,
+    pub users: Vec<UserId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,14 +267,16 @@ pub enum ServerMsg {
     Message {
         message: MessageView,
     },
-    /// A message was edited or deleted (then `deleted` is true and the body empty).
+    /// A message changed: edited, deleted (then `deleted` is true and the body empty), reacted to. In
+    /// a room's live events `Message` and `Updated` come in revision order, each revision once.
     Updated {
         message: MessageView,
     },
-    /// Catch-up for `room` is complete up to `last_seq`; live events follow.
+    /// Catch-up for `room` is complete up to message `last_seq` and revision `rev`; live events follow.
     Synced {
         room: RoomId,
         last_seq: u64,
+        rev: u64,
     },
     /// The user was added to a room (joined, invited, a new direct message): it is followed from now on.
     RoomAdded {
@@ -272,12 +338,18 @@ mod tests {
             room,
             nonce: "n1".into(),
             body: "hi".into(),
+            thread: None,
+            also_in_room: false,
         };
         let json = serde_json::to_string(&send).unwrap();
         assert_eq!(
             json,
             r#"{"type":"send","room":"00000000-0000-0000-0000-000000000000","nonce":"n1","body":"hi"}"#
         );
+        let hello: Result<ClientMsg, _> = serde_json::from_str(
+            r#"{"type":"hello","cursors":[{"room":"00000000-0000-0000-0000-000000000000","last_seq":4}]}"#,
+        );
+        assert!(hello.is_err(), "a cursor says which revision it has");
         assert_eq!(serde_json::from_str::<ClientMsg>(&json).unwrap(), send);
         assert_eq!(
             serde_json::to_string(&ServerMsg::Closing {

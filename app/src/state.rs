@@ -21,6 +21,8 @@ pub struct AppState {
     pub limits: Arc<ChatLimits>,
     /// Live connections per person and per client address.
     pub sockets: Arc<SocketLimits>,
+    /// Upload limits (largest file, quota, rate).
+    pub uploads: Arc<crate::files::Uploads>,
     /// The origin browsers use to reach us, e.g. `https://chat.example.com`.
     pub public_origin: Arc<str>,
 }
@@ -61,6 +63,10 @@ pub mod testing {
             hub: Hub::new(DEFAULT_QUEUE),
             limits: Arc::new(ChatLimits::new(1_000_000, 1_000_000)),
             sockets: SocketLimits::new(100, 100),
+            uploads: Arc::new(crate::files::Uploads::new(
+                crate::files::DEFAULT_MAX_UPLOAD_BYTES,
+                crate::files::DEFAULT_QUOTA_BYTES,
+            )),
             public_origin: "http://localhost".into(),
         };
         (state, dir)

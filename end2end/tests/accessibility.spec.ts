@@ -43,9 +43,49 @@ for (const colorScheme of ["light", "dark"] as const) {
       await page.getByLabel("Message", { exact: true }).press("Enter");
     }
     await expect(page.getByLabel("Messages", { exact: true }).locator("article")).toHaveCount(3);
+    // A reaction and an edited message, so their controls are checked too.
+    const first = page.getByLabel("Messages", { exact: true }).locator("article").first();
+    await first.hover();
+    await first.getByRole("button", { name: "Add reaction" }).click();
+    await page.getByRole("searchbox", { name: "Search emoji" }).fill("thumbs up");
+    await page.getByRole("searchbox", { name: "Search emoji" }).press("Enter");
+    await page.getByLabel("Message", { exact: true }).press("ArrowUp");
+    await page.getByRole("textbox", { name: "Edit message" }).fill("and a [link](https://example.com/), edited");
+    await page.getByRole("textbox", { name: "Edit message" }).press("Enter");
     await check(page, found, "room with messages", room, async () => {
       await expect(page.getByLabel("Messages", { exact: true }).locator("article")).toHaveCount(3);
+      await expect(page.getByTestId("reaction")).toHaveCount(1);
+      await expect(page.getByRole("button", { name: "(edited)" })).toHaveCount(1);
     });
+    // With the emoji picker and the delete confirmation open.
+    await first.hover();
+    await first.getByRole("button", { name: "Add reaction" }).click();
+    found["room with the emoji picker"] = await seriousViolations(page);
+    await page.getByRole("searchbox", { name: "Search emoji" }).press("Escape");
+    await first.hover();
+    await first.getByRole("button", { name: "Delete", exact: true }).click();
+    await expect(page.getByRole("dialog", { name: "Delete this message?" })).toBeVisible();
+    found["room with the delete confirmation"] = await seriousViolations(page);
+    await page.keyboard.press("Escape");
+    // With a thread open beside the room, and the Threads view.
+    await first.hover();
+    await first.getByRole("button", { name: "Reply in thread" }).click();
+    const thread = page.getByRole("complementary", { name: "Thread" });
+    await thread.getByRole("textbox", { name: "Reply" }).fill("a reply in the thread");
+    await thread.getByRole("textbox", { name: "Reply" }).press("Enter");
+    await expect(thread.getByLabel("Replies").locator("article")).toHaveCount(1);
+    await expect(first.getByTestId("thread-summary")).toContainText("1 reply");
+    found["room with a thread open"] = await seriousViolations(page);
+    await check(page, found, "threads", "/threads", async () => {
+      await expect(page.getByTestId("followed-thread")).toHaveCount(1);
+    });
+    await check(page, found, "search results", "/search?q=hello", async () => {
+      await expect(page.getByTestId("search-result")).toHaveCount(1);
+    });
+    await check(page, found, "search without results", "/search?q=zebra", async () => {
+      await expect(page.getByTestId("no-results")).toBeVisible();
+    });
+    for (const [name, list] of Object.entries(found)) if (list.length === 0) delete found[name];
     // The room list again, now with a public room of the reader's in it.
     await check(page, found, "rooms with a room", "/rooms");
     await check(page, found, "profile", "/profile");
@@ -58,6 +98,9 @@ for (const colorScheme of ["light", "dark"] as const) {
     await check(adminPage, found, "admin users", "/admin/users");
     await check(adminPage, found, "admin rooms", "/admin/rooms");
     await check(adminPage, found, "admin audit", "/admin/audit");
+    await check(adminPage, found, "admin search", "/admin/search?q=hello", async () => {
+      await expect(adminPage.getByTestId("search-result").first()).toBeVisible();
+    });
     await admin.close();
 
     expect(found, "serious or critical axe violations per page").toEqual({});

@@ -63,3 +63,52 @@ test("the admin pages work at 375px wide and the dashboard shows live numbers", 
     expect(overflow, `${path} fits 375px`).toBeLessThanOrEqual(0);
   }
 });
+
+test("deleting a room asks in the page and waits for its name; a moderator's message deletion asks too", async ({ page, browser }) => {
+  // Ben makes a room and says something in it.
+  const benContext = await browser.newContext();
+  const benPage = await benContext.newPage();
+  const checkBen = await watchForErrors(benPage);
+  await register(benPage, uniqueName("ben"), "Ben");
+  await benPage.goto("/rooms");
+  await waitForHydration(benPage);
+  const roomName = `Doomed ${Math.floor(Math.random() * 1e6)}`;
+  await benPage.getByLabel("Room name").fill(roomName);
+  await benPage.getByRole("button", { name: "Create room" }).click();
+  await expect(benPage).toHaveURL(/\/rooms\/[0-9a-f-]+$/);
+  await benPage.getByLabel("Message", { exact: true }).fill("spam spam spam");
+  await benPage.getByLabel("Message", { exact: true }).press("Enter");
+  await expect(benPage.getByTestId("pending-message")).toHaveCount(0);
+
+  // The admin removes the message from the room page: an in-page dialog asks first.
+  await signInAsAdmin(page);
+  await page.goto(new URL(benPage.url()).pathname);
+  await waitForHydration(page);
+  const spam = page.getByLabel("Messages", { exact: true }).locator("article", { hasText: "spam spam spam" });
+  await spam.hover();
+  await spam.getByRole("button", { name: "Delete (admin)" }).click();
+  const ask = page.getByRole("dialog", { name: /Delete this message by Ben for everyone/ });
+  await expect(ask).toBeVisible();
+  await ask.getByRole("button", { name: "Delete", exact: true }).click();
+  await expect(benPage.getByLabel("Messages", { exact: true }).locator("article").first()).toContainText("This message was deleted.");
+
+  // Deleting the room waits until its name is typed.
+  await page.goto("/admin/rooms");
+  await waitForHydration(page);
+  await page.getByLabel("Search rooms").fill(roomName);
+  const row = page.locator(`tr[data-room="${roomName}"]`);
+  await expect(row).toHaveCount(1);
+  await row.getByRole("button", { name: "Delete" }).click();
+  const dialog = page.getByRole("dialog", { name: `Delete “${roomName}” for everyone?` });
+  await expect(dialog).toBeVisible();
+  const confirm = dialog.getByRole("button", { name: "Delete room" });
+  await expect(confirm).toBeDisabled();
+  await dialog.getByLabel(`Type “${roomName}” to confirm`).fill(roomName.slice(0, -1));
+  await expect(confirm).toBeDisabled();
+  await dialog.getByLabel(`Type “${roomName}” to confirm`).fill(roomName);
+  await confirm.click();
+  await expect(page.getByRole("status").filter({ hasText: `Deleted ${roomName}.` })).toBeVisible();
+  await expect(row).toHaveCount(0);
+  checkBen();
+  await benContext.close();
+});

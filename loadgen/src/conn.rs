@@ -214,7 +214,9 @@ pub async fn open(
                         .await
                         .map_err(|e| ConnectError::new("error before synced", e))?;
                 }
-                ServerMsg::Synced { room: r, last_seq } if r == room => {
+                ServerMsg::Synced {
+                    room: r, last_seq, ..
+                } if r == room => {
                     return Ok(Established {
                         ws,
                         base: last_seq,

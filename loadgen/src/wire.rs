@@ -205,6 +205,8 @@ mod tests {
             room: room(),
             nonce: "3-17".into(),
             body: String::from_utf8(body).unwrap(),
+            thread: None,
+            also_in_room: false,
         };
         assert_eq!(frame, encode(&expected));
         assert_eq!(
@@ -227,6 +229,7 @@ mod tests {
             id: MessageId::from_uuid(uuid::Uuid::from_u128(5)),
             room: room(),
             seq: 12,
+            rev: 12,
             author: UserId::from_uuid(uuid::Uuid::from_u128(6)),
             author_name: "Ana \"the tester\"".into(),
             author_username: "ana".into(),
@@ -235,6 +238,10 @@ mod tests {
             created_at: Timestamp(1),
             edited_at: None,
             deleted: false,
+            mentions: Vec::new(),
+            reactions: Vec::new(),
+            thread: None,
+            replies: None,
         };
         let bytes = server_frame(&ServerMsg::Message { message: view });
         let Ok(Frame::Lite(lite)) = decode(&bytes) else {

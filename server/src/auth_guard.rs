@@ -61,11 +61,7 @@ pub async fn refuse_cross_site(
     error_response(&AppError::CrossSite)
 }
 
-fn error_response(error: &AppError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
-    let body = serde_json::to_string(error).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
+use app::error::error_response;
 
 /// The websocket upgrade (`GET /api/ws`) answers 403 to a foreign `Origin` (cross-site websocket
 /// hijacking) and 401 to a caller without a live session, before any upgrade happens. The caller it

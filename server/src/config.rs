@@ -55,6 +55,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// `MAX_UPLOAD_BYTES`: the largest file one upload may carry.
+    pub max_upload_bytes: u64,
+    /// `FILE_QUOTA_BYTES`: what one person's files may take in all.
+    pub file_quota_bytes: u64,
     /// How long in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
     /// Lifetime of an access token (`ACCESS_TOKEN_TTL_SECS`, at most 15 minutes).
@@ -264,6 +268,20 @@ impl Settings {
 
         let max_body_bytes =
             parse_number(&var, "MAX_BODY_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024)?;
+        let max_upload_bytes = parse_number(
+            &var,
+            "MAX_UPLOAD_BYTES",
+            app::files::DEFAULT_MAX_UPLOAD_BYTES as usize,
+            1024,
+            1024 * 1024 * 1024,
+        )?;
+        let file_quota_bytes = parse_number(
+            &var,
+            "FILE_QUOTA_BYTES",
+            app::files::DEFAULT_QUOTA_BYTES as usize,
+            1024,
+            usize::MAX,
+        )?;
         let grace_secs = parse_number(&var, "SHUTDOWN_GRACE_SECS", 10, 0, 600)?;
         let access_ttl_secs = parse_number(&var, "ACCESS_TOKEN_TTL_SECS", 900, 1, 900)?;
         let refresh_ttl_days = parse_number(&var, "REFRESH_TOKEN_TTL_DAYS", 30, 1, 365)?;
@@ -336,6 +354,8 @@ impl Settings {
             log_filter,
             log_format,
             max_body_bytes,
+            max_upload_bytes: max_upload_bytes as u64,
+            file_quota_bytes: file_quota_bytes as u64,
             shutdown_grace: Duration::from_secs(grace_secs as u64),
             access_ttl_secs: access_ttl_secs as u64,
             refresh_ttl_secs: refresh_ttl_days as u64 * 24 * 60 * 60,

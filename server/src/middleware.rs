@@ -49,10 +49,13 @@ pub async fn security_headers(
     let page_csp = page
         .then(|| HeaderValue::from_str(&content_security_policy(Some(&nonce.0))).ok())
         .flatten();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        page_csp.unwrap_or_else(|| config.default_csp.clone()),
-    );
+    // A handler's own policy stands (files are served under a stricter, sandboxing one).
+    if page_csp.is_some() || !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            page_csp.unwrap_or_else(|| config.default_csp.clone()),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

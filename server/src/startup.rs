@@ -8,7 +8,11 @@ use app::auth::{Auth, AuthSettings};
 use app::chat::{hub::Hub, socket_limits::SocketLimits, ChatLimits};
 use app::protocol::CloseReason;
 use app::{metrics::Metrics, shell, state::AppState, App};
-use axum::{http::StatusCode, routing::get, Router};
+use axum::{
+    http::StatusCode,
+    routing::{get, post},
+    Router,
+};
 use leptos::config::{Env, LeptosOptions};
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::future::Future;
@@ -99,10 +103,14 @@ impl Application {
                 settings.websockets_per_user,
                 settings.websockets_per_address,
             ),
+            uploads: Arc::new(app::files::Uploads::new(
+                settings.max_upload_bytes,
+                settings.file_quota_bytes,
+            )),
             public_origin: public_origin.clone().into(),
         };
         let store = Arc::downgrade(&state.store);
-        tokio::spawn(purge_expired_sessions(store.clone()));
+        tokio::spawn(housekeeping(store.clone()));
         let hub = state.hub.clone();
         let metrics = state.metrics.clone();
         let driver = state.store.driver();
@@ -251,6 +259,9 @@ fn routes() -> Vec<AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
+/// How long one upload (or download) may take: 10 MiB over a slow phone link.
+const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
     let routes = routes();
     let security = middleware::SecurityHeaders::new(settings.uses_https());
@@ -283,6 +294,22 @@ fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
         ))
         .layer(RequestBodyTimeoutLayer::new(settings.request_timeout))
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        // Uploads have their own size limit (checked while the body is read) and more time.
+        .merge(
+            Router::new()
+                .route("/api/files", post(app::files::http::upload))
+                .route("/api/files/usage", get(app::files::http::usage))
+                .route("/api/files/{id}", get(app::files::http::download))
+                .route(
+                    "/api/files/{id}/thumbnail",
+                    get(app::files::http::thumbnail),
+                )
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    UPLOAD_TIMEOUT,
+                ))
+                .layer(RequestBodyTimeoutLayer::new(UPLOAD_TIMEOUT)),
+        )
         .layer(axum::middleware::from_fn(
             middleware::client_errors_keep_their_status,
         ))
@@ -326,9 +353,10 @@ fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
         .with_state(state)
 }
 
-/// Housekeeping: deletes sessions (and their spent refresh-token hashes) that expired, once an hour.
-/// MongoDB also has a TTL index for this; the embedded store relies on it. Ends with the store.
-async fn purge_expired_sessions(store: std::sync::Weak<dyn app::store::Store>) {
+/// Housekeeping, once an hour: deletes sessions (and their spent refresh-token hashes) that expired
+/// (MongoDB also has a TTL index for this; the embedded store relies on it), and files nobody sent.
+/// Ends with the store.
+async fn housekeeping(store: std::sync::Weak<dyn app::store::Store>) {
     let mut every_hour = tokio::time::interval(Duration::from_secs(60 * 60));
     loop {
         every_hour.tick().await;
@@ -340,6 +368,13 @@ async fn purge_expired_sessions(store: std::sync::Weak<dyn app::store::Store>) {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired sessions purged"),
             Err(error) => tracing::warn!(%error, "purging expired sessions failed"),
+        }
+        // Uploads nobody sent within a day, and bytes no file has pointed at for a day.
+        let a_day_ago = app::model::Timestamp(app::model::Timestamp::now().0 - 24 * 60 * 60 * 1000);
+        match store.clean_up_files(a_day_ago).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "unsent uploads cleaned up"),
+            Err(error) => tracing::warn!(%error, "cleaning up files failed"),
         }
     }
 }

@@ -6,12 +6,12 @@
 use super::{AdminRoomRow, AdminUserRow, AuditRow, DashboardStats, TablePage};
 use crate::chat::MemberView;
 use crate::error::AppError;
-use crate::model::{MessageId, Role, RoomId, UserId};
+use crate::model::{MessageId, Role, RoomId, Timestamp, UserId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
 #[cfg(feature = "ssr")]
-use crate::admin::{actor::Admin, audit, dashboard, rooms, users};
+use crate::admin::{actor::Admin, audit, dashboard, rooms, users, AuditAction};
 #[cfg(feature = "ssr")]
 use crate::state::AppState;
 
@@ -104,6 +104,37 @@ pub async fn admin_delete_room(room: RoomId, confirm_name: String) -> Result<(),
 #[server(prefix = "/api", endpoint = "admin/messages/delete")]
 pub async fn admin_delete_message(message: MessageId) -> Result<(), AppError> {
     as_admin(async |state, admin| rooms::delete_message(state, admin, message).await).await
+}
+
+/// Moderators' search over every room (archived ones and direct messages too), audited: same query
+/// language and pages as `/api/search`.
+#[server(prefix = "/api", endpoint = "admin/search", input = GetUrl)]
+pub async fn admin_search_messages(
+    q: String,
+    before_at: Option<Timestamp>,
+    before_id: Option<MessageId>,
+) -> Result<Vec<crate::chat::SearchHit>, AppError> {
+    as_admin(async |state, admin| {
+        admin.check()?;
+        let before = before_at.zip(before_id);
+        let hits =
+            crate::chat::search::search_everywhere(state, admin.me.user.id, &q, before).await?;
+        let page = if before.is_some() {
+            "a further page"
+        } else {
+            "the first page"
+        };
+        admin
+            .audit(
+                state,
+                AuditAction::SearchMessages,
+                "all rooms".to_owned(),
+                format!("{q:?}: {page}, {} results", hits.len()),
+            )
+            .await?;
+        Ok(hits)
+    })
+    .await
 }
 
 /// The audit log, newest first, filtered by actor username and action, 25 at a time.

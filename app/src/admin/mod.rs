@@ -40,10 +40,11 @@ pub enum AuditAction {
     Unarchive,
     DeleteRoom,
     DeleteMessage,
+    SearchMessages,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 12] = [
+    pub const ALL: [AuditAction; 13] = [
         Self::Disable,
         Self::Enable,
         Self::Promote,
@@ -56,6 +57,7 @@ impl AuditAction {
         Self::Unarchive,
         Self::DeleteRoom,
         Self::DeleteMessage,
+        Self::SearchMessages,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +74,7 @@ impl AuditAction {
             Self::Unarchive => "room.unarchive",
             Self::DeleteRoom => "room.delete",
             Self::DeleteMessage => "message.delete",
+            Self::SearchMessages => "message.search",
         }
     }
 
@@ -89,6 +92,7 @@ impl AuditAction {
             Self::Unarchive => "Unarchive room",
             Self::DeleteRoom => "Delete room",
             Self::DeleteMessage => "Delete message",
+            Self::SearchMessages => "Search all messages",
         }
     }
 

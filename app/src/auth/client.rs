@@ -2,7 +2,6 @@
 //! says it has, with only one renewal in flight per page; send the person to the login page when the
 //! session is really gone (revoked, expired refresh token, disabled account).
 
-use super::api::refresh_session;
 use super::paths::login_url;
 use super::CurrentUser;
 use crate::error::AppError;
@@ -30,7 +29,7 @@ pub async fn renew() -> Result<CurrentUser, AppError> {
         slot.borrow_mut()
             .get_or_insert_with(|| {
                 async {
-                    let result = refresh_session().await;
+                    let result = refresh().await;
                     RENEWING.with(|slot| slot.borrow_mut().take());
                     result
                 }
@@ -40,6 +39,56 @@ pub async fn renew() -> Result<CurrentUser, AppError> {
             .clone()
     });
     renewal.await
+}
+
+/// `POST /api/auth/refresh` (the `refresh_session` server function) sent with `keepalive`: a page
+/// that navigates away while a renewal is in flight would otherwise drop its answer, and with it the
+/// new refresh cookie the server has already rotated to. The next page would present the spent token
+/// and use up the reuse grace; a second such loss in a row looks like token theft and signs the
+/// person out. With `keepalive` the browser stores the cookie whatever the page does meanwhile.
+#[cfg(feature = "hydrate")]
+async fn refresh() -> Result<CurrentUser, AppError> {
+    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen_futures::JsFuture;
+    let transport = |what: &str, error: JsValue| AppError::Transport {
+        message: format!("{what}: {error:?}"),
+    };
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    // web-sys has no binding for `keepalive` yet; the init dictionary is a plain object.
+    js_sys::Reflect::set(&init, &"keepalive".into(), &true.into())
+        .map_err(|e| transport("keepalive", e))?;
+    let answer = JsFuture::from(
+        leptos::prelude::window().fetch_with_str_and_init("/api/auth/refresh", &init),
+    )
+    .await
+    .map_err(|e| transport("renewing the session", e))?;
+    let response: web_sys::Response = answer
+        .dyn_into()
+        .map_err(|e| transport("renewing the session", e))?;
+    let body = response
+        .text()
+        .map_err(|e| transport("reading the renewal", e))?;
+    let body = JsFuture::from(body)
+        .await
+        .map_err(|e| transport("reading the renewal", e))?
+        .as_string()
+        .unwrap_or_default();
+    let decoded = if response.ok() {
+        serde_json::from_str::<CurrentUser>(&body).map(Ok)
+    } else {
+        serde_json::from_str::<AppError>(&body).map(Err)
+    };
+    decoded.unwrap_or_else(|e| {
+        Err(AppError::Transport {
+            message: format!("the renewal's answer could not be read: {e}"),
+        })
+    })
+}
+
+#[cfg(not(feature = "hydrate"))]
+async fn refresh() -> Result<CurrentUser, AppError> {
+    super::api::refresh_session().await
 }
 
 /// Calls `call`; when the access token has expired, renews once and calls again. A lost session ends

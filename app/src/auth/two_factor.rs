@@ -65,19 +65,8 @@ pub fn otpauth_uri(secret: &str, username: &str) -> String {
     let label = format!("{ISSUER}:{username}");
     format!(
         "otpauth://totp/{}?secret={secret}&issuer={ISSUER}&algorithm=SHA1&digits=6&period={STEP_SECS}",
-        percent_encode(&label)
+        crate::domain::text::percent_encode(&label)
     )
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The QR code of `uri` as an SVG image, drawn here (no outside service sees the secret).

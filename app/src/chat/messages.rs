@@ -1,20 +1,27 @@
-//! Messages: the one owner of "durable write, then broadcast". Sending, editing and deleting each take
-//! from the sender's budget, are persisted, and only then published to the room (on every instance).
-//! Reading history and turning records into what clients see live here too.
+//! Messages: the one owner of "durable write, then broadcast". Sending, editing, deleting and reacting
+//! each take from the sender's budget, are persisted (a change under the room's next revision), and
+//! only then published to the room (on every instance). Reading history and turning records into what
+//! clients see live here too.
 
 use super::access::{postable_room, readable_room};
 use super::render::message_html;
 use crate::auth::sessions::Authenticated;
-use crate::domain::{MessageBody, Nonce};
+use crate::domain::{mentions, Emoji, MessageBody, Nonce};
 use crate::error::AppError;
-use crate::model::{MessageId, RoomId, Timestamp, UserId};
-use crate::protocol::{MessageView, ServerMsg};
+use crate::model::{MemberRole, MessageId, Role, RoomId, Timestamp, UserId};
+use crate::protocol::{MessageView, ReactionView, RepliesView, ServerMsg, ThreadRef};
 use crate::state::AppState;
-use crate::store::{Appended, HistoryQuery, MessageRecord, NewMessage, UserRecord};
+use crate::store::{
+    Appended, Changed, HistoryQuery, MessageChange, MessageRecord, NewMessage, UserRecord,
+};
 use std::collections::hash_map::{Entry, HashMap};
 
 /// Messages per history page.
 pub const PAGE: u32 = 50;
+/// In rooms with more members than this, only owners and admins may notify everyone with `@room`.
+pub const ROOM_MENTION_FREE_UP_TO: usize = 50;
+/// Usernames looked up per message; more are left as text.
+const MAX_NAMED_MENTIONS: usize = 50;
 
 /// Who wrote a message, as readers see them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +51,7 @@ pub fn message_view(message: &MessageRecord, author: &Author) -> MessageView {
         id: message.id,
         room: message.room_id,
         seq: message.seq,
+        rev: message.rev,
         author: message.author_id,
         author_name: author.display_name.clone(),
         author_username: author.username.clone(),
@@ -56,6 +64,25 @@ pub fn message_view(message: &MessageRecord, author: &Author) -> MessageView {
         created_at: message.created_at,
         edited_at: message.edited_at,
         deleted: message.deleted_at.is_some(),
+        mentions: message.mentions.clone(),
+        reactions: message
+            .reactions
+            .iter()
+            .map(|r| ReactionView {
+                emoji: r.emoji.clone(),
+                users: r.users.clone(),
+            })
+            .collect(),
+        thread: message.thread.map(|t| ThreadRef {
+            root: t.root,
+            in_room: t.in_room,
+            at_rev: t.at_rev,
+        }),
+        replies: message.replies.as_ref().map(|r| RepliesView {
+            count: r.count,
+            last_reply_at: r.last_reply_at,
+            repliers: r.repliers.clone(),
+        }),
     }
 }
 
@@ -76,7 +103,7 @@ pub async fn message_views(
     Ok(views)
 }
 
-async fn author(state: &AppState, id: UserId) -> Result<Author, AppError> {
+pub(super) async fn author(state: &AppState, id: UserId) -> Result<Author, AppError> {
     Ok(state
         .store
         .user_by_id(id)
@@ -90,7 +117,7 @@ fn spend_budget(state: &AppState, me: &UserRecord) -> Result<(), AppError> {
 }
 
 /// Stores a message (or finds the one this nonce already made) and, if it is new, publishes it to the
-/// room. The caller's ack may follow: the sender's own copy reaches it through its inbox, which its
+/// room. A reply (`thread`) goes through `threads::send_reply`, which checks its root first. The caller's ack may follow: the sender's own copy reaches it through its inbox, which its
 /// connection reads only after answering the command.
 pub async fn send(
     state: &AppState,
@@ -98,11 +125,13 @@ pub async fn send(
     room: RoomId,
     nonce: &str,
     body: &str,
+    thread: Option<(MessageId, bool)>,
 ) -> Result<Appended, AppError> {
     let body = MessageBody::parse(body)?;
     let nonce = Nonce::parse(nonce)?;
     spend_budget(state, me)?;
     postable_room(state, me.id, room).await?;
+    let mentioned = resolve_mentions(state, me, room, &body).await?;
     let appended = state
         .store
         .append_message(&NewMessage {
@@ -111,6 +140,8 @@ pub async fn send(
             body,
             nonce,
             created_at: Timestamp::now(),
+            mentions: mentioned,
+            thread,
         })
         .await?;
     // A retried nonce made nothing new: the room already has it.
@@ -121,6 +152,52 @@ pub async fn send(
             .publish_room(room, ServerMsg::Message { message: view });
     }
     Ok(appended)
+}
+
+/// The members `body` mentions: those named (`@username`), and everyone for `@room`, which only the
+/// room's owners and admins may use once the room has more than `ROOM_MENTION_FREE_UP_TO` members.
+/// Names of people outside the room stay text; nobody is notified of their own words.
+async fn resolve_mentions(
+    state: &AppState,
+    me: &UserRecord,
+    room: RoomId,
+    body: &MessageBody,
+) -> Result<Vec<UserId>, AppError> {
+    let found = mentions(body.as_str());
+    if found.usernames.is_empty() && !found.room {
+        return Ok(Vec::new());
+    }
+    let members = state.store.list_members(room).await?;
+    let mut out = Vec::new();
+    if found.room {
+        let owner = members
+            .iter()
+            .any(|m| m.user_id == me.id && m.role == MemberRole::Owner);
+        if !may_notify_everyone(members.len(), owner, me.role == Role::Admin) {
+            return Err(AppError::invalid(
+                "body",
+                format!(
+                    "Only the room's owners and admins can notify everyone (@room) in a room of more than {ROOM_MENTION_FREE_UP_TO} people."
+                ),
+            ));
+        }
+        out.extend(members.iter().map(|m| m.user_id));
+    }
+    for name in found.usernames.iter().take(MAX_NAMED_MENTIONS) {
+        if let Some(user) = state.store.user_by_username(name).await? {
+            if members.iter().any(|m| m.user_id == user.id) {
+                out.push(user.id);
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|u| *u != me.id && seen.insert(*u));
+    Ok(out)
+}
+
+/// Whether someone may use `@room` in a room of `members` people.
+pub fn may_notify_everyone(members: usize, owner: bool, admin: bool) -> bool {
+    members <= ROOM_MENTION_FREE_UP_TO || owner || admin
 }
 
 async fn own_message(
@@ -152,12 +229,12 @@ pub async fn edit(
 ) -> Result<MessageView, AppError> {
     let body = MessageBody::parse(body)?;
     spend_budget(state, me)?;
-    own_message(state, me, id).await?;
-    let edited = state
-        .store
-        .edit_message(id, &body, Timestamp::now())
-        .await?;
-    Ok(publish_update(state, &edited, &Author::of(me)))
+    let message = own_message(state, me, id).await?;
+    let mentions = resolve_mentions(state, me, message.room_id, &body).await?;
+    let at = Timestamp::now();
+    let change = MessageChange::Edit { body, at, mentions };
+    let changed = state.store.change_message(id, &change).await?;
+    Ok(publish_change(state, &changed, &Author::of(me)))
 }
 
 /// Deletes one of the caller's messages (a tombstone keeps its place) and tells the room.
@@ -168,27 +245,87 @@ pub async fn delete(
 ) -> Result<MessageView, AppError> {
     spend_budget(state, me)?;
     own_message(state, me, id).await?;
-    let deleted = state.store.delete_message(id, Timestamp::now()).await?;
-    Ok(publish_update(state, &deleted, &Author::of(me)))
+    let change = MessageChange::Delete {
+        at: Timestamp::now(),
+    };
+    let changed = state.store.change_message(id, &change).await?;
+    Ok(publish_change(state, &changed, &Author::of(me)))
 }
 
 /// Deletes anyone's message (moderation; the caller has checked the right to) and shows the room the
 /// tombstone.
 pub async fn tombstone(state: &AppState, id: MessageId) -> Result<MessageView, AppError> {
-    let deleted = state.store.delete_message(id, Timestamp::now()).await?;
-    let author = author(state, deleted.author_id).await?;
-    Ok(publish_update(state, &deleted, &author))
+    let change = MessageChange::Delete {
+        at: Timestamp::now(),
+    };
+    let changed = state.store.change_message(id, &change).await?;
+    let author = author(state, changed.message.author_id).await?;
+    Ok(publish_change(state, &changed, &author))
 }
 
-fn publish_update(state: &AppState, message: &MessageRecord, author: &Author) -> MessageView {
-    let view = message_view(message, author);
-    state.hub.publish_room(
-        message.room_id,
-        ServerMsg::Updated {
-            message: view.clone(),
-        },
-    );
+/// Adds (`on`) or removes the caller's reaction on a message in a room they may post in, and tells
+/// the room. Reactions share the budget of messages.
+pub async fn react(
+    state: &AppState,
+    me: &UserRecord,
+    id: MessageId,
+    emoji: &str,
+    on: bool,
+) -> Result<MessageView, AppError> {
+    let emoji = Emoji::parse(emoji)?;
+    spend_budget(state, me)?;
+    let message = state
+        .store
+        .message_by_id(id)
+        .await?
+        .filter(|m| m.deleted_at.is_none())
+        .ok_or_else(|| AppError::not_found("That message"))?;
+    postable_room(state, me.id, message.room_id).await?;
+    let change = MessageChange::React {
+        user: me.id,
+        emoji,
+        on,
+    };
+    let changed = state.store.change_message(id, &change).await?;
+    let author = author(state, changed.message.author_id).await?;
+    Ok(publish_change(state, &changed, &author))
+}
+
+/// Tells the room about a change that took a revision (one that changed nothing took none, and
+/// there is nothing to tell).
+fn publish_change(state: &AppState, changed: &Changed, author: &Author) -> MessageView {
+    let view = message_view(&changed.message, author);
+    if changed.changed {
+        state.hub.publish_room(
+            changed.message.room_id,
+            ServerMsg::Updated {
+                message: view.clone(),
+            },
+        );
+    }
     view
+}
+
+/// The earlier versions of a message in a room the caller can read, oldest first.
+pub async fn edit_history(
+    state: &AppState,
+    me: &Authenticated,
+    id: MessageId,
+) -> Result<Vec<super::EditView>, AppError> {
+    let message = state
+        .store
+        .message_by_id(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("That message"))?;
+    readable_room(state, me.user.id, message.room_id).await?;
+    Ok(message
+        .edits
+        .into_iter()
+        .map(|e| super::EditView {
+            body: e.body,
+            replaced_at: e.replaced_at,
+        })
+        .collect())
 }
 
 /// One page of history, oldest first: the latest page, or the page before `before`.
@@ -197,12 +334,31 @@ pub async fn history(
     me: &Authenticated,
     room: RoomId,
     before: Option<u64>,
+    after: Option<u64>,
 ) -> Result<Vec<MessageView>, AppError> {
     readable_room(state, me.user.id, room).await?;
-    let query = match before {
-        Some(seq) => HistoryQuery::before(seq, PAGE),
-        None => HistoryQuery::latest(PAGE),
+    let query = match (before, after) {
+        (Some(seq), _) => HistoryQuery::before(seq, PAGE),
+        (None, Some(seq)) => HistoryQuery::after(seq, PAGE),
+        (None, None) => HistoryQuery::latest(PAGE),
     };
     let messages = state.store.history(room, query).await?;
     message_views(state, &messages).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_owners_and_admins_notify_everyone_in_big_rooms() {
+        assert!(may_notify_everyone(ROOM_MENTION_FREE_UP_TO, false, false));
+        assert!(!may_notify_everyone(
+            ROOM_MENTION_FREE_UP_TO + 1,
+            false,
+            false
+        ));
+        assert!(may_notify_everyone(5000, true, false));
+        assert!(may_notify_everyone(5000, false, true));
+    }
 }

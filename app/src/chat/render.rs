@@ -1,23 +1,62 @@
 //! Message text to safe HTML: a small markdown subset (bold, italic, inline code, code blocks, links),
 //! then an allow-list sanitiser. Raw HTML typed by users is shown as text, never interpreted.
 
-use pulldown_cmark::{Event, Options, Parser};
+use crate::domain::mention_spans;
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
 use std::collections::{HashMap, HashSet};
 
-/// Renders `body` into HTML that is safe to insert into the page.
+/// Renders `body` into HTML that is safe to insert into the page. `@mentions` in text (not in code)
+/// become `<span class="mention">`.
 pub fn message_html(body: &str) -> String {
-    // Anything HTML-looking in the source stays text.
-    let events = Parser::new_ext(body, Options::empty()).map(|event| match event {
-        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
-        other => other,
-    });
+    let mut in_code_block = false;
+    let mut events = Vec::new();
+    for event in Parser::new_ext(body, Options::empty()) {
+        match event {
+            // Anything HTML-looking in the source stays text.
+            Event::Html(raw) | Event::InlineHtml(raw) => events.push(Event::Text(raw)),
+            Event::Start(Tag::CodeBlock(kind)) => {
+                in_code_block = true;
+                events.push(Event::Start(Tag::CodeBlock(kind)));
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                in_code_block = false;
+                events.push(Event::End(TagEnd::CodeBlock));
+            }
+            Event::Text(text) if !in_code_block => with_mentions(text, &mut events),
+            other => events.push(other),
+        }
+    }
     let mut html = String::with_capacity(body.len() + 16);
-    pulldown_cmark::html::push_html(&mut html, events);
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
     sanitizer().clean(&html).to_string()
 }
 
+/// Splits a text event around its mentions, each wrapped in a span (the name is escaped as text).
+fn with_mentions<'a>(text: CowStr<'a>, out: &mut Vec<Event<'a>>) {
+    let spans = mention_spans(&text);
+    if spans.is_empty() {
+        out.push(Event::Text(text));
+        return;
+    }
+    let mut at = 0;
+    for (from, to) in spans {
+        // `from` is just after the `@`.
+        let start = from - 1;
+        if start > at {
+            out.push(Event::Text(CowStr::from(text[at..start].to_owned())));
+        }
+        out.push(Event::InlineHtml(CowStr::from("<span class=\"mention\">")));
+        out.push(Event::Text(CowStr::from(text[start..to].to_owned())));
+        out.push(Event::InlineHtml(CowStr::from("</span>")));
+        at = to;
+    }
+    if at < text.len() {
+        out.push(Event::Text(CowStr::from(text[at..].to_owned())));
+    }
+}
+
 fn sanitizer() -> ammonia::Builder<'static> {
-    let tags: HashSet<&str> = ["p", "br", "strong", "em", "code", "pre", "a"].into();
+    let tags: HashSet<&str> = ["p", "br", "strong", "em", "code", "pre", "a", "span"].into();
     // `Builder::empty` still carries ammonia's default attribute lists (`title` and `lang` on every
     // tag, `hreflang` on links): the allow-list is set whole, so only `href` gets through.
     let attributes: HashMap<&str, HashSet<&str>> = [("a", ["href"].into())].into();
@@ -26,6 +65,7 @@ fn sanitizer() -> ammonia::Builder<'static> {
         .tags(tags)
         .generic_attributes(HashSet::new())
         .tag_attributes(attributes)
+        .allowed_classes([("span", ["mention"].into())].into())
         .url_schemes(["http", "https", "mailto"].into())
         // Relative links (and scheme-relative ones, `//evil.example`, which leave the site) are
         // dropped: a chat message links to full addresses.
@@ -82,6 +122,23 @@ mod tests {
             }
         }
         assert!(message_html("<script>alert(1)</script>").contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn mentions_are_marked_outside_code_and_stay_text() {
+        assert_eq!(
+            message_html("hi @ana and @room"),
+            "<p>hi <span class=\"mention\">@ana</span> and <span class=\"mention\">@room</span></p>\n"
+        );
+        assert_eq!(
+            message_html("`@ana` in code"),
+            "<p><code>@ana</code> in code</p>\n"
+        );
+        assert!(!message_html("```\n@ana\n```").contains("mention"));
+        assert!(!message_html("mail ana@example.com").contains("mention"));
+        // A class other than `mention` never survives, even when typed as HTML.
+        let typed = message_html("<span class=\"mention evil\">x</span>");
+        assert!(!typed.contains("<span"), "{typed}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::{InvitationView, MemberView, RoomPageData, RoomSummary};
 use crate::auth::sessions::Authenticated;
 use crate::domain::{RoomName, RoomTopic, ROOM_NAME_MAX};
 use crate::error::AppError;
-use crate::model::{MemberRole, RoomId, RoomKind, Timestamp, UserId};
+use crate::model::{MemberRole, NotifyLevel, RoomId, RoomKind, Timestamp, UserId};
 use crate::protocol::ServerMsg;
 use crate::state::AppState;
 use crate::store::{
@@ -25,22 +25,37 @@ async fn summary(
         (RoomKind::Direct, Some(_)) => direct_peer_name(state, user, room.id).await?,
         _ => room.name.as_str().to_owned(),
     };
+    let read_seq = if member {
+        state.store.read_marker(user, room.id).await?
+    } else {
+        0
+    };
     Ok(RoomSummary {
         id: room.id,
         kind: room.kind,
         name,
         topic: room.topic.as_str().to_owned(),
         last_seq: state.store.last_seq(room.id).await?,
-        read_seq: if member {
-            state.store.read_marker(user, room.id).await?
+        read_seq,
+        mentions: if member {
+            state.store.count_mentions(user, room.id, read_seq).await?
         } else {
             0
+        },
+        notify: if member {
+            state.store.notify_level(user, room.id).await?
+        } else {
+            NotifyLevel::default()
         },
         member,
     })
 }
 
-async fn direct_peer_name(state: &AppState, me: UserId, room: RoomId) -> Result<String, AppError> {
+pub(super) async fn direct_peer_name(
+    state: &AppState,
+    me: UserId,
+    room: RoomId,
+) -> Result<String, AppError> {
     for member in state.store.list_members(room).await? {
         if member.user_id != me {
             if let Some(user) = state.store.user_by_id(member.user_id).await? {
@@ -250,6 +265,8 @@ fn room_summary_for(room: &RoomRecord) -> RoomSummary {
         topic: room.topic.as_str().to_owned(),
         last_seq: 0,
         read_seq: 0,
+        mentions: 0,
+        notify: NotifyLevel::default(),
         member: false,
     }
 }
@@ -408,6 +425,22 @@ pub async fn member_views(state: &AppState, room: RoomId) -> Result<Vec<MemberVi
     Ok(out)
 }
 
+/// Sets what the caller hears about a room they are in.
+pub async fn set_notify(
+    state: &AppState,
+    user: UserId,
+    room: RoomId,
+    level: &str,
+) -> Result<NotifyLevel, AppError> {
+    let level = NotifyLevel::parse(level)
+        .ok_or_else(|| AppError::invalid("level", "Choose all, mentions or nothing."))?;
+    if state.store.membership(room, user).await?.is_none() {
+        return Err(AppError::Forbidden);
+    }
+    state.store.set_notify_level(user, room, level).await?;
+    Ok(level)
+}
+
 /// Moves the caller's read marker forward and tells their other tabs and devices.
 pub async fn mark_read(
     state: &AppState,
@@ -432,12 +465,16 @@ pub async fn room_page(
     state: &AppState,
     me: &Authenticated,
     room: RoomId,
+    at: Option<u64>,
 ) -> Result<RoomPageData, AppError> {
     let record = readable_room(state, me.user.id, room).await?;
     let member = state.store.membership(room, me.user.id).await?.is_some();
     let room_summary = summary(state, me.user.id, &record, member).await?;
+    // Read before the messages: they are at least this current, so resuming from it misses nothing.
+    let rev = state.store.room_revision(room).await?;
     Ok(RoomPageData {
-        messages: message_views(state, &opening_page(state, &room_summary).await?).await?,
+        rev,
+        messages: message_views(state, &opening_page(state, &room_summary, at).await?).await?,
         members: member_views(state, room).await?,
         room: room_summary,
     })
@@ -446,8 +483,24 @@ pub async fn room_page(
 async fn opening_page(
     state: &AppState,
     room: &RoomSummary,
+    at: Option<u64>,
 ) -> Result<Vec<MessageRecord>, AppError> {
     const CONTEXT: u64 = 5;
+    // Opened at a message (a search result, a link): the messages on both sides of it.
+    if let Some(at) = at.filter(|at| (1..=room.last_seq).contains(at)) {
+        let half = PAGE / 2;
+        let mut around = state
+            .store
+            .history(room.id, HistoryQuery::before(at + 1, half))
+            .await?;
+        around.extend(
+            state
+                .store
+                .history(room.id, HistoryQuery::after(at, half))
+                .await?,
+        );
+        return Ok(around);
+    }
     let unread = room.last_seq.saturating_sub(room.read_seq);
     let limit = (unread + CONTEXT).clamp(u64::from(PAGE), u64::from(MAX_PAGE_SIZE));
     let limit = u32::try_from(limit).unwrap_or(MAX_PAGE_SIZE);

@@ -15,6 +15,9 @@ pub struct Row {
     pub starts_day: bool,
     /// Same author as the message before, same day, within `GROUP_GAP_MS`: no name of its own.
     pub continued: bool,
+    /// Messages are missing between this one and the next (the room was opened at an older
+    /// message): the reader can load them from here.
+    pub gap_after: bool,
 }
 
 /// Lays out `messages` (in sequence order); `day_of` says which calendar day a time falls on.
@@ -22,7 +25,8 @@ pub fn rows(messages: &[MessageView], day_of: impl Fn(Timestamp) -> i64) -> Vec<
     let mut previous: Option<&MessageView> = None;
     messages
         .iter()
-        .map(|message| {
+        .enumerate()
+        .map(|(i, message)| {
             let day = day_of(message.created_at);
             let starts_day = previous.is_none_or(|p| day_of(p.created_at) != day);
             let continued = !starts_day
@@ -33,10 +37,14 @@ pub fn rows(messages: &[MessageView], day_of: impl Fn(Timestamp) -> i64) -> Vec<
                         && message.created_at.millis() - p.created_at.millis() < GROUP_GAP_MS
                 });
             previous = Some(message);
+            let gap_after = messages
+                .get(i + 1)
+                .is_some_and(|next| next.seq > message.seq + 1);
             Row {
                 message: message.clone(),
                 starts_day,
                 continued,
+                gap_after,
             }
         })
         .collect()
@@ -54,6 +62,7 @@ mod tests {
             id: MessageId::from_uuid(uuid::Uuid::from_u128(u128::from(seq))),
             room: RoomId::from_uuid(uuid::Uuid::from_u128(9)),
             seq,
+            rev: seq,
             author: UserId::from_uuid(uuid::Uuid::from_u128(author)),
             author_name: String::new(),
             author_username: String::new(),
@@ -62,6 +71,10 @@ mod tests {
             created_at: Timestamp(at_minutes * MINUTE),
             edited_at: None,
             deleted: false,
+            mentions: Vec::new(),
+            reactions: Vec::new(),
+            thread: None,
+            replies: None,
         }
     }
 
@@ -107,6 +120,13 @@ mod tests {
         let behind = rows(&list, |t| (t.millis() - 60 * MINUTE).div_euclid(day));
         assert_eq!(shape(&utc), [(1, true, false), (2, true, false)]);
         assert_eq!(shape(&behind), [(1, true, false), (2, false, false)]);
+    }
+
+    #[test]
+    fn a_hole_in_the_sequence_is_marked_where_it_starts() {
+        let list = [message(4, 1, 10), message(5, 1, 11), message(9, 1, 12)];
+        let gaps: Vec<bool> = rows(&list, |_| 0).iter().map(|r| r.gap_after).collect();
+        assert_eq!(gaps, [false, true, false]);
     }
 
     #[test]

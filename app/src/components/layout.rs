@@ -3,7 +3,7 @@
 
 use crate::auth::{api::logout, authed, UserContext};
 use crate::chat::{
-    api::{accept_invitation, decline_invitation, my_invitations, my_rooms},
+    api::{accept_invitation, decline_invitation, my_invitations, my_rooms, my_threads},
     live::{Link, Live},
     InvitationView, RoomSummary,
 };
@@ -16,6 +16,8 @@ pub fn Layout(children: Children) -> impl IntoView {
     let (sidebar_open, set_sidebar_open) = signal(false);
 
     let main_ref = NodeRef::<leptos::html::Main>::new();
+    let navigate = leptos_router::hooks::use_navigate();
+    crate::chat::live::desktop::open_with(move |href| navigate(href, Default::default()));
     // Escape folds the sidebar away again on narrow screens.
     let _escape = window_event_listener(leptos::ev::keydown, move |ev| {
         if ev.key() == "Escape" && sidebar_open.get_untracked() {
@@ -56,6 +58,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     // On a phone the logo alone leaves room for the account links.
                     <span class="hidden sm:inline" aria-hidden="true">"ML-CHAT"</span>
                 </A>
+                <super::search_box::SearchBox />
                 <div class="ml-auto flex items-center gap-2">
                     <LinkStatus />
                     <UserMenu />
@@ -119,6 +122,8 @@ fn RoomList() -> impl IntoView {
                             <ul class="space-y-2">{invited.into_iter().map(|i| view! { <Invitation invitation=i /> }).collect_view()}</ul>
                         </section>
                     })}
+                    <MentionsLink />
+                    <ThreadsLink />
                     <section>
                         <div class="mb-2 flex items-center justify-between">
                             <h2 class=heading>"Rooms"</h2>
@@ -144,6 +149,69 @@ fn RoomList() -> impl IntoView {
                 .into_any()
             })}
         </Transition>
+    }
+}
+
+/// The Mentions view, with how many mentions are unread; and, where the browser can show desktop
+/// notifications and the reader has not chosen yet, the button that asks.
+#[component]
+fn MentionsLink() -> impl IntoView {
+    let live = Live::get();
+    // Only the browser knows; set after hydration so both renders agree first.
+    let askable = RwSignal::new(false);
+    Effect::new(move |_| askable.set(crate::chat::live::desktop::can_ask()));
+    let ask = move |_| {
+        crate::chat::live::desktop::ask(move |_| askable.set(false));
+    };
+    view! {
+        {move || askable.get().then(|| view! {
+            <button type="button" class="mb-1 w-full rounded-md border border-slate-300 px-2 py-1 text-left text-xs dark:border-slate-600" on:click=ask>
+                "Enable desktop notifications"
+            </button>
+        })}
+        <A href="/mentions" attr:class="flex items-center justify-between gap-2 rounded-md px-2 py-1.5 text-sm font-medium hover:bg-slate-200 aria-[current=page]:bg-indigo-100 dark:hover:bg-slate-800 dark:aria-[current=page]:bg-indigo-950">
+            "Mentions"
+            {move || {
+                let n = live.all_unread_mentions();
+                (n > 0).then(|| view! {
+                    <span class="rounded-full bg-red-700 px-1.5 text-xs font-semibold text-white">
+                        <span class="sr-only">", "</span>{n}<span class="sr-only">" unread"</span>
+                    </span>
+                })
+            }}
+        </A>
+    }
+}
+
+/// The Threads view, with how many replies in followed threads are unread. Keeps the followed list
+/// (read again whenever the reader may have started following one).
+#[component]
+fn ThreadsLink() -> impl IntoView {
+    let live = Live::get();
+    let user = UserContext::get().0;
+    Effect::new(move |_| {
+        let _ = live.follows_changed.get();
+        leptos::task::spawn_local(async move {
+            if !matches!(user.await, Ok(Some(_))) {
+                return;
+            }
+            if let Ok(list) = authed(my_threads).await {
+                live.followed.set(list);
+            }
+        });
+    });
+    view! {
+        <A href="/threads" attr:class="flex items-center justify-between gap-2 rounded-md px-2 py-1.5 text-sm font-medium hover:bg-slate-200 aria-[current=page]:bg-indigo-100 dark:hover:bg-slate-800 dark:aria-[current=page]:bg-indigo-950">
+            "Threads"
+            {move || {
+                let n = live.all_thread_unread();
+                (n > 0).then(|| view! {
+                    <span class="rounded-full bg-indigo-700 px-1.5 text-xs font-semibold text-white" data-testid="threads-unread">
+                        <span class="sr-only">", "</span>{n}<span class="sr-only">" unread"</span>
+                    </span>
+                })
+            }}
+        </A>
     }
 }
 
@@ -199,7 +267,16 @@ fn Invitation(invitation: InvitationView) -> impl IntoView {
 fn RoomLink(room: RoomSummary) -> impl IntoView {
     let live = Live::get();
     let id = room.id;
-    let unread = move || live.unread(id);
+    // A muted room shows no unread count, only mentions.
+    let unread = move || {
+        if live.notify_level(id).shows_unread() {
+            live.unread(id)
+        } else {
+            0
+        }
+    };
+    let mentions = move || live.unread_mentions(id);
+    let muted = move || live.notify_level(id) == crate::model::NotifyLevel::Nothing;
     let prefix = match room.kind {
         RoomKind::Public => "#",
         RoomKind::Private => "🔒",
@@ -215,18 +292,34 @@ fn RoomLink(room: RoomSummary) -> impl IntoView {
                     <span class="mr-1 text-slate-600 dark:text-slate-400" aria-hidden="true">{prefix}</span>
                     {room.name.clone()}
                 </span>
-                {move || {
-                    let n = unread();
-                    (n > 0)
-                        .then(|| {
-                            view! {
-                                <span class="rounded-full bg-indigo-600 px-1.5 text-xs font-semibold text-white">
-                                    <span data-testid="unread">{n}</span>
-                                    <span class="sr-only">" unread"</span>
-                                </span>
-                            }
+                <span class="flex shrink-0 gap-1">
+                    {move || muted().then(|| view! {
+                        <span class="text-xs text-slate-600 dark:text-slate-400" data-testid="muted">
+                            <span aria-hidden="true">"🔕"</span><span class="sr-only">" muted"</span>
+                        </span>
+                    })}
+                    {move || {
+                        let n = mentions();
+                        (n > 0).then(|| view! {
+                            <span class="rounded-full bg-red-700 px-1.5 text-xs font-semibold text-white" data-testid="mention-badge">
+                                "@" {n}
+                                <span class="sr-only">{if n == 1 { " mention" } else { " mentions" }}</span>
+                            </span>
                         })
-                }}
+                    }}
+                    {move || {
+                        let n = unread();
+                        (n > 0)
+                            .then(|| {
+                                view! {
+                                    <span class="rounded-full bg-indigo-600 px-1.5 text-xs font-semibold text-white">
+                                        <span data-testid="unread">{n}</span>
+                                        <span class="sr-only">" unread"</span>
+                                    </span>
+                                }
+                            })
+                    }}
+                </span>
             </A>
         </li>
     }

@@ -9,16 +9,22 @@
 mod account;
 #[cfg(feature = "ssr")]
 pub mod confusable;
+mod emoji;
+mod mention;
 mod message;
 mod room;
+pub mod search;
 pub mod text;
 
 pub use account::{
     check_password_length, DisplayName, Username, DISPLAY_NAME_MAX, PASSWORD_MAX, PASSWORD_MIN,
     USERNAME_MAX, USERNAME_MIN,
 };
+pub use emoji::{search_emoji, Emoji, COMMON_EMOJI};
+pub use mention::{mention_at, mention_spans, mentions, Mentions, ROOM_MENTION};
 pub use message::{MessageBody, Nonce};
 pub use room::{RoomName, RoomTopic, ROOM_NAME_MAX, ROOM_TOPIC_MAX};
+pub use search::{index_terms, SearchQuery};
 
 /// The shared shape of the text newtypes: read access, and the store's way back in.
 macro_rules! text_newtype {

@@ -25,6 +25,18 @@ pub fn is_invisible_format(c: char) -> bool {
         )
 }
 
+/// `text` for a URL (a query value, a path part): unreserved ASCII kept, every other byte `%XX`.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

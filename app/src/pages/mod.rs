@@ -1,9 +1,12 @@
 pub mod admin;
 pub mod home;
 pub mod login;
+pub mod mentions;
 pub mod not_found;
 pub mod profile;
 pub mod register;
 pub mod room;
 pub mod rooms;
+pub mod search;
 pub mod sessions;
+pub mod threads;

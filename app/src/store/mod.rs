@@ -8,11 +8,15 @@
 
 mod bus;
 mod embedded;
+mod files;
+mod messages;
 mod mongo;
+mod search;
+mod threads;
 
-use crate::domain::{DisplayName, MessageBody, Nonce, RoomName, RoomTopic, Username};
+use crate::domain::{DisplayName, RoomName, RoomTopic, Username};
 use crate::model::{
-    AuditId, MemberRole, MessageId, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
+    AuditId, MemberRole, NotifyLevel, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
 };
 use async_trait::async_trait;
 use std::path::PathBuf;
@@ -20,7 +24,11 @@ use std::sync::Arc;
 
 pub use bus::{BusConnection, BusDelivery, EventBus};
 pub use embedded::{EmbeddedStore, DB_FILE};
+pub use files::*;
+pub use messages::*;
 pub use mongo::MongoStore;
+pub use search::*;
+pub use threads::*;
 
 /// The largest page any listing returns, whatever the caller asks for.
 pub const MAX_PAGE_SIZE: u32 = 200;
@@ -37,6 +45,9 @@ pub enum StoreError {
     /// The store cannot be reached or failed to complete the operation; retrying later may work.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The change would pass a bound on stored data (the message says which).
+    #[error("{0}")]
+    Limit(&'static str),
     /// A stored record could not be decoded. Never silently skipped.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -345,103 +356,6 @@ pub trait RoomStore: Send + Sync {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Messages
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    pub room_id: RoomId,
-    pub author_id: UserId,
-    pub body: MessageBody,
-    /// Chosen by the client; the same (room, author, nonce) never makes a second message.
-    pub nonce: Nonce,
-    pub created_at: Timestamp,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageRecord {
-    pub id: MessageId,
-    pub room_id: RoomId,
-    /// Per-room, gap-free, starting at 1.
-    pub seq: u64,
-    pub author_id: UserId,
-    pub body: String,
-    pub nonce: String,
-    pub created_at: Timestamp,
-    pub edited_at: Option<Timestamp>,
-    /// Deleted messages keep their place in the sequence as tombstones, with the body cleared.
-    pub deleted_at: Option<Timestamp>,
-}
-
-/// The outcome of an append: the stored message, and whether this call created it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Appended {
-    pub message: MessageRecord,
-    pub created: bool,
-}
-
-/// Which slice of a room's history to read. Results are always in ascending sequence order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HistoryQuery {
-    /// Only messages with `seq < before`; the newest of them.
-    pub before: Option<u64>,
-    /// Only messages with `seq > after`; the oldest of them (when `before` is unset).
-    pub after: Option<u64>,
-    pub limit: u32,
-}
-
-impl HistoryQuery {
-    pub fn latest(limit: u32) -> Self {
-        Self {
-            before: None,
-            after: None,
-            limit,
-        }
-    }
-    pub fn before(seq: u64, limit: u32) -> Self {
-        Self {
-            before: Some(seq),
-            after: None,
-            limit,
-        }
-    }
-    pub fn after(seq: u64, limit: u32) -> Self {
-        Self {
-            before: None,
-            after: Some(seq),
-            limit,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MessageStats {
-    pub total: u64,
-    pub since: u64,
-}
-
-#[async_trait]
-pub trait MessageStore: Send + Sync {
-    /// Persists the message under the room's next sequence number, atomically and durably. Appending the
-    /// same (room, author, nonce) again returns the original with `created: false`.
-    async fn append_message(&self, message: &NewMessage) -> StoreResult<Appended>;
-    async fn message_by_id(&self, id: MessageId) -> StoreResult<Option<MessageRecord>>;
-    /// A page of history; see [`HistoryQuery`]. `limit` is clamped into `1..=MAX_PAGE_SIZE`.
-    async fn history(&self, room: RoomId, query: HistoryQuery) -> StoreResult<Vec<MessageRecord>>;
-    async fn edit_message(
-        &self,
-        id: MessageId,
-        body: &MessageBody,
-        at: Timestamp,
-    ) -> StoreResult<MessageRecord>;
-    /// Turns the message into a tombstone: body cleared, `deleted_at` set, sequence kept.
-    async fn delete_message(&self, id: MessageId, at: Timestamp) -> StoreResult<MessageRecord>;
-    /// The highest sequence in the room, 0 when empty.
-    async fn last_seq(&self, room: RoomId) -> StoreResult<u64>;
-    /// Total messages, and those created at or after `since`.
-    async fn message_stats(&self, since: Timestamp) -> StoreResult<MessageStats>;
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // Read markers
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -457,6 +371,14 @@ pub trait ReadMarkerStore: Send + Sync {
     /// The last read sequence, 0 when the user never read the room.
     async fn read_marker(&self, user: UserId, room: RoomId) -> StoreResult<u64>;
     async fn read_markers(&self, user: UserId) -> StoreResult<Vec<ReadMarker>>;
+    /// What the user hears about the room (`All` until they choose).
+    async fn notify_level(&self, user: UserId, room: RoomId) -> StoreResult<NotifyLevel>;
+    async fn set_notify_level(
+        &self,
+        user: UserId,
+        room: RoomId,
+        level: NotifyLevel,
+    ) -> StoreResult<()>;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -498,7 +420,17 @@ pub trait AuditStore: Send + Sync {
 /// Everything the app needs from storage.
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + RoomStore + MessageStore + ReadMarkerStore + AuditStore + Send + Sync
+    UserStore
+    + SessionStore
+    + RoomStore
+    + MessageStore
+    + ReadMarkerStore
+    + ThreadStore
+    + SearchStore
+    + FileStore
+    + AuditStore
+    + Send
+    + Sync
 {
     /// `"embedded"` or `"mongodb"`, for the dashboard and logs.
     fn driver(&self) -> &'static str;

@@ -71,6 +71,23 @@ pub fn message(room: RoomId, author: UserId, nonce: &str, at: i64) -> NewMessage
         body: body(&format!("body {nonce}")),
         nonce: Nonce::parse(nonce).expect("a valid nonce"),
         created_at: Timestamp(at),
+        mentions: Vec::new(),
+        thread: None,
+    }
+}
+
+/// A reply to `root`, only in its thread or (`in_room`) also in the room.
+pub fn reply(
+    room: RoomId,
+    author: UserId,
+    root: MessageId,
+    in_room: bool,
+    nonce: &str,
+    at: i64,
+) -> NewMessage {
+    NewMessage {
+        thread: Some((root, in_room)),
+        ..message(room, author, nonce, at)
     }
 }
 

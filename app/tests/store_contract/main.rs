@@ -8,23 +8,31 @@
 // The store keeps what it is given: fixtures build names directly, the rules are `parse`'s business.
 #![allow(clippy::disallowed_methods)]
 
+mod changes;
 mod durability;
+mod files;
 mod fixtures;
 mod messages;
 mod read_markers_and_audit;
 mod rooms;
+mod search;
 mod sessions;
+mod threads;
 mod users;
 
 use app::store::*;
+use changes::*;
 use durability::*;
+use files::*;
 use fixtures::*;
 use messages::*;
 use read_markers_and_audit::*;
 use rooms::*;
+use search::*;
 use sessions::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use threads::*;
 use users::*;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -189,8 +197,22 @@ contract!(
     history_pages_by_sequence,
     history_limit_is_clamped,
     concurrent_appends_get_gap_free_sequences,
+    every_change_takes_the_rooms_next_revision,
+    reactions_are_bounded_per_message,
+    concurrent_changes_take_gap_free_revisions,
+    mentions_are_listed_newest_first_and_counted_per_room,
     failed_writes_leave_concurrent_ones_intact,
     read_markers_only_move_forward,
+    notify_levels_are_kept_per_person_and_room,
+    replies_live_with_their_root_and_out_of_the_timeline,
+    thread_followers_keep_what_they_read,
+    concurrent_replies_keep_revisions_and_sequences_gap_free,
+    search_finds_every_word_newest_first_in_the_rooms_given,
+    search_by_a_prefix_of_many_words_finds_them_all,
+    files_are_read_whole_and_in_ranges_and_deleted,
+    the_file_quota_holds_under_concurrent_uploads,
+    files_attach_to_a_message_and_the_rest_is_cleaned_up,
+    search_sees_every_acknowledged_message_while_eight_write,
     audit_log_is_newest_first_and_filterable,
     data_survives_reopen,
 );
@@ -236,6 +258,59 @@ mod mongo_instances {
         assert_eq!(created, HANDLES * EACH);
         let seen = all_seqs_in(h.store(), room_id).await;
         assert_eq!(seen, (1..=HANDLES * EACH).collect::<Vec<_>>());
+        h.finish().await;
+    }
+
+    /// Instances changing one message at once (reactions from everyone): none is lost, and the
+    /// revisions they are given are gap-free across the instances.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn separate_connections_share_gap_free_revisions() {
+        const HANDLES: usize = 4;
+        const EACH: usize = 10;
+        let h = Harness::mongo("instance_revs").await;
+        let Driver::Mongo { uri, database, .. } = &h.driver else {
+            unreachable!()
+        };
+        let (room_id, owner) = make_room(h.store(), "shared changes").await;
+        let target = h
+            .store()
+            .append_message(&message(room_id, owner, "target", 1))
+            .await
+            .unwrap()
+            .message
+            .id;
+        let mut tasks = Vec::new();
+        for handle in 0..HANDLES {
+            let store = MongoStore::connect(uri, database)
+                .await
+                .expect("second connection");
+            tasks.push(tokio::spawn(async move {
+                let mut revs = Vec::new();
+                for i in 0..EACH {
+                    let change = MessageChange::React {
+                        user: app::model::UserId::new(),
+                        emoji: app::domain::Emoji::parse(app::domain::COMMON_EMOJI[handle].0)
+                            .unwrap(),
+                        on: true,
+                    };
+                    let changed = store.change_message(target, &change).await.expect("react");
+                    assert!(changed.changed, "{handle}/{i}");
+                    revs.push(changed.message.rev);
+                }
+                revs
+            }));
+        }
+        let mut revs = vec![1];
+        for task in tasks {
+            revs.extend(task.await.expect("reactor"));
+        }
+        revs.sort_unstable();
+        let n = (1 + HANDLES * EACH) as u64;
+        assert_eq!(revs, (1..=n).collect::<Vec<_>>());
+        let stored = h.store().message_by_id(target).await.unwrap().unwrap();
+        assert_eq!(stored.rev, n);
+        let reactions: usize = stored.reactions.iter().map(|r| r.users.len()).sum();
+        assert_eq!(reactions, HANDLES * EACH, "no reaction lost");
         h.finish().await;
     }
 }

@@ -96,3 +96,67 @@ pub async fn audit_log_is_newest_first_and_filterable(h: &mut Harness) {
         .unwrap();
     assert_eq!((paged.items, paged.total), (vec![e3], 3));
 }
+
+pub async fn notify_levels_are_kept_per_person_and_room(h: &mut Harness) {
+    let store = h.store();
+    let (room, ana) = make_room(store, "loud").await;
+    let (other, _) = make_room(store, "quiet").await;
+    let ben = UserId::new();
+    assert_eq!(
+        store.notify_level(ana, room).await.unwrap(),
+        NotifyLevel::All
+    );
+    store
+        .set_notify_level(ana, room, NotifyLevel::Nothing)
+        .await
+        .unwrap();
+    store
+        .set_notify_level(ben, other, NotifyLevel::Mentions)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.notify_level(ana, room).await.unwrap(),
+        NotifyLevel::Nothing
+    );
+    assert_eq!(
+        store.notify_level(ana, other).await.unwrap(),
+        NotifyLevel::All
+    );
+    assert_eq!(
+        store.notify_level(ben, room).await.unwrap(),
+        NotifyLevel::All
+    );
+    assert_eq!(
+        store.notify_level(ben, other).await.unwrap(),
+        NotifyLevel::Mentions
+    );
+    // Reading the room keeps the choice, and the choice does not move the read marker.
+    assert_eq!(store.read_marker(ana, room).await.unwrap(), 0);
+    store.mark_read(ana, room, 7).await.unwrap();
+    assert_eq!(
+        store.notify_level(ana, room).await.unwrap(),
+        NotifyLevel::Nothing
+    );
+    store
+        .set_notify_level(ana, room, NotifyLevel::Mentions)
+        .await
+        .unwrap();
+    assert_eq!(store.read_marker(ana, room).await.unwrap(), 7);
+    assert_eq!(
+        store.notify_level(ana, room).await.unwrap(),
+        NotifyLevel::Mentions
+    );
+    store
+        .set_notify_level(ana, room, NotifyLevel::All)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.notify_level(ana, room).await.unwrap(),
+        NotifyLevel::All
+    );
+    store.delete_room(other).await.unwrap();
+    assert_eq!(
+        store.notify_level(ben, other).await.unwrap(),
+        NotifyLevel::All
+    );
+}

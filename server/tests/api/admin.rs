@@ -2,7 +2,7 @@
 //! rule, disabling with immediate effect, one audit entry per action, moderation and the `/admin` pages.
 
 use crate::helpers::*;
-use app::protocol::{ClientMsg, CloseReason, ServerMsg};
+use app::protocol::{CloseReason, ServerMsg};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ on_both_drivers!(
     a_reset_password_works_once_and_must_be_changed,
     admins_delete_any_message_and_the_room_sees_the_tombstone,
     tables_search_and_page,
+    moderators_search_every_room_and_each_search_is_audited,
 );
 
 const ROOT: &str = "root";
@@ -409,12 +410,7 @@ async fn admins_delete_any_message_and_the_room_sees_the_tombstone(kind: StoreKi
     let room_id = room.parse().unwrap();
     let mut a = WsClient::join(&ana, vec![]).await;
     let mut b = WsClient::join(&ben, vec![]).await;
-    a.send(&ClientMsg::Send {
-        room: room_id,
-        nonce: "n1".into(),
-        body: "something rude".into(),
-    })
-    .await;
+    a.send(&send(room_id, "n1", "something rude")).await;
     let id = a
         .recv_until(|m| match m {
             ServerMsg::Ack { id, .. } => Some(*id),
@@ -502,4 +498,41 @@ async fn tables_search_and_page(kind: StoreKind) {
     assert_eq!(status, 303);
     assert!(location.unwrap().starts_with("/login?next="));
     app.stop().await.unwrap();
+}
+
+async fn moderators_search_every_room_and_each_search_is_audited(kind: StoreKind) {
+    let (_app, mut root, mut ana, mut ben) = admin_app(kind).await;
+    let private = ana
+        .post(
+            "/api/rooms/create",
+            &[("name", "Hidden"), ("topic", ""), ("private", "true")],
+        )
+        .await;
+    assert_eq!(private.status, 200, "{private:?}");
+    let room = private.body["id"].as_str().unwrap().parse().unwrap();
+    let mut a = crate::changes::Witness::join(&ana, room).await;
+    a.say_text(room, "n1", "the launch date is secret").await;
+
+    // Nobody else finds it with their own search; the admin's covers every room, and is audited.
+    let own = root.get("/api/search?q=launch").await;
+    assert_eq!(own.status, 200, "{own:?}");
+    assert!(own.body.as_array().unwrap().is_empty());
+    let before = audit_total(&mut root).await;
+    let all = root.get("/api/admin/search?q=launch").await;
+    assert_eq!(all.status, 200, "{all:?}");
+    let hits = all.body.as_array().unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["room_name"], "Hidden");
+    assert_eq!(audit_total(&mut root).await, before + 1);
+    let logged = root
+        .get("/api/admin/audit?actor=&action=message.search&offset=0")
+        .await;
+    let entry = &logged.body["items"][0];
+    assert_eq!(entry["actor"], ROOT);
+    assert!(
+        entry["details"].as_str().unwrap().contains("launch"),
+        "{entry}"
+    );
+    // Others may not.
+    assert_eq!(ben.get("/api/admin/search?q=launch").await.status, 403);
 }

@@ -172,13 +172,26 @@ async fn a_reconnecting_client_receives_exactly_what_it_missed(kind: StoreKind) 
     a.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 55, .. }).then_some(()))
         .await;
 
-    let mut b = WsClient::join(&ben, vec![RoomCursor { room, last_seq: 5 }]).await;
+    let mut b = WsClient::join(
+        &ben,
+        vec![RoomCursor {
+            room,
+            last_seq: 5,
+            // Nothing was edited: each message took the next revision as it was sent.
+            rev: 5,
+        }],
+    )
+    .await;
     let mut got = Vec::new();
     loop {
         match b.recv().await.expect("open") {
             ServerMsg::Message { message } => got.push((message.seq, message.body)),
-            ServerMsg::Synced { room: r, last_seq } if r == room => {
-                assert_eq!(last_seq, 55);
+            ServerMsg::Synced {
+                room: r,
+                last_seq,
+                rev,
+            } if r == room => {
+                assert_eq!((last_seq, rev), (55, 55));
                 break;
             }
             _ => {}
@@ -215,7 +228,15 @@ async fn non_members_can_neither_read_nor_post(kind: StoreKind) {
         .await;
     assert_eq!(join.status, 404);
     // Over the websocket: a cursor for the room replays nothing, and posting is refused.
-    let mut e = WsClient::join(&eve, vec![RoomCursor { room, last_seq: 0 }]).await;
+    let mut e = WsClient::join(
+        &eve,
+        vec![RoomCursor {
+            room,
+            last_seq: 0,
+            rev: 0,
+        }],
+    )
+    .await;
     e.send(&send(room, "intrude", "hello?")).await;
     let error = e
         .recv_until(|m| match m {

@@ -89,6 +89,9 @@ const JSON_TOKENS: &[&str] = &[
     "\"seq\"",
     "\"cursors\"",
     "\"last_seq\"",
+    "\"rev\"",
+    "\"emoji\"",
+    "\"react\"",
     "\"active\"",
     "\"00000000-0000-0000-0000-000000000000\"",
     "\"0195f0a0-7c1d-7000-8000-00000000beef\"",
@@ -116,18 +119,43 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
     let room = any::<u128>().prop_map(|b| uuid_from(b).to_string().parse().unwrap());
     let message = any::<u128>().prop_map(|b| uuid_from(b).to_string().parse().unwrap());
     prop_oneof![
-        proptest::collection::vec((room.clone(), any::<u64>()), 0..4).prop_map(|cursors| {
-            ClientMsg::Hello {
-                cursors: cursors
-                    .into_iter()
-                    .map(|(room, last_seq)| RoomCursor { room, last_seq })
-                    .collect(),
+        proptest::collection::vec((room.clone(), any::<u64>(), any::<u64>()), 0..4).prop_map(
+            |cursors| {
+                ClientMsg::Hello {
+                    cursors: cursors
+                        .into_iter()
+                        .map(|(room, last_seq, rev)| RoomCursor {
+                            room,
+                            last_seq,
+                            rev,
+                        })
+                        .collect(),
+                }
             }
-        }),
-        (room.clone(), any::<String>(), any::<String>())
-            .prop_map(|(room, nonce, body)| ClientMsg::Send { room, nonce, body }),
+        ),
+        (
+            room.clone(),
+            any::<String>(),
+            any::<String>(),
+            proptest::option::of(message.clone()),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(room, nonce, body, thread, also_in_room)| ClientMsg::Send {
+                    room,
+                    nonce,
+                    body,
+                    thread,
+                    also_in_room,
+                }
+            ),
         (message.clone(), any::<String>()).prop_map(|(id, body)| ClientMsg::Edit { id, body }),
-        message.prop_map(|id| ClientMsg::Delete { id }),
+        message.clone().prop_map(|id| ClientMsg::Delete { id }),
+        (message, any::<String>(), any::<bool>()).prop_map(|(id, emoji, on)| ClientMsg::React {
+            id,
+            emoji,
+            on
+        }),
         (room.clone(), any::<bool>()).prop_map(|(room, active)| ClientMsg::Typing { room, active }),
         (room, any::<u64>()).prop_map(|(room, seq)| ClientMsg::Read { room, seq }),
         any::<bool>().prop_map(|away| ClientMsg::Away { away }),
@@ -232,7 +260,10 @@ fn all_decoders() -> Vec<Decoder> {
         MyRooms: GetUrl, BrowseRooms: GetUrl, CreateRoom: PostUrl, JoinRoom: PostUrl,
         LeaveRoom: PostUrl, InviteToRoom: PostUrl, OpenDirect: PostUrl, RoomMembers: GetUrl,
         RoomHistory: GetUrl, MarkRead: PostUrl, RoomPage: GetUrl, MyInvitations: GetUrl,
-        AcceptInvitation: PostUrl, DeclineInvitation: PostUrl,
+        AcceptInvitation: PostUrl, DeclineInvitation: PostUrl, MessageEdits: GetUrl,
+        MyMentions: GetUrl, SetRoomNotify: PostUrl, OpenThread: GetUrl, MyThreads: GetUrl,
+        FollowThread: PostUrl, MarkThreadRead: PostUrl, SearchMessages: GetUrl,
+        AdminSearchMessages: GetUrl,
         AdminStats: GetUrl, AdminUsers: GetUrl, AdminSetDisabled: PostUrl, AdminSetRole: PostUrl,
         AdminForceLogout: PostUrl, AdminResetPassword: PostUrl, AdminResetTwoFactor: PostUrl,
         AdminRooms: GetUrl, AdminRoomMembers: GetUrl, AdminSetArchived: PostUrl,
@@ -278,6 +309,15 @@ const FORM_KEYS: &[&str] = &[
     "private",
     "seq",
     "before",
+    "before_at",
+    "level",
+    "before_id",
+    "root",
+    "q",
+    "at",
+    "after",
+    "on",
+    "read",
     "limit",
     "username[$ne]",
     "password[$ne]",
@@ -486,13 +526,18 @@ impl html5ever::tokenizer::TokenSink for TagCheck {
         };
         let mut problems = self.problems.borrow_mut();
         let name = tag.name.to_ascii_lowercase();
-        if !matches!(&*name, "p" | "br" | "strong" | "em" | "code" | "pre" | "a") {
+        if !matches!(
+            &*name,
+            "p" | "br" | "strong" | "em" | "code" | "pre" | "a" | "span"
+        ) {
             problems.push(format!("element <{name}>"));
         }
         if tag.kind == TagKind::StartTag {
             for attr in &tag.attrs {
                 let attr_name = attr.name.local.to_ascii_lowercase();
-                let allowed = &*name == "a" && matches!(&*attr_name, "href" | "rel" | "target");
+                // Links keep their address; a span is a mention and nothing else.
+                let allowed = (&*name == "a" && matches!(&*attr_name, "href" | "rel" | "target"))
+                    || (&*name == "span" && &*attr_name == "class" && &*attr.value == "mention");
                 if attr_name.starts_with("on") || !allowed {
                     problems.push(format!("attribute {attr_name} on <{name}>"));
                 }

@@ -714,9 +714,11 @@ async fn ben_reads(
                 log.closes
                     .push(format!("{phase:?}: ended without a notice"));
             }
+            // Only sends here: revisions follow sequences.
             let cursors = vec![RoomCursor {
                 room,
                 last_seq: cursor,
+                rev: cursor,
             }];
             ws = reconnect(&browser, cursors, &mut log).await;
             synced_now = false;

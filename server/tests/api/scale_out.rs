@@ -26,23 +26,6 @@ async fn signed_up(process: &ServerProcess, username: &str) -> Browser {
     browser
 }
 
-/// `owner` creates a public room and everyone in `others` joins it.
-async fn shared_room(owner: &mut Browser, others: &mut [&mut Browser]) -> RoomId {
-    let room = owner
-        .post(
-            "/api/rooms/create",
-            &[("name", "Crossing"), ("topic", ""), ("private", "false")],
-        )
-        .await;
-    assert_eq!(room.status, 200, "{room:?}");
-    let id = room.body["id"].as_str().unwrap().to_owned();
-    for other in others {
-        let joined = other.post("/api/rooms/join", &[("room", &id)]).await;
-        assert_eq!(joined.status, 200, "{joined:?}");
-    }
-    id.parse().unwrap()
-}
-
 /// Reads messages of `room` until `count` arrived; fails on a duplicate or out-of-order one.
 async fn read_in_order(ws: &mut WsClient, room: RoomId, after: u64, count: u64) -> Vec<String> {
     let mut bodies = Vec::new();
@@ -68,7 +51,7 @@ async fn two_instances_share_messages_typing_and_presence() {
     let (a, b) = two_instances("cross").await;
     let mut ana = signed_up(&a, "ana").await;
     let mut ben = signed_up(&b, "ben").await;
-    let room = shared_room(&mut ana, &mut [&mut ben]).await;
+    let room = public_room(&mut ana, &mut [&mut ben]).await;
 
     let mut on_a = WsClient::join(&ana, vec![]).await;
     let mut on_b = WsClient::join(&ben, vec![]).await;
@@ -171,7 +154,7 @@ async fn concurrent_senders_on_two_instances_get_gap_free_sequences() {
     }
     let room = {
         let mut refs: Vec<&mut Browser> = senders.iter_mut().collect();
-        shared_room(&mut owner, &mut refs).await
+        public_room(&mut owner, &mut refs).await
     };
     let mut reader_a = WsClient::join(&owner, vec![]).await;
     let mut reader_b = WsClient::join(&owner.moved_to(&b), vec![]).await;
@@ -238,7 +221,7 @@ async fn killing_an_instance_loses_no_acknowledged_message() {
     }
     let room = {
         let mut refs: Vec<&mut Browser> = writers.iter_mut().collect();
-        shared_room(&mut owner, &mut refs).await
+        public_room(&mut owner, &mut refs).await
     };
     const EACH: usize = 40;
 
@@ -318,7 +301,15 @@ async fn killing_an_instance_loses_no_acknowledged_message() {
         "one message per nonce, gap-free"
     );
     // A reader resuming from zero on B gets exactly those messages, in order, once.
-    let mut reader = WsClient::join(&owner, vec![RoomCursor { room, last_seq: 0 }]).await;
+    let mut reader = WsClient::join(
+        &owner,
+        vec![RoomCursor {
+            room,
+            last_seq: 0,
+            rev: 0,
+        }],
+    )
+    .await;
     let bodies = read_in_order(&mut reader, room, 0, total).await;
     assert_eq!(bodies.iter().collect::<HashSet<_>>().len(), total as usize);
     assert!(
@@ -340,7 +331,7 @@ async fn a_broken_change_stream_resumes_without_losing_events() {
     .await;
     let mut ana = signed_up(&a, "ana").await;
     let mut ben = signed_up(&b, "ben").await;
-    let room = shared_room(&mut ana, &mut [&mut ben]).await;
+    let room = public_room(&mut ana, &mut [&mut ben]).await;
     let mut on_a = WsClient::join(&ana, vec![]).await;
     let mut on_b = WsClient::join(&ben, vec![]).await;
     synced(&mut on_a, room).await;
@@ -399,7 +390,7 @@ async fn sigterm_sends_clients_to_another_instance_with_nothing_lost() {
     let (mut a, b) = two_instances("drain").await;
     let mut ana = signed_up(&b, "ana").await;
     let mut ben = signed_up(&a, "ben").await;
-    let room = shared_room(&mut ana, &mut [&mut ben]).await;
+    let room = public_room(&mut ana, &mut [&mut ben]).await;
     let mut writer = WsClient::join(&ana, vec![]).await;
     let mut reader = WsClient::join(&ben, vec![]).await;
     synced(&mut writer, room).await;
@@ -433,8 +424,27 @@ async fn sigterm_sends_clients_to_another_instance_with_nothing_lost() {
             .send(&send(room, &format!("after{i}"), &format!("after {i}")))
             .await;
     }
-    let mut reader =
-        WsClient::join(&ben.moved_to(&b), vec![RoomCursor { room, last_seq: 1 }]).await;
+    let mut reader = WsClient::join(
+        &ben.moved_to(&b),
+        vec![RoomCursor {
+            room,
+            last_seq: 1,
+            rev: 1,
+        }],
+    )
+    .await;
     let expected: Vec<String> = (1..=5).map(|i| format!("after {i}")).collect();
     assert_eq!(read_in_order(&mut reader, room, 1, 5).await, expected);
+}
+
+/// Edits, deletions and reactions made on A while Ben is away reach him once, in order, when he comes
+/// back on B (`changes::offline_changes_scenario`).
+#[tokio::test]
+async fn an_offline_reader_resumes_changes_on_another_instance() {
+    let (a, b) = two_instances("changes").await;
+    let mut ana = signed_up(&a, "ana").await;
+    let mut carl = signed_up(&a, "carl").await;
+    let mut ben = signed_up(&a, "ben").await;
+    let room = public_room(&mut ana, &mut [&mut ben, &mut carl]).await;
+    crate::changes::offline_changes_scenario(&ana, &carl, &ben, &ben.moved_to(&b), room).await;
 }

@@ -1,27 +1,26 @@
 //! One websocket connection: reads commands without ever blocking on storage (so the transport never
 //! has to drop frames), translates each into a call of the chat rules and its result into frames, in
-//! order, and forwards room events exactly once and in sequence order per room, filling any gap from
-//! the store. It persists and publishes nothing itself: `messages` and `rooms` do.
+//! order, and forwards room events (`delivery`: each change exactly once, in revision order per room,
+//! gaps filled from the store). It persists and publishes nothing itself: `messages` and `rooms` do.
 
+mod delivery;
 mod heard;
 mod ordering;
 mod pacing;
 
+use delivery::Cursor;
 use heard::Heard;
 pub use ordering::{classify, Held, Next};
 use pacing::{Bucket, Latest, Strikes};
 
 use super::hub::{Broadcast, ConnId, Control, Registration};
-use super::{messages, rooms};
+use super::{messages, rooms, threads};
 use crate::auth::sessions::{self, Authenticated};
 use crate::error::AppError;
-use crate::model::{RoomId, SessionId, Timestamp};
-use crate::protocol::{
-    ClientMsg, CloseReason, ErrorCode, FrameError, RoomCursor, ServerMsg, HEARTBEAT_SECS,
-    MAX_CURSORS,
-};
+use crate::model::{MessageId, RoomId, SessionId, Timestamp};
+use crate::protocol::{ClientMsg, CloseReason, ErrorCode, FrameError, ServerMsg, HEARTBEAT_SECS};
 use crate::state::AppState;
-use crate::store::{HistoryQuery, UserRecord, MAX_PAGE_SIZE};
+use crate::store::UserRecord;
 use futures::{Stream, StreamExt};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -36,7 +35,7 @@ const AUTH_RECHECK: Duration = Duration::from_secs(1);
 /// How often a connection re-reads its session even when nothing arrives: a revocation notice from
 /// the hub closes it at once, and this catches one that went missing.
 const SESSION_RECHECK: Duration = Duration::from_secs(60);
-/// Messages held behind one gap before waiting stops and the store is asked.
+/// Changes held behind one gap before waiting stops and the store is asked.
 const MAX_HELD: usize = 1024;
 /// Hub events forwarded in one go before the connection looks at its commands again.
 const INBOX_BURST: usize = 256;
@@ -157,10 +156,10 @@ struct Connection {
     control: Arc<Control>,
     /// Rooms this connection may see, kept in step with the hub.
     rooms: HashSet<RoomId>,
-    /// Per room, the last sequence delivered (set by `Hello`).
-    cursors: HashMap<RoomId, u64>,
-    /// Per room, messages waiting for a missing earlier one.
-    held: HashMap<RoomId, Held<Arc<Broadcast>>>,
+    /// Per room, the newest message and latest revision delivered (set by `Hello`).
+    cursors: HashMap<RoomId, Cursor>,
+    /// Per room, changes waiting for a missing earlier one (with their message's sequence).
+    held: HashMap<RoomId, Held<(u64, Arc<Broadcast>)>>,
     synced: bool,
     /// When the client last sent a frame (as it arrives, however long its turn in the queue takes).
     heard: Arc<Heard>,
@@ -345,7 +344,10 @@ impl Connection {
         };
         let budgeted = matches!(
             command,
-            ClientMsg::Send { .. } | ClientMsg::Edit { .. } | ClientMsg::Delete { .. }
+            ClientMsg::Send { .. }
+                | ClientMsg::Edit { .. }
+                | ClientMsg::Delete { .. }
+                | ClientMsg::React { .. }
         );
         if !budgeted {
             if let Err(wait) = self.commands.take(Instant::now()) {
@@ -355,7 +357,16 @@ impl Connection {
         }
         match command {
             ClientMsg::Hello { cursors } => self.hello(cursors).await,
-            ClientMsg::Send { room, nonce, body } => self.send(room, nonce, body).await,
+            ClientMsg::Send {
+                room,
+                nonce,
+                body,
+                thread,
+                also_in_room,
+            } => {
+                let thread = thread.map(|root| (root, also_in_room));
+                self.send(room, nonce, body, thread).await
+            }
             ClientMsg::Edit { id, body } => {
                 if let Err(e) = messages::edit(&self.state, &self.me, id, &body).await {
                     self.emit_error(&e, None);
@@ -363,6 +374,11 @@ impl Connection {
             }
             ClientMsg::Delete { id } => {
                 if let Err(e) = messages::delete(&self.state, &self.me, id).await {
+                    self.emit_error(&e, None);
+                }
+            }
+            ClientMsg::React { id, emoji, on } => {
+                if let Err(e) = messages::react(&self.state, &self.me, id, &emoji, on).await {
                     self.emit_error(&e, None);
                 }
             }
@@ -377,64 +393,22 @@ impl Connection {
         }
     }
 
-    /// Catches the client up: the messages after each cursor it names, then live events.
-    async fn hello(&mut self, cursors: Vec<RoomCursor>) {
-        if cursors.len() > MAX_CURSORS {
-            let error =
-                AppError::invalid("cursors", format!("At most {MAX_CURSORS} rooms per hello."));
-            return self.emit_error(&error, None);
-        }
-        let given: HashMap<RoomId, u64> = cursors.iter().map(|c| (c.room, c.last_seq)).collect();
-        let mut rooms: Vec<RoomId> = self.rooms.iter().copied().collect();
-        rooms.sort();
-        for room in rooms {
-            let result = match given.get(&room) {
-                Some(&last) => self.replay(room, last).await,
-                // The client has nothing for this room yet (it loads it over HTTP): live from now on.
-                None => self
-                    .state
-                    .store
-                    .last_seq(room)
-                    .await
-                    .map_err(AppError::from),
-            };
-            match result {
-                Ok(last) => {
-                    self.cursors.insert(room, last);
-                    self.emit(ServerMsg::Synced {
-                        room,
-                        last_seq: last,
-                    });
-                }
-                Err(e) => return self.emit_error(&e, None),
-            }
-        }
-        self.synced = true;
-    }
-
-    /// Sends the room's messages after `after`, in order; returns the last sequence sent.
-    async fn replay(&mut self, room: RoomId, mut after: u64) -> Result<u64, AppError> {
-        loop {
-            let page = self
-                .state
-                .store
-                .history(room, HistoryQuery::after(after, MAX_PAGE_SIZE))
-                .await?;
-            let full = page.len() as u32 == MAX_PAGE_SIZE;
-            for view in messages::message_views(&self.state, &page).await? {
-                after = view.seq;
-                self.emit(ServerMsg::Message { message: view });
-            }
-            if !full || self.control.reason().is_some() {
-                return Ok(after);
-            }
-        }
-    }
-
     /// The ack goes out before the sender's own copy of the message: that copy waits in this
     /// connection's inbox, which is read only after this command is answered.
-    async fn send(&mut self, room: RoomId, nonce: String, body: String) {
-        match messages::send(&self.state, &self.me, room, &nonce, &body).await {
+    async fn send(
+        &mut self,
+        room: RoomId,
+        nonce: String,
+        body: String,
+        thread: Option<(MessageId, bool)>,
+    ) {
+        let sent = match thread {
+            Some(thread) => {
+                threads::send_reply(&self.state, &self.me, room, &nonce, &body, thread).await
+            }
+            None => messages::send(&self.state, &self.me, room, &nonce, &body, None).await,
+        };
+        match sent {
             Ok(appended) => self.emit(ServerMsg::Ack {
                 nonce,
                 room,
@@ -530,101 +504,16 @@ impl Connection {
         }
     }
 
-    /// Sends the held messages of `room` that now follow its cursor.
-    fn release_held(&mut self, room: RoomId) {
-        let Some(held) = self.held.get_mut(&room) else {
-            return;
-        };
-        let last = self.cursors.get(&room).copied().unwrap_or(0);
-        let ready = held.take_ready(last);
-        if held.is_empty() {
-            self.held.remove(&room);
-        }
-        if let Some(&(reached, _)) = ready.last() {
-            self.cursors.insert(room, reached);
-        }
-        for (_, event) in ready {
-            self.emit_event(event);
-        }
-    }
-
-    fn next_gap_deadline(&self) -> Instant {
-        self.held
-            .values()
-            .map(Held::deadline)
-            .min()
-            .unwrap_or_else(Instant::now)
-    }
-
-    async fn fill_overdue_gaps(&mut self) {
-        let now = Instant::now();
-        let overdue: Vec<RoomId> = self
-            .held
-            .iter()
-            .filter(|(_, held)| held.deadline() <= now)
-            .map(|(room, _)| *room)
-            .collect();
-        for room in overdue {
-            self.fill_gap(room).await;
-        }
-    }
-
-    /// Reads the missing messages of `room` from the store (which has everything that was announced).
-    async fn fill_gap(&mut self, room: RoomId) {
-        self.held.remove(&room);
-        let Some(&after) = self.cursors.get(&room) else {
-            return;
-        };
-        match self.replay(room, after).await {
-            Ok(reached) => {
-                self.cursors.insert(room, reached.max(after));
-            }
-            Err(e) => self.emit_error(&e, None),
-        }
-    }
-
-    /// Passes a hub event on: messages exactly once and in order (gaps filled from the store), the
-    /// rest as they come.
+    /// Passes a hub event on: content changes exactly once and in order (`deliver_change`), the rest
+    /// as they come.
     async fn forward(&mut self, event: &Arc<Broadcast>) {
         let msg: &ServerMsg = event;
         match msg {
-            ServerMsg::Message { message } => {
-                let room = message.room;
-                let Some(&last) = self.cursors.get(&room) else {
-                    return;
-                };
-                match classify(last, message.seq) {
-                    Next::Duplicate => {}
-                    Next::Deliver => {
-                        self.cursors.insert(room, message.seq);
-                        self.emit_event(event.clone());
-                        self.release_held(room);
-                    }
-                    Next::Gap { .. } => {
-                        let held = self
-                            .held
-                            .entry(room)
-                            .or_insert_with(|| Held::new(Instant::now()));
-                        held.hold(message.seq, event.clone());
-                        if held.len() > MAX_HELD {
-                            Box::pin(self.fill_gap(room)).await;
-                        }
-                    }
-                }
+            ServerMsg::Message { message } | ServerMsg::Updated { message } => {
+                let (room, rev, seq) = (message.room, message.rev, message.seq);
+                self.deliver_change(event, room, rev, seq).await;
             }
-            ServerMsg::RoomAdded { room } => match self.state.store.last_seq(*room).await {
-                Ok(last) => {
-                    self.rooms.insert(*room);
-                    self.cursors.insert(*room, last);
-                    self.emit_event(event.clone());
-                }
-                // Without the room's position this connection cannot deliver it in order: the client
-                // reconnects and resumes from its cursors.
-                Err(error) => {
-                    tracing::warn!(%error, "a newly followed room could not be read");
-                    self.control.close(CloseReason::Resync);
-                }
-            },
+            ServerMsg::RoomAdded { room } => self.follow(event, *room).await,
             ServerMsg::RoomRemoved { room } => {
                 self.rooms.remove(room);
                 self.cursors.remove(room);
@@ -632,7 +521,6 @@ impl Connection {
                 self.emit_event(event.clone());
             }
             ServerMsg::Typing { user, .. } if *user == self.me.id => {}
-            ServerMsg::Updated { message } if !self.rooms.contains(&message.room) => {}
             _ => self.emit_event(event.clone()),
         }
     }

@@ -2,7 +2,7 @@ use super::ordering::*;
 use super::*;
 use crate::domain::{DisplayName, MessageBody, Nonce, RoomName, RoomTopic, Username};
 use crate::model::{MemberRole, Role, RoomKind, Timestamp, UserId};
-use crate::protocol::MessageView;
+use crate::protocol::{MessageView, RoomCursor};
 use crate::state::testing;
 use crate::store::{MembershipRecord, NewMessage, RoomRecord, SessionRecord};
 
@@ -91,6 +91,8 @@ async fn store_quietly(state: &AppState, me: &Authenticated, room: RoomId, n: u6
             body: MessageBody::parse(&format!("message {n}")).unwrap(),
             nonce: Nonce::parse(&format!("n{n}")).unwrap(),
             created_at: Timestamp::now(),
+            mentions: Vec::new(),
+            thread: None,
         })
         .await
         .unwrap();
@@ -117,7 +119,11 @@ async fn connected(
     let mut out = open(state.clone(), me.clone(), commands).await.unwrap();
     input
         .unbounded_send(Ok(ClientMsg::Hello {
-            cursors: vec![RoomCursor { room, last_seq: 0 }],
+            cursors: vec![RoomCursor {
+                room,
+                last_seq: 0,
+                rev: 0,
+            }],
         }))
         .unwrap();
     loop {

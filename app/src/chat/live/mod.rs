@@ -4,10 +4,12 @@
 //! identically.
 
 use super::RoomSummary;
-use crate::model::{RoomId, UserId};
+use crate::model::{MessageId, RoomId, UserId};
 use crate::protocol::{ClientMsg, MessageView, Presence, ServerMsg};
 use leptos::prelude::*;
 use std::collections::{BTreeMap, HashMap};
+
+pub mod desktop;
 
 /// How the live connection is doing, shown in the top bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,21 @@ pub struct Pending {
     /// The server could not store it just now (its database is unreachable): kept, and sent again
     /// by itself in a moment.
     pub retrying: bool,
+    /// A reply in this root's thread, and whether it also goes to the room.
+    pub thread: Option<(MessageId, bool)>,
+}
+
+impl Pending {
+    /// The frame that sends it (again: the nonce keeps it single).
+    pub fn frame(&self) -> ClientMsg {
+        ClientMsg::Send {
+            room: self.room,
+            nonce: self.nonce.clone(),
+            body: self.body.clone(),
+            thread: self.thread.map(|(root, _)| root),
+            also_in_room: self.thread.is_some_and(|(_, also)| also),
+        }
+    }
 }
 
 /// How long a message the server could not store waits before it is sent again.
@@ -61,12 +78,29 @@ pub struct Live {
     pub me: RwSignal<Option<UserId>>,
     pub messages: RwSignal<HashMap<RoomId, BTreeMap<u64, MessageView>>>,
     pub last_seq: RwSignal<HashMap<RoomId, u64>>,
+    /// Per loaded room, the revision up to which its messages here reflect every change: where to
+    /// resume from.
+    pub rev: RwSignal<HashMap<RoomId, u64>>,
     pub read_seq: RwSignal<HashMap<RoomId, u64>>,
+    /// Per room, unread messages that mention the reader.
+    pub mentions: RwSignal<HashMap<RoomId, u64>>,
+    /// Per room, what the reader hears about it.
+    pub notify: RwSignal<HashMap<RoomId, crate::model::NotifyLevel>>,
+    /// Room names, for desktop notifications.
+    pub names: RwSignal<HashMap<RoomId, String>>,
     pub typing: RwSignal<HashMap<RoomId, HashMap<UserId, Typist>>>,
     pub presence: RwSignal<HashMap<UserId, Presence>>,
     /// Members of the rooms the page has open, kept up to date as people join and leave.
     pub members: RwSignal<HashMap<RoomId, Vec<super::MemberView>>>,
     pub pending: RwSignal<Vec<Pending>>,
+    /// Replies of the threads the page has open, by root, in thread order (reply revision).
+    pub threads: RwSignal<HashMap<MessageId, BTreeMap<u64, MessageView>>>,
+    /// Roots of the threads the page has open (a root may be older than the room's loaded page).
+    pub thread_roots: RwSignal<HashMap<MessageId, MessageView>>,
+    /// The threads the reader follows: the Threads view and its unread counts.
+    pub followed: RwSignal<Vec<super::FollowedThread>>,
+    /// Bumped when the reader may have started following a thread (the list is read again).
+    pub follows_changed: RwSignal<u32>,
     /// Bumped when the user's set of rooms changes (joined, invited, new direct message).
     pub rooms_changed: RwSignal<u32>,
     /// The browser clock in milliseconds, ticking every second (expires typing notices).
@@ -84,11 +118,19 @@ impl Live {
             me: RwSignal::new(None),
             messages: RwSignal::new(HashMap::new()),
             last_seq: RwSignal::new(HashMap::new()),
+            rev: RwSignal::new(HashMap::new()),
             read_seq: RwSignal::new(HashMap::new()),
+            mentions: RwSignal::new(HashMap::new()),
+            notify: RwSignal::new(HashMap::new()),
+            names: RwSignal::new(HashMap::new()),
             typing: RwSignal::new(HashMap::new()),
             presence: RwSignal::new(HashMap::new()),
             members: RwSignal::new(HashMap::new()),
             pending: RwSignal::new(Vec::new()),
+            threads: RwSignal::new(HashMap::new()),
+            thread_roots: RwSignal::new(HashMap::new()),
+            followed: RwSignal::new(Vec::new()),
+            follows_changed: RwSignal::new(0),
             rooms_changed: RwSignal::new(0),
             now: RwSignal::new(0.0),
             outbox: StoredValue::new(None),
@@ -115,15 +157,74 @@ impl Live {
                 *entry = (*entry).max(room.read_seq);
             }
         });
+        self.mentions.update(|map| {
+            for room in rooms {
+                map.insert(room.id, room.mentions);
+            }
+        });
+        self.notify.update(|map| {
+            for room in rooms {
+                map.insert(room.id, room.notify);
+            }
+        });
+        self.names.update(|map| {
+            for room in rooms {
+                map.insert(room.id, room.name.clone());
+            }
+        });
     }
 
-    /// Messages loaded over HTTP (a history page).
+    pub fn notify_level(&self, room: RoomId) -> crate::model::NotifyLevel {
+        self.notify
+            .with(|m| m.get(&room).copied())
+            .unwrap_or_default()
+    }
+
+    /// What the tab title counts: unread messages in rooms heard in full, unread mentions in the
+    /// others.
+    /// 0 once the state is gone (the server renders the title after the page's state is dropped).
+    pub fn attention(&self) -> u64 {
+        let Some(rooms) = self
+            .last_seq
+            .try_with(|m| m.keys().copied().collect::<Vec<RoomId>>())
+        else {
+            return 0;
+        };
+        rooms
+            .into_iter()
+            .map(|room| match self.notify_level(room) {
+                crate::model::NotifyLevel::All => self.unread(room),
+                _ => self.unread_mentions(room),
+            })
+            .sum()
+    }
+
+    /// Unread mentions of the reader in `room`.
+    pub fn unread_mentions(&self, room: RoomId) -> u64 {
+        self.mentions.with(|m| m.get(&room).copied().unwrap_or(0))
+    }
+
+    /// Unread mentions of the reader in all rooms.
+    pub fn all_unread_mentions(&self) -> u64 {
+        self.mentions.with(|m| m.values().sum())
+    }
+
+    /// The room page's opening messages, read at revision `rev` (they reflect every change up to it).
+    pub fn open_room(&self, room: RoomId, page: Vec<MessageView>, rev: u64) {
+        self.seed_messages(room, page);
+        self.rev.update(|map| {
+            let entry = map.entry(room).or_insert(0);
+            *entry = (*entry).max(rev);
+        });
+    }
+
+    /// Messages loaded over HTTP (a history page). A message already here in a newer state stays.
     pub fn seed_messages(&self, room: RoomId, page: Vec<MessageView>) {
         let newest = page.last().map(|m| m.seq).unwrap_or(0);
         self.messages.update(|map| {
             let list = map.entry(room).or_default();
             for message in page {
-                list.insert(message.seq, message);
+                upsert(list, message);
             }
         });
         self.last_seq.update(|map| {
@@ -156,9 +257,29 @@ impl Live {
                     Some(crate::protocol::RoomCursor {
                         room: *room,
                         last_seq: if last == newest { newest } else { last },
+                        rev: self
+                            .rev
+                            .with_untracked(|m| m.get(room).copied().unwrap_or(0)),
                     })
                 })
                 .collect()
+        })
+    }
+
+    /// The reader's newest message in a loaded room that is not deleted (Up in an empty composer
+    /// edits it).
+    pub fn last_own_message(
+        &self,
+        room: RoomId,
+        me: Option<UserId>,
+    ) -> Option<crate::model::MessageId> {
+        let me = me?;
+        self.messages.with_untracked(|map| {
+            map.get(&room)?
+                .values()
+                .rev()
+                .find(|m| m.author == me && !m.deleted)
+                .map(|m| m.id)
         })
     }
 
@@ -186,31 +307,59 @@ impl Live {
             ServerMsg::Ack { nonce, .. } => {
                 self.pending.update(|p| p.retain(|x| x.nonce != nonce));
             }
+            ServerMsg::Message { message } if message.thread_only() => self.apply_reply(message),
             ServerMsg::Message { message } => {
-                let (room, seq) = (message.room, message.seq);
-                self.messages.update(|map| {
-                    // Only rooms the page has loaded keep their messages; others just count.
-                    if let Some(list) = map.get_mut(&room) {
-                        list.insert(seq, message);
+                if message.thread.is_some() {
+                    self.apply_reply(message.clone());
+                }
+                let (room, seq, rev) = (message.room, message.seq, message.rev);
+                let me = self.me.get_untracked();
+                let read = self
+                    .read_seq
+                    .with_untracked(|m| m.get(&room).copied().unwrap_or(0));
+                let mentions_me = me.is_some_and(|me| message.mentions.contains(&me));
+                if mentions_me && seq > read {
+                    self.mentions.update(|m| *m.entry(room).or_insert(0) += 1);
+                }
+                if seq > read && me != Some(message.author) {
+                    let level = self.notify.with_untracked(|m| m.get(&room).copied());
+                    if level.unwrap_or_default().notifies(mentions_me) {
+                        let room_name = self.names.with_untracked(|m| m.get(&room).cloned());
+                        desktop::notify_if_hidden(&message, room_name.as_deref());
                     }
-                });
+                }
+                // Only rooms the page has loaded keep their messages; others just count.
+                if self.apply_change(message, true) {
+                    self.advance_rev(room, rev);
+                }
                 self.last_seq.update(|map| {
                     let entry = map.entry(room).or_insert(0);
                     *entry = (*entry).max(seq);
                 });
             }
+            ServerMsg::Updated { message } if message.thread_only() => self.apply_reply(message),
             ServerMsg::Updated { message } => {
-                self.messages.update(|map| {
-                    if let Some(list) = map.get_mut(&message.room) {
-                        list.insert(message.seq, message);
-                    }
-                });
+                let (room, rev) = (message.room, message.rev);
+                if message.thread.is_some() {
+                    self.apply_reply(message.clone());
+                }
+                if message.replies.is_some() {
+                    self.apply_root(&message);
+                }
+                if self.apply_change(message, false) {
+                    self.advance_rev(room, rev);
+                }
             }
-            ServerMsg::Synced { room, last_seq } => {
+            ServerMsg::Synced {
+                room,
+                last_seq,
+                rev,
+            } => {
                 self.last_seq.update(|map| {
                     let entry = map.entry(room).or_insert(0);
                     *entry = (*entry).max(last_seq);
                 });
+                self.advance_rev(room, rev);
             }
             ServerMsg::RoomAdded { .. }
             | ServerMsg::RoomRemoved { .. }
@@ -253,6 +402,7 @@ impl Live {
                     let entry = map.entry(room).or_insert(0);
                     *entry = (*entry).max(seq);
                 });
+                self.forget_read_mentions(room);
             }
             ServerMsg::Error {
                 nonce: Some(nonce),
@@ -293,6 +443,32 @@ impl Live {
         }
     }
 
+    /// Applies a new (`insert`) or changed message to a loaded room; whether the room is loaded. A
+    /// change to a message this page does not hold (older than what it loaded) is not needed.
+    fn apply_change(&self, message: MessageView, insert: bool) -> bool {
+        let mut loaded = false;
+        self.messages.update(|map| {
+            if let Some(list) = map.get_mut(&message.room) {
+                loaded = true;
+                if insert || list.contains_key(&message.seq) {
+                    upsert(list, message);
+                }
+            }
+        });
+        loaded
+    }
+
+    /// The loaded room's messages now reflect every change up to `rev`.
+    fn advance_rev(&self, room: RoomId, rev: u64) {
+        let loaded = self.messages.with_untracked(|m| m.contains_key(&room));
+        if loaded {
+            self.rev.update(|map| {
+                let entry = map.entry(room).or_insert(0);
+                *entry = (*entry).max(rev);
+            });
+        }
+    }
+
     /// Queues a frame for the server if connected; `false` when offline (the caller keeps it pending).
     pub fn transmit(&self, msg: ClientMsg) -> bool {
         self.outbox
@@ -300,20 +476,20 @@ impl Live {
             .unwrap_or(false)
     }
 
-    /// Sends a message: shown at once as pending, delivered when connected, re-sent after a
-    /// reconnect until acknowledged (the nonce keeps it single).
-    pub fn send(&self, room: RoomId, body: String) {
-        let nonce = new_nonce();
-        self.pending.update(|p| {
-            p.push(Pending {
-                room,
-                nonce: nonce.clone(),
-                body: body.clone(),
-                failed: None,
-                retrying: false,
-            })
-        });
-        self.transmit(ClientMsg::Send { room, nonce, body });
+    /// Sends a message (with `thread`, a reply): shown at once as pending, delivered when connected,
+    /// re-sent after a reconnect until acknowledged (the nonce keeps it single).
+    pub fn send(&self, room: RoomId, body: String, thread: Option<(MessageId, bool)>) {
+        let pending = Pending {
+            room,
+            nonce: new_nonce(),
+            body,
+            failed: None,
+            retrying: false,
+            thread,
+        };
+        let frame = pending.frame();
+        self.pending.update(|p| p.push(pending));
+        self.transmit(frame);
     }
 
     /// Tries a refused message again.
@@ -323,11 +499,7 @@ impl Live {
             if let Some(x) = p.iter_mut().find(|x| x.nonce == nonce) {
                 x.failed = None;
                 x.retrying = false;
-                again = Some(ClientMsg::Send {
-                    room: x.room,
-                    nonce: x.nonce.clone(),
-                    body: x.body.clone(),
-                });
+                again = Some(x.frame());
             }
         });
         if let Some(msg) = again {
@@ -337,17 +509,42 @@ impl Live {
 
     /// Marks `room` read up to its newest message (if that moves the marker).
     pub fn mark_read(&self, room: RoomId) {
-        let last = self
-            .last_seq
-            .with_untracked(|m| m.get(&room).copied().unwrap_or(0));
-        let read = self
-            .read_seq
-            .with_untracked(|m| m.get(&room).copied().unwrap_or(0));
+        let last = of(self.last_seq, room);
+        let read = of(self.read_seq, room);
         if last > read {
             self.read_seq.update(|m| {
                 m.insert(room, last);
             });
             self.transmit(ClientMsg::Read { room, seq: last });
+        }
+        self.forget_read_mentions(room);
+    }
+
+    /// Read up to the newest message: no mention there is unread any more.
+    fn forget_read_mentions(&self, room: RoomId) {
+        let last = of(self.last_seq, room);
+        let read = of(self.read_seq, room);
+        let counted = of(self.mentions, room);
+        if read >= last && counted > 0 {
+            self.mentions.update(|m| {
+                m.insert(room, 0);
+            });
+        }
+    }
+}
+
+/// A per-room number, 0 when the room has none yet (without subscribing).
+fn of(map: RwSignal<HashMap<RoomId, u64>>, room: RoomId) -> u64 {
+    map.with_untracked(|m| m.get(&room).copied().unwrap_or(0))
+}
+
+/// Puts a message in its room's list unless the list has it in a newer state already (pages and the
+/// socket may deliver one message at different revisions).
+fn upsert(list: &mut BTreeMap<u64, MessageView>, message: MessageView) {
+    match list.get(&message.seq) {
+        Some(held) if held.rev > message.rev => {}
+        _ => {
+            list.insert(message.seq, message);
         }
     }
 }
@@ -367,5 +564,6 @@ fn new_nonce() -> String {
 
 #[cfg(feature = "hydrate")]
 mod socket;
+mod threads;
 #[cfg(feature = "hydrate")]
 pub use socket::connect;

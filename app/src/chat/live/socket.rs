@@ -40,11 +40,7 @@ pub fn connect(live: Live) {
                 // Not re-sent after the reconnect: it would only close the connection again.
                 Some(CloseReason::FrameTooLarge) => live.pending.update(|pending| {
                     for p in pending.iter_mut().filter(|p| p.failed.is_none()) {
-                        let frame = encode_item(&ClientMsg::Send {
-                            room: p.room,
-                            nonce: p.nonce.clone(),
-                            body: p.body.clone(),
-                        });
+                        let frame = encode_item(&p.frame());
                         if frame.len() > MAX_FRAME_BYTES {
                             p.failed = Some("This message is too large to send.".to_owned());
                         }
@@ -198,11 +194,7 @@ fn hello(live: &Live, tx: &Outbox) {
     });
     live.pending.with_untracked(|pending| {
         for p in pending.iter().filter(|p| p.failed.is_none()) {
-            let _ = tx.unbounded_send(ClientMsg::Send {
-                room: p.room,
-                nonce: p.nonce.clone(),
-                body: p.body.clone(),
-            });
+            let _ = tx.unbounded_send(p.frame());
         }
     });
 }

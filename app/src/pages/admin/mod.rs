@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod dashboard;
 pub mod rooms;
+pub mod search;
 pub mod users;
 
 use crate::admin::TablePage;
@@ -54,6 +55,7 @@ fn AdminNav() -> impl IntoView {
             <A href="/admin" exact=true attr:class=link>"Dashboard"</A>
             <A href="/admin/users" attr:class=link>"Users"</A>
             <A href="/admin/rooms" attr:class=link>"Rooms"</A>
+            <A href="/admin/search" attr:class=link>"Search"</A>
             <A href="/admin/audit" attr:class=link>"Audit log"</A>
         </nav>
     }

@@ -4,6 +4,7 @@ use super::{error_line, AdminFrame, AdminTable, SearchBox, BUTTON, DANGER_BUTTON
 use crate::admin::api::{admin_delete_room, admin_room_members, admin_rooms, admin_set_archived};
 use crate::admin::AdminRoomRow;
 use crate::auth::authed;
+use crate::components::dialog::ConfirmDialog;
 use crate::components::form::Notice;
 use crate::components::time::LocalTime;
 use crate::error::AppError;
@@ -52,26 +53,56 @@ fn RoomsTable() -> impl IntoView {
             version.update(|v| *v += 1);
         });
     };
+    // Deleting asks in the page, and waits for the room's name to be typed.
+    let deleting = RwSignal::new(None::<AdminRoomRow>);
     let delete = move |room: AdminRoomRow| {
         error.set(None);
         notice.set(None);
-        let question = format!(
-            "Delete “{}” and all of its {} messages for everyone? This cannot be undone. Type the room's name to confirm.",
-            room.name, room.messages
-        );
-        let Ok(Some(typed)) = window().prompt_with_message(&question) else {
+        deleting.set(Some(room));
+    };
+    let on_close = Callback::new(move |confirmed: bool| {
+        let Some(room) = deleting.get_untracked() else {
             return;
         };
+        deleting.set(None);
+        if !confirmed {
+            return;
+        }
         leptos::task::spawn_local(async move {
+            let typed = room.name.clone();
             match authed(move || admin_delete_room(room.id, typed.clone())).await {
                 Ok(()) => notice.set(Some(format!("Deleted {}.", room.name))),
                 Err(e) => error.set(Some(e)),
             }
             version.update(|v| *v += 1);
         });
-    };
+    });
+    let open = Signal::derive(move || deleting.with(Option::is_some));
+    let title = Signal::derive(move || {
+        deleting.with(|r| {
+            r.as_ref()
+                .map(|r| format!("Delete “{}” for everyone?", r.name))
+                .unwrap_or_default()
+        })
+    });
+    let detail = Signal::derive(move || {
+        deleting.with(|r| {
+            r.as_ref()
+                .map(|r| {
+                    format!(
+                        "Its {} messages and its members go with it. This cannot be undone.",
+                        r.messages
+                    )
+                })
+                .unwrap_or_default()
+        })
+    });
+    let name = Signal::derive(move || {
+        deleting.with(|r| r.as_ref().map(|r| r.name.clone()).unwrap_or_default())
+    });
 
     view! {
+        <ConfirmDialog open title detail confirm_label="Delete room" on_close type_to_confirm=name />
         <SearchBox label="Search rooms" search offset />
         {error_line(error)}
         <Notice message=notice />

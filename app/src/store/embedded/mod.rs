@@ -16,11 +16,14 @@
 //! row types; one file per aggregate implements its repository trait.
 
 mod audit;
+mod files;
 mod messages;
 mod read_markers;
 mod rooms;
 mod rows;
+mod search;
 mod sessions;
+mod threads;
 mod users;
 
 use super::{clamp_limit, Page, Store, StoreError, StoreResult};
@@ -34,8 +37,9 @@ use tokio::sync::{mpsc, oneshot};
 /// redb's page cache. Its default (1 GiB) holds the whole file in memory as it grows, so the server's
 /// RSS grew with every message stored (about 5.5 MB a minute at 100 msg/s in the soak of
 /// BENCHMARKS.md); the hot pages of a chat store (recent messages, sessions, memberships) fit in far
-/// less.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// less, and older pages are still served from the kernel's page cache, which is not ours to hold.
+/// 16 MiB fills within the soak's first five minutes, after which the RSS stays flat.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "mlchat.redb";
 /// How many queued writes one commit may carry at most.
@@ -86,6 +90,7 @@ type Job = Box<dyn WriteJob>;
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    data_dir: PathBuf,
     jobs: mpsc::Sender<Job>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
@@ -112,6 +117,7 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         create_tables(&db)?;
         users::index_skeletons(&db)?;
+        search::backfill(&db)?;
         let db = Arc::new(db);
         let (jobs, queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
         let writer_db = db.clone();
@@ -121,6 +127,7 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             db,
+            data_dir: data_dir.to_path_buf(),
             jobs,
             writer: Some(writer),
         })
@@ -213,7 +220,21 @@ fn create_tables(db: &Database) -> StoreResult<()> {
         txn.open_table(MESSAGE_TIMES).map_err(unavailable)?;
         txn.open_table(NONCES).map_err(unavailable)?;
         txn.open_table(ROOM_SEQ).map_err(unavailable)?;
+        txn.open_table(ROOM_REV).map_err(unavailable)?;
+        txn.open_table(MESSAGE_REVS).map_err(unavailable)?;
+        txn.open_table(MENTIONS).map_err(unavailable)?;
+        txn.open_table(ROOM_MENTIONS).map_err(unavailable)?;
+        txn.open_table(REPLY_REVS).map_err(unavailable)?;
+        txn.open_table(THREAD_REPLIES).map_err(unavailable)?;
+        txn.open_table(THREAD_FOLLOWS).map_err(unavailable)?;
+        txn.open_table(SEARCH_TERMS).map_err(unavailable)?;
+        txn.open_table(FILES).map_err(unavailable)?;
+        txn.open_table(BLOB_REFS).map_err(unavailable)?;
+        txn.open_table(FILE_USAGE).map_err(unavailable)?;
+        txn.open_table(PENDING_FILES).map_err(unavailable)?;
+        txn.open_table(MESSAGE_FILES).map_err(unavailable)?;
         txn.open_table(READ_MARKERS).map_err(unavailable)?;
+        txn.open_table(NOTIFY_LEVELS).map_err(unavailable)?;
         txn.open_table(AUDIT).map_err(unavailable)?;
     }
     txn.commit().map_err(unavailable)

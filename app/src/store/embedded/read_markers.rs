@@ -2,8 +2,8 @@
 
 use super::rows::*;
 use super::{parse_id, unavailable, EmbeddedStore, MAX_ID};
-use crate::model::{RoomId, UserId};
-use crate::store::{ReadMarker, ReadMarkerStore, StoreResult};
+use crate::model::{NotifyLevel, RoomId, UserId};
+use crate::store::{ReadMarker, ReadMarkerStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use redb::ReadableTable;
 
@@ -56,6 +56,42 @@ impl ReadMarkerStore for EmbeddedStore {
                 });
             }
             Ok(list)
+        })
+        .await
+    }
+
+    async fn notify_level(&self, user: UserId, room: RoomId) -> StoreResult<NotifyLevel> {
+        self.get(move |txn| {
+            let levels = txn.open_table(NOTIFY_LEVELS).map_err(unavailable)?;
+            let (user, room) = (user.to_string(), room.to_string());
+            let found = levels
+                .get((user.as_str(), room.as_str()))
+                .map_err(unavailable)?;
+            match found {
+                None => Ok(NotifyLevel::default()),
+                Some(raw) => NotifyLevel::parse(raw.value())
+                    .ok_or_else(|| StoreError::Corrupt(format!("notify level {:?}", raw.value()))),
+            }
+        })
+        .await
+    }
+
+    async fn set_notify_level(
+        &self,
+        user: UserId,
+        room: RoomId,
+        level: NotifyLevel,
+    ) -> StoreResult<()> {
+        self.write(move |txn| {
+            let mut levels = txn.open_table(NOTIFY_LEVELS).map_err(unavailable)?;
+            let (user, room) = (user.to_string(), room.to_string());
+            let key = (user.as_str(), room.as_str());
+            if level == NotifyLevel::default() {
+                levels.remove(key).map_err(unavailable)?;
+            } else {
+                levels.insert(key, level.as_str()).map_err(unavailable)?;
+            }
+            Ok(())
         })
         .await
     }

@@ -194,6 +194,7 @@ impl RoomStore for EmbeddedStore {
                 }
             }
             remove_matching(txn, READ_MARKERS, |(_, r)| r == k)?;
+            remove_matching(txn, NOTIFY_LEVELS, |(_, r)| r == k)?;
             {
                 let mut invitations = txn.open_table(INVITATIONS).map_err(unavailable)?;
                 let mut invitees = Vec::new();
@@ -216,8 +217,10 @@ impl RoomStore for EmbeddedStore {
                 .map_err(unavailable)?
                 .retain_in((k, "", "")..(k, MAX_ID, ""), |_, _| false)
                 .map_err(unavailable)?;
-            // Collect the room's message ids before the messages go, to clean the id and time indexes.
+            // Collect the room's message ids before the messages go, to clean the id and time indexes,
+            // and the roots of its threads.
             let mut ids = Vec::new();
+            let mut roots = std::collections::HashSet::new();
             {
                 let messages = txn.open_table(MESSAGES).map_err(unavailable)?;
                 for entry in messages
@@ -226,22 +229,43 @@ impl RoomStore for EmbeddedStore {
                 {
                     let (_, row) = entry.map_err(unavailable)?;
                     let message: MessageRow = decode(row.value())?;
-                    ids.push((message.id.to_string(), message.created_at.0));
+                    if message.replies.is_some() {
+                        roots.insert(message.id.to_string());
+                    }
+                    if let Some((root, _, _)) = message.thread {
+                        roots.insert(root.to_string());
+                    }
+                    ids.push((
+                        message.id.to_string(),
+                        message.created_at.0,
+                        message.mentions.clone(),
+                    ));
                 }
             }
+            super::threads::purge_room_threads(txn, k, roots)?;
+            super::search::unindex_room(txn, k)?;
             txn.open_table(MESSAGES)
                 .map_err(unavailable)?
                 .retain_in((k, 0u64)..=(k, u64::MAX), |_, _| false)
                 .map_err(unavailable)?;
             let mut by_id = txn.open_table(MESSAGE_IDS).map_err(unavailable)?;
             let mut by_time = txn.open_table(MESSAGE_TIMES).map_err(unavailable)?;
-            for (message_id, at) in &ids {
+            for (message_id, at, mentioned) in &ids {
+                super::messages::unindex_mentions(txn, mentioned, *at, message_id, k)?;
                 by_id.remove(message_id.as_str()).map_err(unavailable)?;
                 by_time
                     .remove((*at, message_id.as_str()))
                     .map_err(unavailable)?;
             }
             txn.open_table(ROOM_SEQ)
+                .map_err(unavailable)?
+                .remove(k)
+                .map_err(unavailable)?;
+            txn.open_table(MESSAGE_REVS)
+                .map_err(unavailable)?
+                .retain_in((k, 0u64)..=(k, u64::MAX), |_, _| false)
+                .map_err(unavailable)?;
+            txn.open_table(ROOM_REV)
                 .map_err(unavailable)?
                 .remove(k)
                 .map_err(unavailable)?;

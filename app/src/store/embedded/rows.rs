@@ -9,8 +9,8 @@ use crate::model::{
     AuditId, MemberRole, MessageId, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
 };
 use crate::store::{
-    AuditEntry, InvitationRecord, MembershipRecord, MessageRecord, RoomRecord, SessionRecord,
-    UserRecord,
+    AuditEntry, EditRecord, InvitationRecord, MembershipRecord, MessageRecord, ReactionRecord,
+    RoomRecord, SessionRecord, ThreadLink, ThreadSummary, UserRecord,
 };
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -44,8 +44,45 @@ pub(super) const MESSAGE_TIMES: TableDefinition<(i64, &str), ()> =
     TableDefinition::new("message_times");
 pub(super) const NONCES: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("nonces");
 pub(super) const ROOM_SEQ: TableDefinition<&str, u64> = TableDefinition::new("room_seq");
+/// Each room's latest revision (see `store::messages`).
+pub(super) const ROOM_REV: TableDefinition<&str, u64> = TableDefinition::new("room_rev");
+/// (room, revision) -> the sequence of the message whose last change took that revision: the change
+/// feed. A message changed again moves to its new revision.
+pub(super) const MESSAGE_REVS: TableDefinition<(&str, u64), u64> =
+    TableDefinition::new("message_revs");
+/// (user, created_at, message id) -> (room, seq): the messages that mention someone, by time.
+pub(super) const MENTIONS: TableDefinition<(&str, i64, &str), (&str, u64)> =
+    TableDefinition::new("mentions");
+/// (user, room, seq): the same, by room, for counting unread mentions.
+pub(super) const ROOM_MENTIONS: TableDefinition<(&str, &str, u64), ()> =
+    TableDefinition::new("room_mentions");
+/// The change feed of replies only in a thread (which live under their root, not the room):
+/// (room, rev) -> (root, reply rev), beside `MESSAGE_REVS` for the rest.
+pub(super) const REPLY_REVS: TableDefinition<(&str, u64), (&str, u64)> =
+    TableDefinition::new("reply_revs");
+/// Every reply by thread, in creation order: (root, reply rev) -> where the reply is stored.
+pub(super) const THREAD_REPLIES: TableDefinition<(&str, u64), (&str, u64)> =
+    TableDefinition::new("thread_replies");
+/// Files (see `files`): id -> JSON `FileRow`; blob SHA-256 -> how many records point at it; owner ->
+/// bytes their files take; (created at, id) of files not attached yet; (message, file) carried.
+pub(super) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
+pub(super) const BLOB_REFS: TableDefinition<&str, u64> = TableDefinition::new("blob_refs");
+pub(super) const FILE_USAGE: TableDefinition<&str, u64> = TableDefinition::new("file_usage");
+pub(super) const PENDING_FILES: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("pending_files");
+pub(super) const MESSAGE_FILES: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("message_files");
+/// The search index (see `search`): (room, term, created at, message id).
+pub(super) const SEARCH_TERMS: TableDefinition<(&str, &str, i64, &str), ()> =
+    TableDefinition::new("search_index");
+/// (user, root) -> JSON `ThreadFollowRow`.
+pub(super) const THREAD_FOLLOWS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("thread_follows");
 pub(super) const READ_MARKERS: TableDefinition<(&str, &str), u64> =
     TableDefinition::new("read_markers");
+/// (user, room) -> what the user hears about the room, when not the default.
+pub(super) const NOTIFY_LEVELS: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("notify_levels");
 pub(super) const AUDIT: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("audit");
 
 #[derive(Serialize, Deserialize)]
@@ -236,12 +273,34 @@ pub(super) struct MessageRow {
     pub(super) id: MessageId,
     pub(super) room_id: RoomId,
     pub(super) seq: u64,
+    /// 0 in rows written before revisions existed.
+    #[serde(default)]
+    pub(super) rev: u64,
     pub(super) author_id: UserId,
     pub(super) body: String,
     pub(super) nonce: String,
     pub(super) created_at: Timestamp,
     pub(super) edited_at: Option<Timestamp>,
     pub(super) deleted_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) reactions: Vec<(String, Vec<UserId>)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) edits: Vec<(String, Timestamp)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) mentions: Vec<UserId>,
+    /// (root, in the room too, reply rev) on replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) thread: Option<(MessageId, bool, u64)>,
+    /// (count, last reply, repliers) on roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) replies: Option<(u64, Timestamp, Vec<UserId>)>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct ThreadFollowRow {
+    pub(super) room: RoomId,
+    pub(super) read: u64,
+    pub(super) followed_at: Timestamp,
 }
 
 impl From<&MessageRecord> for MessageRow {
@@ -250,12 +309,29 @@ impl From<&MessageRecord> for MessageRow {
             id: m.id,
             room_id: m.room_id,
             seq: m.seq,
+            rev: m.rev,
             author_id: m.author_id,
             body: m.body.clone(),
             nonce: m.nonce.clone(),
             created_at: m.created_at,
             edited_at: m.edited_at,
             deleted_at: m.deleted_at,
+            reactions: m
+                .reactions
+                .iter()
+                .map(|r| (r.emoji.clone(), r.users.clone()))
+                .collect(),
+            edits: m
+                .edits
+                .iter()
+                .map(|e| (e.body.clone(), e.replaced_at))
+                .collect(),
+            mentions: m.mentions.clone(),
+            thread: m.thread.map(|t| (t.root, t.in_room, t.at_rev)),
+            replies: m
+                .replies
+                .as_ref()
+                .map(|r| (r.count, r.last_reply_at, r.repliers.clone())),
         }
     }
 }
@@ -266,12 +342,36 @@ impl From<MessageRow> for MessageRecord {
             id: m.id,
             room_id: m.room_id,
             seq: m.seq,
+            rev: m.rev,
             author_id: m.author_id,
             body: m.body,
             nonce: m.nonce,
             created_at: m.created_at,
             edited_at: m.edited_at,
             deleted_at: m.deleted_at,
+            reactions: m
+                .reactions
+                .into_iter()
+                .map(|(emoji, users)| ReactionRecord { emoji, users })
+                .collect(),
+            edits: m
+                .edits
+                .into_iter()
+                .map(|(body, replaced_at)| EditRecord { body, replaced_at })
+                .collect(),
+            mentions: m.mentions,
+            thread: m.thread.map(|(root, in_room, at_rev)| ThreadLink {
+                root,
+                in_room,
+                at_rev,
+            }),
+            replies: m
+                .replies
+                .map(|(count, last_reply_at, repliers)| ThreadSummary {
+                    count,
+                    last_reply_at,
+                    repliers,
+                }),
         }
     }
 }

@@ -17,6 +17,9 @@ pub(super) const DIRECT_KEY_INDEX: &str = "direct_key_unique";
 
 pub(super) const SEQ_INDEX: &str = "room_seq_unique";
 
+/// No two messages of a room ever took the same revision (`revs` holds every one a message took).
+pub(super) const REV_INDEX: &str = "room_revs_unique";
+
 pub(super) const NONCE_INDEX: &str = "room_author_nonce_unique";
 
 impl MongoStore {
@@ -40,6 +43,27 @@ impl MongoStore {
                     .unique(true)
                     // Only direct rooms carry a key; other rooms must not clash on a missing one.
                     .partial_filter_expression(doc! { "direct_key": { "$type": "string" } })
+                    .build(),
+            )
+            .build();
+        // Documents from before revisions have none, and must not clash on the missing field.
+        let revs = IndexModel::builder()
+            .keys(doc! { "room_id": 1, "revs": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name(REV_INDEX.to_string())
+                    .unique(true)
+                    .partial_filter_expression(doc! { "revs": { "$exists": true } })
+                    .build(),
+            )
+            .build();
+        // Only replies carry a thread.
+        let thread_replies = IndexModel::builder()
+            .keys(doc! { "thread": 1, "at_rev": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("thread_replies".to_string())
+                    .partial_filter_expression(doc! { "thread": { "$exists": true } })
                     .build(),
             )
             .build();
@@ -93,11 +117,44 @@ impl MongoStore {
                 &self.messages,
                 vec![
                     unique(doc! { "room_id": 1, "seq": 1 }, SEQ_INDEX),
+                    revs,
+                    // The change feed, and the room's latest revision.
+                    index(doc! { "room_id": 1, "rev": 1 }, "room_rev"),
+                    // Someone's mentions, newest first; and per room, for unread counts.
+                    index(
+                        doc! { "mentions": 1, "created_at": -1, "_id": -1 },
+                        "mentions_newest",
+                    ),
+                    index(
+                        doc! { "mentions": 1, "room_id": 1, "seq": 1 },
+                        "mentions_by_room",
+                    ),
                     unique(
                         doc! { "room_id": 1, "author_id": 1, "nonce": 1 },
                         NONCE_INDEX,
                     ),
                     index(doc! { "created_at": 1 }, "created_at"),
+                    thread_replies,
+                    // Search (see `search`).
+                    index(
+                        doc! { "room_id": 1, "terms": 1, "created_at": -1 },
+                        "room_terms",
+                    ),
+                ],
+            ),
+            (
+                &self.thread_follows,
+                vec![
+                    index(doc! { "user_id": 1, "followed_at": -1 }, "user_followed"),
+                    index(doc! { "room_id": 1 }, "room_id"),
+                ],
+            ),
+            (
+                &self.files,
+                vec![
+                    index(doc! { "message_id": 1, "created_at": 1 }, "message_created"),
+                    index(doc! { "blob_id": 1 }, "blob_id"),
+                    index(doc! { "thumb_blob_id": 1 }, "thumb_blob_id"),
                 ],
             ),
             (

@@ -11,6 +11,7 @@
 //! - `invitations`: open invitations, unique on (`room_id`, `user_id`).
 //! - `messages`: unique on (`room_id`, `seq`) and on (`room_id`, `author_id`, `nonce`).
 //! - `read_markers`: unique on (`user_id`, `room_id`).
+//! - `thread_follows`: `_id` "user:root"; by (`user_id`, `followed_at`) and `room_id` (see `threads`).
 //! - `audit_log`: insert-only; `actor_key` is the lowercased actor name.
 //!
 //! Every index is created at start-up (idempotent). Filters are always built here from typed values, so
@@ -22,20 +23,25 @@
 
 mod audit;
 mod bus;
+mod contention;
 mod errors;
+mod files;
 mod indexes;
+mod message_rows;
 mod messages;
 mod query;
 mod read_markers;
 mod rooms;
 mod rows;
+mod search;
 mod sessions;
+mod threads;
 mod users;
 
 use super::{Store, StoreError, StoreResult};
 use async_trait::async_trait;
+use contention::{RoomLocks, SeqHints};
 use errors::{describe, OrUnavailable};
-use messages::{RoomLocks, SeqHints};
 use mongodb::bson::{doc, Document};
 use mongodb::options::{Acknowledgment, ClientOptions, CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection, Database};
@@ -57,7 +63,21 @@ const MESSAGES: &str = "messages";
 
 const READ_MARKERS: &str = "read_markers";
 
+const THREAD_FOLLOWS: &str = "thread_follows";
+
 const AUDIT_LOG: &str = "audit_log";
+
+/// Files' records, and each owner's bytes (the bytes are in GridFS: see `files`).
+const FILES: &str = "files";
+const FILE_USAGE: &str = "file_usage";
+
+/// Acknowledged by a majority, journaled: what an acknowledged message or file needs.
+fn durable_write_concern() -> WriteConcern {
+    WriteConcern::builder()
+        .w(Acknowledgment::Majority)
+        .journal(true)
+        .build()
+}
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -79,11 +99,18 @@ pub struct MongoStore {
     /// The same collection, with majority and journaled writes for acknowledged messages.
     messages_durable: Collection<Document>,
     read_markers: Collection<Document>,
+    thread_follows: Collection<Document>,
     audit: Collection<Document>,
+    files: Collection<Document>,
+    /// The same, with durable writes: a file is acknowledged only once it is.
+    files_durable: Collection<Document>,
+    file_usage: Collection<Document>,
     /// Serializes appends to one room inside this process; see [`RoomLocks`].
     append_locks: Arc<RoomLocks>,
     /// A lower bound of each recently used room's last sequence; see [`SeqHints`].
     seq_hints: Arc<SeqHints>,
+    /// The same for each room's latest revision.
+    rev_hints: Arc<SeqHints>,
 }
 
 impl MongoStore {
@@ -109,12 +136,7 @@ impl MongoStore {
             })?;
 
         let durable = CollectionOptions::builder()
-            .write_concern(
-                WriteConcern::builder()
-                    .w(Acknowledgment::Majority)
-                    .journal(true)
-                    .build(),
-            )
+            .write_concern(durable_write_concern())
             .build();
         let store = MongoStore {
             users: db.collection(USERS),
@@ -124,14 +146,20 @@ impl MongoStore {
             memberships: db.collection(MEMBERSHIPS),
             invitations: db.collection(INVITATIONS),
             messages: db.collection(MESSAGES),
-            messages_durable: db.collection_with_options(MESSAGES, durable),
+            messages_durable: db.collection_with_options(MESSAGES, durable.clone()),
             read_markers: db.collection(READ_MARKERS),
+            thread_follows: db.collection(THREAD_FOLLOWS),
             audit: db.collection(AUDIT_LOG),
+            files: db.collection(FILES),
+            files_durable: db.collection_with_options(FILES, durable.clone()),
+            file_usage: db.collection(FILE_USAGE),
             append_locks: Arc::default(),
             seq_hints: Arc::default(),
+            rev_hints: Arc::default(),
             db,
         };
         store.create_indexes().await?;
+        store.backfill_search_terms().await?;
         store.index_skeletons().await?;
         tracing::info!(database, "MongoDB store ready");
         Ok(store)

@@ -113,12 +113,14 @@ impl RoomStore for MongoStore {
             return Err(StoreError::NotFound("room"));
         }
         self.seq_hints.forget(&id);
+        self.rev_hints.forget(&id);
         let by_room = doc! { "room_id": &id };
         for collection in [
             &self.memberships,
             &self.invitations,
             &self.messages,
             &self.read_markers,
+            &self.thread_follows,
         ] {
             collection
                 .delete_many(by_room.clone())

@@ -6,12 +6,10 @@
 
 use super::errors::OrUnavailable;
 use crate::domain::{DisplayName, RoomName, RoomTopic, Username};
-use crate::model::{
-    AuditId, MemberRole, MessageId, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
-};
+use crate::model::{AuditId, MemberRole, Role, RoomId, RoomKind, SessionId, Timestamp, UserId};
 use crate::store::{
-    clamp_limit, AuditEntry, InvitationRecord, MembershipRecord, MessageRecord, Page, ReadMarker,
-    RoomRecord, SessionRecord, StoreError, StoreResult, UserRecord,
+    clamp_limit, AuditEntry, InvitationRecord, MembershipRecord, Page, ReadMarker, RoomRecord,
+    SessionRecord, StoreError, StoreResult, UserRecord,
 };
 use futures::TryStreamExt;
 use mongodb::bson::{self, DateTime, Document};
@@ -341,38 +339,6 @@ impl Row for MembershipRow {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-pub(super) struct MessageRow {
-    #[serde(rename = "_id")]
-    pub(super) id: String,
-    pub(super) room_id: String,
-    pub(super) seq: i64,
-    pub(super) author_id: String,
-    pub(super) body: String,
-    pub(super) nonce: String,
-    pub(super) created_at: i64,
-    pub(super) edited_at: Option<i64>,
-    pub(super) deleted_at: Option<i64>,
-}
-
-impl Row for MessageRow {
-    type Record = MessageRecord;
-    const WHAT: &'static str = "message";
-    fn into_record(self) -> StoreResult<MessageRecord> {
-        Ok(MessageRecord {
-            id: parse_id::<MessageId>(&self.id, "message id")?,
-            room_id: parse_id::<RoomId>(&self.room_id, "message room id")?,
-            seq: seq_from_db(self.seq)?,
-            author_id: parse_id::<UserId>(&self.author_id, "message author id")?,
-            body: self.body,
-            nonce: self.nonce,
-            created_at: Timestamp(self.created_at),
-            edited_at: self.edited_at.map(Timestamp),
-            deleted_at: self.deleted_at.map(Timestamp),
-        })
-    }
-}
-
 #[derive(Deserialize)]
 pub(super) struct ReadMarkerRow {
     pub(super) room_id: String,
@@ -472,6 +438,18 @@ impl Row for InvitationRow {
             at: Timestamp(self.at),
         })
     }
+}
+
+/// User ids as stored, each once, in first-seen order.
+pub(super) fn unique_ids(users: &[UserId]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(users.len());
+    for user in users {
+        let id = user.to_string();
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

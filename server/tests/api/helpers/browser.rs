@@ -89,6 +89,32 @@ impl Browser {
         self.answer(response).await
     }
 
+    /// POSTs `body` as raw bytes (a file upload), with our Origin.
+    pub async fn post_bytes(&mut self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
+        let response = self
+            .with_extras(self.http.post(format!("{}{path}", self.base)))
+            .header("origin", &self.origin)
+            .header("cookie", self.cookie_header())
+            .header("user-agent", &self.user_agent)
+            .body(body)
+            .send()
+            .await
+            .expect("request failed");
+        self.answer(response).await
+    }
+
+    /// A GET with more headers, answered as it comes (status, headers, bytes).
+    pub async fn get_raw(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self
+            .with_extras(self.http.get(format!("{}{path}", self.base)))
+            .header("cookie", self.cookie_header())
+            .header("user-agent", &self.user_agent);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request failed")
+    }
+
     /// GETs a server function or page.
     pub async fn get(&mut self, path: &str) -> Answer {
         let response = self
@@ -167,3 +193,20 @@ impl Browser {
 
 /// A password the strength check accepts.
 pub const GOOD_PASSWORD: &str = "velvet-orbit-cactus-91";
+
+/// `owner` creates a public room and everyone in `others` joins it.
+pub async fn public_room(owner: &mut Browser, others: &mut [&mut Browser]) -> app::model::RoomId {
+    let room = owner
+        .post(
+            "/api/rooms/create",
+            &[("name", "Shared"), ("topic", ""), ("private", "false")],
+        )
+        .await;
+    assert_eq!(room.status, 200, "{room:?}");
+    let id = room.body["id"].as_str().unwrap().to_owned();
+    for other in others {
+        let joined = other.post("/api/rooms/join", &[("room", &id)]).await;
+        assert_eq!(joined.status, 200, "{joined:?}");
+    }
+    id.parse().unwrap()
+}

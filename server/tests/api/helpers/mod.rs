@@ -34,7 +34,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _data_dir: tempfile::TempDir,
+    pub data_dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -124,7 +124,7 @@ pub async fn spawn_app_with(kind: StoreKind, extra: &[(&str, String)]) -> TestAp
         client,
         shutdown: Some(tx),
         server,
-        _data_dir: data_dir,
+        data_dir,
     }
 }
 

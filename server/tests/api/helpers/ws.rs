@@ -44,13 +44,34 @@ pub fn send(room: app::model::RoomId, nonce: &str, body: &str) -> ClientMsg {
         room,
         nonce: nonce.into(),
         body: body.into(),
+        thread: None,
+        also_in_room: false,
+    }
+}
+
+/// A reply in `root`'s thread, and (`also_in_room`) in the room's timeline too.
+pub fn send_reply(
+    room: app::model::RoomId,
+    root: app::model::MessageId,
+    also_in_room: bool,
+    nonce: &str,
+    body: &str,
+) -> ClientMsg {
+    ClientMsg::Send {
+        room,
+        nonce: nonce.into(),
+        body: body.into(),
+        thread: Some(root),
+        also_in_room,
     }
 }
 
 /// Reads up to the `Synced` of `room`; its last sequence.
 pub async fn synced(ws: &mut WsClient, room: app::model::RoomId) -> u64 {
     ws.recv_until(|m| match m {
-        ServerMsg::Synced { room: r, last_seq } if *r == room => Some(*last_seq),
+        ServerMsg::Synced {
+            room: r, last_seq, ..
+        } if *r == room => Some(*last_seq),
         _ => None,
     })
     .await
