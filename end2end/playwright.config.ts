@@ -16,6 +16,9 @@ export default defineConfig({
   outputDir: "test-results",
   use: {
     baseURL,
+    // The service worker is pwa.spec.ts's subject, which allows it; elsewhere it would only add
+    // work (each new context fetching the app's files for it) and stand between tests and routes.
+    serviceWorkers: "block",
     screenshot: "only-on-failure",
     trace: "retain-on-failure",
   },

@@ -12,6 +12,7 @@ pub mod files;
 pub mod model;
 pub mod pages;
 pub mod protocol;
+pub mod pwa;
 
 #[cfg(feature = "ssr")]
 pub mod csp;
@@ -55,6 +56,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <link rel="manifest" href="/manifest.webmanifest" />
+                <link rel="apple-touch-icon" href="/icons/apple-touch-icon.png" />
+                <meta name="theme-color" content="#4f46e5" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -70,6 +74,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     mark_hydrated();
+    pwa::register();
     let user = auth::UserContext::provide();
     components::time::ReaderClock::provide();
     let live = chat::live::Live::provide();

@@ -5,7 +5,8 @@
 //! JSON-encoded message. A frame the server cannot read is answered with an `Error` message and the
 //! connection stays open. See the README for a walk-through.
 
-use crate::model::{MemberRole, MessageId, RoomId, Timestamp, UserId};
+use crate::files::FileView;
+use crate::model::{FileId, MemberRole, MessageId, RoomId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Longest message body, in characters.
@@ -92,6 +93,10 @@ pub enum ClientMsg {
         /// With `thread`: also post the reply to the room's timeline.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         also_in_room: bool,
+        /// Files uploaded to the room for this message (`POST /api/files`), in the order shown; the
+        /// body may then be empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<FileId>,
     },
     Edit {
         id: MessageId,
@@ -155,6 +160,9 @@ pub struct MessageView {
     /// On a root with replies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replies: Option<RepliesView>,
+    /// The files it carries (none once deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileView>,
 }
 
 impl MessageView {
@@ -340,6 +348,7 @@ mod tests {
             body: "hi".into(),
             thread: None,
             also_in_room: false,
+            files: Vec::new(),
         };
         let json = serde_json::to_string(&send).unwrap();
         assert_eq!(

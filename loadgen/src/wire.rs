@@ -207,6 +207,7 @@ mod tests {
             body: String::from_utf8(body).unwrap(),
             thread: None,
             also_in_room: false,
+            files: Vec::new(),
         };
         assert_eq!(frame, encode(&expected));
         assert_eq!(
@@ -242,6 +243,7 @@ mod tests {
             reactions: Vec::new(),
             thread: None,
             replies: None,
+            files: Vec::new(),
         };
         let bytes = server_frame(&ServerMsg::Message { message: view });
         let Ok(Frame::Lite(lite)) = decode(&bytes) else {

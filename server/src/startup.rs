@@ -275,9 +275,21 @@ fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
                 .as_ref()
                 .map(|token| Arc::from(token.0.as_str())),
         });
+    let options = &state.leptos_options;
+    let worker = app::pwa::ServiceWorker::for_site(
+        std::path::Path::new(&*options.site_root),
+        &options.site_pkg_dir,
+    );
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(
+            "/sw.js",
+            get(move || {
+                let worker = worker.clone();
+                async move { worker.response() }
+            }),
+        )
         .merge(scrapers)
         .route("/api/ws", get(app::chat::socket::upgrade))
         .leptos_routes(&state, routes, {

@@ -107,6 +107,8 @@ pub async fn delete(
         ));
     }
     let members = state.store.list_members(id).await?;
+    // The files first: once the room is gone, nobody could be checked as able to read them.
+    state.store.delete_room_files(id).await?;
     state.store.delete_room(id).await?;
     for member in &members {
         state.hub.unfollow(member.user_id, id);

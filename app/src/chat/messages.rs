@@ -8,11 +8,12 @@ use super::render::message_html;
 use crate::auth::sessions::Authenticated;
 use crate::domain::{mentions, Emoji, MessageBody, Nonce};
 use crate::error::AppError;
-use crate::model::{MemberRole, MessageId, Role, RoomId, Timestamp, UserId};
+use crate::model::{FileId, MemberRole, MessageId, Role, RoomId, Timestamp, UserId};
 use crate::protocol::{MessageView, ReactionView, RepliesView, ServerMsg, ThreadRef};
 use crate::state::AppState;
 use crate::store::{
-    Appended, Changed, HistoryQuery, MessageChange, MessageRecord, NewMessage, UserRecord,
+    Appended, Changed, HistoryQuery, MessageChange, MessageRecord, NewMessage, StoreError,
+    UserRecord,
 };
 use std::collections::hash_map::{Entry, HashMap};
 
@@ -83,6 +84,7 @@ pub fn message_view(message: &MessageRecord, author: &Author) -> MessageView {
             last_reply_at: r.last_reply_at,
             repliers: r.repliers.clone(),
         }),
+        files: message.files.clone(),
     }
 }
 
@@ -116,21 +118,27 @@ fn spend_budget(state: &AppState, me: &UserRecord) -> Result<(), AppError> {
     state.limits.message(me.id)
 }
 
-/// Stores a message (or finds the one this nonce already made) and, if it is new, publishes it to the
-/// room. A reply (`thread`) goes through `threads::send_reply`, which checks its root first. The caller's ack may follow: the sender's own copy reaches it through its inbox, which its
-/// connection reads only after answering the command.
+/// Stores a message (or finds the one this nonce already made) with the `files` uploaded for it and,
+/// if it is new, publishes it to the room. A reply (`thread`) goes through `threads::send_reply`,
+/// which checks its root first. The caller's ack may follow: the sender's own copy reaches it
+/// through its inbox, which its connection reads only after answering the command.
 pub async fn send(
     state: &AppState,
     me: &UserRecord,
     room: RoomId,
-    nonce: &str,
-    body: &str,
+    (nonce, body): (&str, &str),
     thread: Option<(MessageId, bool)>,
+    files: &[FileId],
 ) -> Result<Appended, AppError> {
-    let body = MessageBody::parse(body)?;
+    let body = if files.is_empty() {
+        MessageBody::parse(body)?
+    } else {
+        MessageBody::parse_beside_files(body)?
+    };
     let nonce = Nonce::parse(nonce)?;
     spend_budget(state, me)?;
     postable_room(state, me.id, room).await?;
+    let attached = crate::files::attachable(state, me, room, &nonce, files).await?;
     let mentioned = resolve_mentions(state, me, room, &body).await?;
     let appended = state
         .store
@@ -142,8 +150,12 @@ pub async fn send(
             created_at: Timestamp::now(),
             mentions: mentioned,
             thread,
+            files: attached,
         })
         .await?;
+    if !files.is_empty() {
+        attach(state, me, &appended, files).await?;
+    }
     // A retried nonce made nothing new: the room already has it.
     if appended.created {
         let view = message_view(&appended.message, &Author::of(me));
@@ -152,6 +164,41 @@ pub async fn send(
             .publish_room(room, ServerMsg::Message { message: view });
     }
     Ok(appended)
+}
+
+/// Marks the files as the message's (so they are kept, and go with it). For a new message that
+/// cannot have them (the same upload sent twice at once), the message is taken back: it must not
+/// show files that are not its own. A retried send finds them its own already, or completes what a
+/// crash cut short.
+async fn attach(
+    state: &AppState,
+    me: &UserRecord,
+    appended: &Appended,
+    files: &[FileId],
+) -> Result<(), AppError> {
+    let message = &appended.message;
+    let Err(e) = state
+        .store
+        .attach_files(message.id, message.room_id, me.id, files)
+        .await
+    else {
+        return Ok(());
+    };
+    if !appended.created {
+        tracing::warn!(message = %message.id, error = %e, "a retried send could not attach its files");
+        return Ok(());
+    }
+    state
+        .store
+        .delete_message(message.id, Timestamp::now())
+        .await?;
+    Err(match e {
+        StoreError::NotFound(_) => AppError::invalid(
+            "files",
+            "One of these files was sent in another message already.",
+        ),
+        other => other.into(),
+    })
 }
 
 /// The members `body` mentions: those named (`@username`), and everyone for `@room`, which only the
@@ -244,7 +291,11 @@ pub async fn delete(
     id: MessageId,
 ) -> Result<MessageView, AppError> {
     spend_budget(state, me)?;
-    own_message(state, me, id).await?;
+    let message = own_message(state, me, id).await?;
+    // The files first: a deleted message must not leave them readable.
+    if !message.files.is_empty() {
+        state.store.delete_message_files(id).await?;
+    }
     let change = MessageChange::Delete {
         at: Timestamp::now(),
     };
@@ -255,6 +306,7 @@ pub async fn delete(
 /// Deletes anyone's message (moderation; the caller has checked the right to) and shows the room the
 /// tombstone.
 pub async fn tombstone(state: &AppState, id: MessageId) -> Result<MessageView, AppError> {
+    state.store.delete_message_files(id).await?;
     let change = MessageChange::Delete {
         at: Timestamp::now(),
     };

@@ -8,7 +8,7 @@ use super::messages::{author, message_view, message_views};
 use super::{FollowedThread, ThreadPage};
 use crate::auth::sessions::Authenticated;
 use crate::error::AppError;
-use crate::model::{MessageId, RoomId, Timestamp};
+use crate::model::{FileId, MessageId, RoomId, Timestamp};
 use crate::protocol::ServerMsg;
 use crate::state::AppState;
 use crate::store::{Appended, MessageChange, MessageRecord, UserRecord};
@@ -17,20 +17,20 @@ use std::collections::HashMap;
 /// Replies per page of a thread panel.
 pub const PAGE: u32 = 50;
 
-/// Sends a reply to `root` in `room` (also to the room's timeline with `also_in_room`): checked like
-/// any message, under a root it may go under, then the root's summary and the followers.
+/// Sends a reply (`text`: nonce and body) to `root` in `room` (also to the room's timeline with
+/// `also_in_room`): checked like any message, under a root it may go under, then the root's summary and the followers.
 pub async fn send_reply(
     state: &AppState,
     me: &UserRecord,
     room: RoomId,
-    nonce: &str,
-    body: &str,
+    text: (&str, &str),
     (root, also_in_room): (MessageId, bool),
+    files: &[FileId],
 ) -> Result<Appended, AppError> {
     postable_room(state, me.id, room).await?;
     let root = root_for_reply(state, room, root).await?;
     let thread = Some((root.id, also_in_room));
-    let appended = super::messages::send(state, me, room, nonce, body, thread).await?;
+    let appended = super::messages::send(state, me, room, text, thread, files).await?;
     // Also on a retry: a summary a crash left behind is brought up to date.
     after_reply(state, me, &root, &appended.message).await?;
     Ok(appended)

@@ -75,6 +75,7 @@ mod tests {
             reactions: Vec::new(),
             thread: None,
             replies: None,
+            files: Vec::new(),
         }
     }
 

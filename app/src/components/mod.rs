@@ -1,3 +1,4 @@
+pub mod attachments;
 pub mod avatar;
 pub mod dialog;
 pub mod emoji_picker;

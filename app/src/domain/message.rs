@@ -29,6 +29,16 @@ impl MessageBody {
         }
         Ok(Self(raw.to_owned()))
     }
+
+    /// The text beside files, which may be left empty (the files are the message); otherwise as
+    /// `parse`.
+    pub fn parse_beside_files(raw: &str) -> Result<Self, AppError> {
+        if raw.trim().is_empty() {
+            Ok(Self(String::new()))
+        } else {
+            Self::parse(raw)
+        }
+    }
 }
 
 /// Chosen by the client to make a send retryable: 1-64 letters, digits, `-` and `_`.
@@ -61,6 +71,8 @@ mod tests {
     #[test]
     fn bodies_and_nonces_are_checked() {
         assert!(MessageBody::parse("   ").is_err());
+        assert_eq!(MessageBody::parse_beside_files("  ").unwrap().as_str(), "");
+        assert!(MessageBody::parse_beside_files("\u{202E}x").is_err());
         assert!(MessageBody::parse(&"x".repeat(MAX_BODY_CHARS)).is_ok());
         assert!(MessageBody::parse(&"é".repeat(MAX_BODY_CHARS + 1)).is_err());
         assert_eq!(

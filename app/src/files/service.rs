@@ -4,11 +4,12 @@ use super::media::{self, Sniffed};
 use super::FileView;
 use crate::auth::sessions::Authenticated;
 use crate::chat::access::readable_room;
+use crate::domain::Nonce;
 use crate::error::AppError;
 use crate::model::{FileId, RoomId, Timestamp, UserId};
 use crate::rate_limit::KeyedRateLimit;
 use crate::state::AppState;
-use crate::store::{FilePart, FileRecord, NewFile, StoreError};
+use crate::store::{FilePart, FileRecord, NewFile, StoreError, UserRecord};
 use std::time::Duration;
 
 /// Upload limits: the largest file, each person's quota, and how many uploads a minute.
@@ -108,6 +109,59 @@ pub async fn upload(
             other => other.into(),
         })?;
     Ok(file_view(&stored))
+}
+
+/// The files `me` may send in `room` with the message of `nonce`, as it will show them: their own
+/// uploads to that room, not sent yet, or (a retried send) sent already with this very message.
+pub async fn attachable(
+    state: &AppState,
+    me: &UserRecord,
+    room: RoomId,
+    nonce: &Nonce,
+    ids: &[FileId],
+) -> Result<Vec<FileView>, AppError> {
+    if ids.len() > super::MAX_FILES_PER_MESSAGE {
+        return Err(AppError::invalid(
+            "files",
+            format!(
+                "A message carries at most {} files.",
+                super::MAX_FILES_PER_MESSAGE
+            ),
+        ));
+    }
+    let mut views = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        if ids[..i].contains(id) {
+            return Err(AppError::invalid(
+                "files",
+                "The same file is attached twice.",
+            ));
+        }
+        // Someone else's file reads as missing: its existence is not told.
+        let file = state
+            .store
+            .file(*id)
+            .await?
+            .filter(|f| f.owner == me.id && f.room == Some(room))
+            .ok_or_else(|| {
+                AppError::invalid("files", "A file to send is missing: upload it again.")
+            })?;
+        if let Some(sent_with) = file.message {
+            let retried = state
+                .store
+                .message_by_id(sent_with)
+                .await?
+                .is_some_and(|m| m.author_id == me.id && m.nonce == nonce.as_str());
+            if !retried {
+                return Err(AppError::invalid(
+                    "files",
+                    "One of these files was sent in another message already.",
+                ));
+            }
+        }
+        views.push(file_view(&file));
+    }
+    Ok(views)
 }
 
 /// A file the reader may open: its room readable by them (a profile picture: anyone signed in).

@@ -128,8 +128,10 @@ pub trait FileStore: Send + Sync {
         range: Option<(u64, u64)>,
     ) -> StoreResult<Option<Vec<u8>>>;
 
-    /// Attaches `owner`'s pending files in `room` to `message`. `NotFound` (and nothing changed) when
-    /// one is missing, someone else's, in another room or attached already.
+    /// Attaches `owner`'s pending files in `room` to `message`; files attached to `message` already
+    /// are left as they are (a retried send completes an attachment a crash cut short). `NotFound`
+    /// (and nothing changed) when one is missing, someone else's, in another room or attached to
+    /// another message.
     async fn attach_files(
         &self,
         message: MessageId,
@@ -140,6 +142,9 @@ pub trait FileStore: Send + Sync {
 
     /// Deletes the files `message` carries; returns how many.
     async fn delete_message_files(&self, message: MessageId) -> StoreResult<u64>;
+
+    /// Deletes every file shared in `room` (the room is being deleted); returns how many.
+    async fn delete_room_files(&self, room: RoomId) -> StoreResult<u64>;
 
     /// Deletes one file (a cancelled upload, a replaced profile picture); whether it existed.
     async fn delete_file(&self, id: FileId) -> StoreResult<bool>;

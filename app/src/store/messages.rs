@@ -8,6 +8,7 @@
 
 use super::{StoreError, StoreResult};
 use crate::domain::{Emoji, MessageBody, Nonce};
+use crate::files::FileView;
 use crate::model::{MessageId, RoomId, Timestamp, UserId};
 use async_trait::async_trait;
 
@@ -51,6 +52,8 @@ pub struct NewMessage {
     /// A reply to this root (which must be in the same room and not a reply itself), and whether it
     /// is also posted to the room's timeline.
     pub thread: Option<(MessageId, bool)>,
+    /// The files it carries (checked by the caller, attached after the message is stored).
+    pub files: Vec<FileView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +82,8 @@ pub struct MessageRecord {
     pub thread: Option<ThreadLink>,
     /// Set on a root once it has replies.
     pub replies: Option<ThreadSummary>,
+    /// The files it carries, as shown (cleared on deletion, when the files themselves go).
+    pub files: Vec<FileView>,
 }
 
 impl MessageRecord {
@@ -183,6 +188,7 @@ impl MessageChange {
                 message.edits.clear();
                 message.reactions.clear();
                 message.mentions.clear();
+                message.files.clear();
                 message.deleted_at = Some(*at);
                 Ok(true)
             }
@@ -384,6 +390,7 @@ mod tests {
             mentions: Vec::new(),
             thread: None,
             replies: None,
+            files: Vec::new(),
         }
     }
 

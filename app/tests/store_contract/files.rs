@@ -174,10 +174,24 @@ pub async fn files_attach_to_a_message_and_the_rest_is_cleaned_up(h: &mut Harnes
         store.file(a.id).await.unwrap().unwrap().message,
         Some(sent.id)
     );
+    // Attaching again to the same message (a retried send) changes nothing; to another, nothing.
+    store
+        .attach_files(sent.id, room, ana, &[a.id])
+        .await
+        .unwrap();
+    let second = store
+        .append_message(&message(room, ana, "n2", 5_001))
+        .await
+        .unwrap()
+        .message;
     assert_eq!(
-        store.attach_files(sent.id, room, ana, &[a.id]).await,
+        store.attach_files(second.id, room, ana, &[a.id]).await,
         Err(StoreError::NotFound("file")),
-        "attached once only"
+        "attached to one message only"
+    );
+    assert_eq!(
+        store.file(a.id).await.unwrap().unwrap().message,
+        Some(sent.id)
     );
 
     // Pending files older than the clean-up's bound go; attached and newer ones stay.
@@ -194,4 +208,77 @@ pub async fn files_attach_to_a_message_and_the_rest_is_cleaned_up(h: &mut Harnes
         store.file_bytes_of(ana).await.unwrap(),
         late.name.len() as u64
     );
+}
+
+pub async fn a_message_shows_its_files_until_it_is_deleted(h: &mut Harness) {
+    let (room, ana) = make_room(h.store(), "shown").await;
+    let store = h.store();
+    let picture = new_file(ana, Some(room), "cat.png", 1_000);
+    let stored = store
+        .put_file(&picture, vec![7; 100], Some(vec![8; 10]), QUOTA)
+        .await
+        .unwrap();
+    let shown = app::files::FileView {
+        id: stored.id,
+        name: stored.name.clone(),
+        content_type: stored.content_type.clone(),
+        size: 100,
+        dimensions: Some((640, 480)),
+    };
+    let sent = store
+        .append_message(&NewMessage {
+            files: vec![shown.clone()],
+            ..message(room, ana, "with-file", 2_000)
+        })
+        .await
+        .unwrap()
+        .message;
+    assert_eq!(sent.files, vec![shown.clone()]);
+    let read_back = store.message_by_id(sent.id).await.unwrap().unwrap();
+    assert_eq!(read_back.files, vec![shown.clone()]);
+    let page = store.history(room, HistoryQuery::latest(10)).await.unwrap();
+    assert_eq!(page[0].files, vec![shown]);
+    // An edit keeps them; a deletion clears them with the text.
+    let edited = store
+        .edit_message(sent.id, &body("now with words"), Timestamp(3_000))
+        .await
+        .unwrap();
+    assert_eq!(edited.files.len(), 1);
+    store
+        .delete_message(sent.id, Timestamp(4_000))
+        .await
+        .unwrap();
+    let deleted = store.message_by_id(sent.id).await.unwrap().unwrap();
+    assert!(deleted.files.is_empty());
+}
+
+pub async fn deleting_a_rooms_files_leaves_other_rooms_files(h: &mut Harness) {
+    let (room, ana) = make_room(h.store(), "going").await;
+    let (other, _) = make_room(h.store(), "staying").await;
+    let store = h.store();
+    let here = [
+        new_file(ana, Some(room), "a.pdf", 1_000),
+        new_file(ana, Some(room), "b.pdf", 1_001),
+    ];
+    let there = new_file(ana, Some(other), "c.pdf", 1_002);
+    let avatar = new_file(ana, None, "me.png", 1_003);
+    for f in here.iter().chain([&there, &avatar]) {
+        store.put_file(f, vec![1; 10], None, QUOTA).await.unwrap();
+    }
+    let sent = store
+        .append_message(&message(room, ana, "n1", 2_000))
+        .await
+        .unwrap()
+        .message;
+    store
+        .attach_files(sent.id, room, ana, &[here[0].id])
+        .await
+        .unwrap();
+    assert_eq!(store.delete_room_files(room).await.unwrap(), 2);
+    for f in &here {
+        assert_eq!(store.file(f.id).await.unwrap(), None);
+    }
+    assert!(store.file(there.id).await.unwrap().is_some());
+    assert!(store.file(avatar.id).await.unwrap().is_some());
+    assert_eq!(store.file_bytes_of(ana).await.unwrap(), 20);
 }

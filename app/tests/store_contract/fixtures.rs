@@ -73,6 +73,7 @@ pub fn message(room: RoomId, author: UserId, nonce: &str, at: i64) -> NewMessage
         created_at: Timestamp(at),
         mentions: Vec::new(),
         thread: None,
+        files: Vec::new(),
     }
 }
 

@@ -212,6 +212,8 @@ contract!(
     files_are_read_whole_and_in_ranges_and_deleted,
     the_file_quota_holds_under_concurrent_uploads,
     files_attach_to_a_message_and_the_rest_is_cleaned_up,
+    a_message_shows_its_files_until_it_is_deleted,
+    deleting_a_rooms_files_leaves_other_rooms_files,
     search_sees_every_acknowledged_message_while_eight_write,
     audit_log_is_newest_first_and_filterable,
     data_survives_reopen,

@@ -88,7 +88,8 @@ impl Witness {
         self.send_and_wait(&command, nonce).await
     }
 
-    async fn send_and_wait(&mut self, command: &ClientMsg, nonce: &str) -> MessageView {
+    /// Sends a `Send` command under `nonce` and waits for the message to come back; its view.
+    pub async fn send_and_wait(&mut self, command: &ClientMsg, nonce: &str) -> MessageView {
         self.ws.send(command).await;
         let mut acked = None;
         while acked.is_none() {

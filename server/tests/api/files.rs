@@ -1,14 +1,17 @@
 //! Files over the real server: images come back without their metadata, anything else is only ever
 //! a download, readers of the room alone get a file, and an upload over the limit leaves nothing.
 
-use crate::changes::app_with_people;
+use crate::changes::{app_with_people, Witness};
 use crate::helpers::*;
+use app::model::{FileId, RoomId};
+use app::protocol::{ClientMsg, ErrorCode, ServerMsg};
 use std::io::Cursor;
 
 on_both_drivers!(
     an_image_comes_back_without_its_gps_position,
     other_files_are_attachments_and_rooms_keep_their_files,
-    an_upload_over_the_limit_is_refused_and_leaves_nothing
+    an_upload_over_the_limit_is_refused_and_leaves_nothing,
+    a_message_carries_its_files_to_everyone_and_takes_them_when_deleted,
 );
 
 const MARKER: &[u8] = b"GPS-48.8584N-2.2945E";
@@ -220,4 +223,126 @@ async fn an_upload_over_the_limit_is_refused_and_leaves_nothing(kind: StoreKind)
     let fine = upload(&mut ana, room, "small.bin", vec![7; 4_000]).await;
     assert_eq!(fine.status, 201, "{fine:?}");
     assert_eq!(ana.get("/api/files/usage").await.body["used"], 4_000);
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    image::DynamicImage::new_rgb8(width, height)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}
+
+async fn uploaded(browser: &mut Browser, room: RoomId, name: &str, bytes: Vec<u8>) -> FileId {
+    let sent = upload(browser, room, name, bytes).await;
+    assert_eq!(sent.status, 201, "{sent:?}");
+    sent.body["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// The answer to the send of `nonce`: the acknowledged message's id, or the refusal.
+async fn answer(
+    ws: &mut WsClient,
+    nonce: &str,
+) -> Result<app::model::MessageId, (ErrorCode, String)> {
+    ws.recv_until(|m| match m {
+        ServerMsg::Ack { nonce: n, id, .. } if n == nonce => Some(Ok(*id)),
+        ServerMsg::Error {
+            nonce: Some(n),
+            code,
+            message,
+            ..
+        } if n == nonce => Some(Err((*code, message.clone()))),
+        _ => None,
+    })
+    .await
+}
+
+async fn a_message_carries_its_files_to_everyone_and_takes_them_when_deleted(kind: StoreKind) {
+    let (_app, [mut ana, mut ben]) = app_with_people(kind, ["ana", "ben"]).await;
+    let room = public_room(&mut ana, &mut [&mut ben]).await;
+    let picture = uploaded(&mut ana, room, "cat.png", png(40, 30)).await;
+    let plan = uploaded(&mut ana, room, "plan.pdf", b"%PDF-1.7\n%plan".to_vec()).await;
+    let mut a = Witness::join(&ana, room).await;
+    let mut b = Witness::join(&ben, room).await;
+
+    // Files alone, no text: one message carrying both, in the order given, live for Ben.
+    let files = vec![picture, plan];
+    let sent = a
+        .send_and_wait(&send_with_files(room, "f1", "", files.clone()), "f1")
+        .await;
+    assert_eq!(sent.body, "");
+    let shown: Vec<String> = sent
+        .files
+        .iter()
+        .map(|f| format!("{} {} {} {:?}", f.id, f.name, f.content_type, f.dimensions))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            format!("{picture} cat.png image/png Some((40, 30))"),
+            format!("{plan} plan.pdf application/pdf None"),
+        ]
+    );
+    assert_eq!(b.change_of(sent.id).await.files, sent.files);
+    let page = history_page(&mut ben, room, None, "files").await;
+    assert_eq!(page.last().unwrap().files, sent.files, "history shows them");
+
+    // The same send again (an ack lost on the way): the same message, nothing new.
+    a.ws.send(&send_with_files(room, "f1", "", files.clone()))
+        .await;
+    assert_eq!(answer(&mut a.ws, "f1").await, Ok(sent.id));
+
+    // Files go with one message only, only their uploader sends them, ten at most.
+    a.ws.send(&send_with_files(room, "f2", "again", vec![picture]))
+        .await;
+    let (code, why) = answer(&mut a.ws, "f2").await.unwrap_err();
+    assert_eq!(code, ErrorCode::Invalid);
+    assert!(why.contains("another message"), "{why}");
+    let other = uploaded(&mut ana, room, "notes.txt", b"notes".to_vec()).await;
+    b.ws.send(&send_with_files(room, "b1", "mine now", vec![other]))
+        .await;
+    assert_eq!(
+        answer(&mut b.ws, "b1").await.unwrap_err().0,
+        ErrorCode::Invalid
+    );
+    a.ws.send(&send_with_files(room, "f3", "twice", vec![other, other]))
+        .await;
+    assert_eq!(
+        answer(&mut a.ws, "f3").await.unwrap_err().0,
+        ErrorCode::Invalid
+    );
+    let many: Vec<FileId> = (0..=app::files::MAX_FILES_PER_MESSAGE)
+        .map(|_| other)
+        .collect();
+    a.ws.send(&send_with_files(room, "f4", "many", many)).await;
+    assert_eq!(
+        answer(&mut a.ws, "f4").await.unwrap_err().0,
+        ErrorCode::Invalid
+    );
+    // The refused sends took nothing: the upload still goes with a message of its own.
+    let notes = a
+        .send_and_wait(&send_with_files(room, "f5", "my notes", vec![other]), "f5")
+        .await;
+    assert_eq!(notes.files[0].id, other);
+
+    // Deleting the message takes its files: gone for everyone, and off the uploader's quota.
+    let before = ana.get("/api/files/usage").await;
+    let deleted = a.change(sent.id, ClientMsg::Delete { id: sent.id }).await;
+    assert!(deleted.deleted && deleted.files.is_empty());
+    for id in [picture, plan] {
+        let gone = ben.get_raw(&format!("/api/files/{id}"), &[]).await;
+        assert_eq!(gone.status(), 404);
+    }
+    assert_eq!(
+        ben.get_raw(&format!("/api/files/{other}"), &[])
+            .await
+            .status(),
+        200,
+        "another message's file stays"
+    );
+    let after = ana.get("/api/files/usage").await;
+    assert!(
+        after.body["used"].as_u64().unwrap() < before.body["used"].as_u64().unwrap(),
+        "{before:?} -> {after:?}"
+    );
 }

@@ -139,14 +139,19 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
             any::<String>(),
             proptest::option::of(message.clone()),
             any::<bool>(),
+            proptest::collection::vec(any::<u128>(), 0..3),
         )
             .prop_map(
-                |(room, nonce, body, thread, also_in_room)| ClientMsg::Send {
+                |(room, nonce, body, thread, also_in_room, files)| ClientMsg::Send {
                     room,
                     nonce,
                     body,
                     thread,
                     also_in_room,
+                    files: files
+                        .into_iter()
+                        .map(|f| app::model::FileId::from_uuid(uuid::Uuid::from_u128(f)))
+                        .collect(),
                 }
             ),
         (message.clone(), any::<String>()).prop_map(|(id, body)| ClientMsg::Edit { id, body }),

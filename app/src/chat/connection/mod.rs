@@ -17,7 +17,7 @@ use super::hub::{Broadcast, ConnId, Control, Registration};
 use super::{messages, rooms, threads};
 use crate::auth::sessions::{self, Authenticated};
 use crate::error::AppError;
-use crate::model::{MessageId, RoomId, SessionId, Timestamp};
+use crate::model::{FileId, MessageId, RoomId, SessionId, Timestamp};
 use crate::protocol::{ClientMsg, CloseReason, ErrorCode, FrameError, ServerMsg, HEARTBEAT_SECS};
 use crate::state::AppState;
 use crate::store::UserRecord;
@@ -363,9 +363,10 @@ impl Connection {
                 body,
                 thread,
                 also_in_room,
+                files,
             } => {
                 let thread = thread.map(|root| (root, also_in_room));
-                self.send(room, nonce, body, thread).await
+                self.send(room, (nonce, body), thread, files).await
             }
             ClientMsg::Edit { id, body } => {
                 if let Err(e) = messages::edit(&self.state, &self.me, id, &body).await {
@@ -398,15 +399,15 @@ impl Connection {
     async fn send(
         &mut self,
         room: RoomId,
-        nonce: String,
-        body: String,
+        (nonce, body): (String, String),
         thread: Option<(MessageId, bool)>,
+        files: Vec<FileId>,
     ) {
+        let text = (nonce.as_str(), body.as_str());
+        let (state, me) = (&self.state, &self.me);
         let sent = match thread {
-            Some(thread) => {
-                threads::send_reply(&self.state, &self.me, room, &nonce, &body, thread).await
-            }
-            None => messages::send(&self.state, &self.me, room, &nonce, &body, None).await,
+            Some(thread) => threads::send_reply(state, me, room, text, thread, &files).await,
+            None => messages::send(state, me, room, text, None, &files).await,
         };
         match sent {
             Ok(appended) => self.emit(ServerMsg::Ack {

@@ -93,6 +93,7 @@ async fn store_quietly(state: &AppState, me: &Authenticated, room: RoomId, n: u6
             created_at: Timestamp::now(),
             mentions: Vec::new(),
             thread: None,
+            files: Vec::new(),
         })
         .await
         .unwrap();

@@ -43,6 +43,8 @@ pub struct Pending {
     pub retrying: bool,
     /// A reply in this root's thread, and whether it also goes to the room.
     pub thread: Option<(MessageId, bool)>,
+    /// Files uploaded for it, shown with it while it waits.
+    pub files: Vec<crate::files::FileView>,
 }
 
 impl Pending {
@@ -54,6 +56,7 @@ impl Pending {
             body: self.body.clone(),
             thread: self.thread.map(|(root, _)| root),
             also_in_room: self.thread.is_some_and(|(_, also)| also),
+            files: self.files.iter().map(|f| f.id).collect(),
         }
     }
 }
@@ -478,7 +481,13 @@ impl Live {
 
     /// Sends a message (with `thread`, a reply): shown at once as pending, delivered when connected,
     /// re-sent after a reconnect until acknowledged (the nonce keeps it single).
-    pub fn send(&self, room: RoomId, body: String, thread: Option<(MessageId, bool)>) {
+    pub fn send(
+        &self,
+        room: RoomId,
+        body: String,
+        thread: Option<(MessageId, bool)>,
+        files: Vec<crate::files::FileView>,
+    ) {
         let pending = Pending {
             room,
             nonce: new_nonce(),
@@ -486,6 +495,7 @@ impl Live {
             failed: None,
             retrying: false,
             thread,
+            files,
         };
         let frame = pending.frame();
         self.pending.update(|p| p.push(pending));

@@ -1,11 +1,14 @@
 //! The message composer: Enter sends, Shift+Enter breaks the line, Up in an empty composer edits the
 //! reader's last message, `@` offers the room's members (arrows move, Enter or Tab picks, Escape
-//! closes); typing notices go out while typing.
+//! closes); typing notices go out while typing. Files come with "Attach file" (or "Take photo" on a
+//! phone), a drop on the composer or a paste, and go with the next message once uploaded.
 
+use super::uploads::UploadTray;
 use super::RoomUi;
 use crate::chat::live::Live;
 use crate::components::form::keep_typed;
 use crate::domain::{mention_at, ROOM_MENTION};
+use crate::files::upload::{files_of, Uploads};
 use crate::model::RoomId;
 use crate::protocol::{ClientMsg, MAX_BODY_CHARS};
 use leptos::prelude::*;
@@ -18,12 +21,18 @@ pub(super) fn Composer(room: RoomId) -> impl IntoView {
     let textarea = ui.composer;
     keep_typed(textarea, text);
     let last_typing = StoredValue::new(0.0f64);
+    let uploads = Uploads::new();
+    let picker = NodeRef::<leptos::html::Input>::new();
+    let camera = NodeRef::<leptos::html::Input>::new();
     let send = move || {
         let body = text.get_untracked();
-        if body.trim().is_empty() {
+        let files = uploads.ready();
+        // A file still on its way holds the message back (Send is disabled meanwhile).
+        if (body.trim().is_empty() && files.is_empty()) || uploads.busy_untracked() {
             return;
         }
-        live.send(room, body, None);
+        live.send(room, body, None, files);
+        uploads.clear_ready();
         text.set(String::new());
         last_typing.set_value(0.0);
         live.transmit(ClientMsg::Typing {
@@ -101,11 +110,40 @@ pub(super) fn Composer(room: RoomId) -> impl IntoView {
             let _ = el.focus();
         }
     };
+    let add_files = move |files: Vec<web_sys::File>| {
+        if !files.is_empty() {
+            uploads.start(room, files);
+        }
+    };
+    let picked = move |input: web_sys::HtmlInputElement| {
+        add_files(files_of(input.files()));
+        // The same file may be picked again later.
+        input.set_value("");
+    };
     view! {
+        <UploadTray uploads />
         <form
             class="flex items-end gap-2 border-t border-slate-200 p-3 dark:border-slate-800"
             on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); if !too_long() { send(); } }
+            on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
+            on:drop=move |ev: leptos::ev::DragEvent| {
+                let files = files_of(ev.data_transfer().and_then(|d| d.files()));
+                if !files.is_empty() {
+                    ev.prevent_default();
+                    add_files(files);
+                }
+            }
         >
+            <input type="file" multiple class="hidden" tabindex="-1" aria-hidden="true" node_ref=picker
+                data-testid="attach-input" on:change:target=move |ev| picked(ev.target()) />
+            <input type="file" accept="image/*" capture="environment" class="hidden" tabindex="-1" aria-hidden="true"
+                node_ref=camera on:change:target=move |ev| picked(ev.target()) />
+            <button type="button" class=ATTACH aria-label="Attach file" title="Attach file"
+                on:click=move |_| if let Some(input) = picker.get_untracked() { input.click(); }
+            >"📎"</button>
+            <button type="button" class=format!("{ATTACH} sm:hidden") aria-label="Take photo" title="Take photo"
+                on:click=move |_| if let Some(input) = camera.get_untracked() { input.click(); }
+            >"📷"</button>
             <textarea
                 aria-label="Message"
                 placeholder="Write a message (Enter to send, Shift+Enter for a new line)"
@@ -115,6 +153,14 @@ pub(super) fn Composer(room: RoomId) -> impl IntoView {
                 aria-controls="mention-suggestions"
                 aria-activedescendant=move || open().then(|| format!("mention-option-{}", active.get()))
                 on:click=move |_| look_for_mention()
+                on:paste=move |ev: leptos::ev::ClipboardEvent| {
+                    // A pasted screenshot is a file; pasted text stays text.
+                    let files = files_of(ev.clipboard_data().and_then(|d| d.files()));
+                    if !files.is_empty() {
+                        ev.prevent_default();
+                        add_files(files);
+                    }
+                }
                 on:input:target=move |ev| {
                     text.set(ev.target().value());
                     look_for_mention();
@@ -163,7 +209,8 @@ pub(super) fn Composer(room: RoomId) -> impl IntoView {
                 }
                 class="min-h-10 flex-1 resize-y rounded-md border border-slate-300 bg-white px-3 py-2 text-sm dark:border-slate-700 dark:bg-slate-900"
             ></textarea>
-            <button type="submit" class="rounded-md bg-indigo-600 px-4 py-2 text-sm font-semibold text-white disabled:opacity-60" disabled=too_long>
+            <button type="submit" class="rounded-md bg-indigo-600 px-4 py-2 text-sm font-semibold text-white disabled:opacity-60"
+                disabled=move || too_long() || uploads.busy()>
                 "Send"
             </button>
         </form>
@@ -189,6 +236,8 @@ pub(super) fn Composer(room: RoomId) -> impl IntoView {
         {move || too_long().then(|| view! { <p role="alert" class="px-3 pb-2 text-xs text-red-600 dark:text-red-400">{format!("A message has at most {MAX_BODY_CHARS} characters.")}</p> })}
     }
 }
+
+const ATTACH: &str = "rounded-md border border-slate-300 px-2 py-2 text-sm hover:bg-slate-50 dark:border-slate-700 dark:hover:bg-slate-800";
 
 /// Members offered at once while completing an `@`.
 const MAX_SUGGESTIONS: usize = 8;

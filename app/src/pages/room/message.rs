@@ -6,6 +6,7 @@ use crate::auth::authed;
 use crate::chat::api::message_edits;
 use crate::chat::live::Live;
 use crate::chat::EditView;
+use crate::components::attachments::Attachments;
 use crate::components::avatar::Avatar;
 use crate::components::emoji_picker::EmojiPicker;
 use crate::components::time::LocalTime;
@@ -117,6 +118,7 @@ pub(super) fn MessageRow(
                     // Rendered from a markdown subset and sanitised on the server.
                     view! { <div class="message-body break-words text-sm" inner_html=message.html.clone()></div> }.into_any()
                 }}
+                {(!message.files.is_empty()).then(|| view! { <Attachments files=message.files.clone() /> })}
                 {(!message.reactions.is_empty()).then(|| view! { <Reactions id reactions=message.reactions.clone() /> })}
                 {summary.map(|replies| view! { <ThreadSummary root=id replies /> })}
                 {shared_from.map(|root| view! {

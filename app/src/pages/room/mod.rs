@@ -21,6 +21,7 @@ mod composer;
 mod members;
 mod message;
 mod thread;
+mod uploads;
 
 use composer::Composer;
 use members::MemberList;
@@ -334,6 +335,7 @@ fn PendingItem(pending: crate::chat::live::Pending) -> impl IntoView {
     view! {
         <div class="rounded-md px-2 py-1 text-slate-600 dark:text-slate-400" data-testid="pending-message">
             <p class="whitespace-pre-wrap break-words">{pending.body.clone()}</p>
+            {(!pending.files.is_empty()).then(|| view! { <crate::components::attachments::Attachments files=pending.files.clone() /> })}
             {match pending.failed.clone() {
                 Some(reason) => {
                     let nonce = pending.nonce.clone();

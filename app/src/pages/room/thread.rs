@@ -154,7 +154,12 @@ fn ThreadComposer(root: MessageId) -> impl IntoView {
         if body.trim().is_empty() || body.chars().count() > MAX_BODY_CHARS {
             return;
         }
-        live.send(ui.room, body, Some((root, also.get_untracked())));
+        live.send(
+            ui.room,
+            body,
+            Some((root, also.get_untracked())),
+            Vec::new(),
+        );
         text.set(String::new());
         also.set(false);
     };

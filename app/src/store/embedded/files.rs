@@ -4,7 +4,7 @@
 //! inside the writer thread, so it never races an upload's commit (see `store::files`).
 
 use super::rows::*;
-use super::{encode, get_row, parse_id, unavailable, EmbeddedStore, MAX_ID};
+use super::{decode, encode, get_row, parse_id, unavailable, EmbeddedStore, MAX_ID};
 use crate::model::{FileId, MessageId, RoomId, Timestamp, UserId};
 use crate::store::{
     clamp_range, Blob, FilePart, FileRecord, FileStore, NewFile, StoreError, StoreResult,
@@ -273,6 +273,7 @@ impl FileStore for EmbeddedStore {
                     Some(f) if f.owner == owner && f.room == Some(room) && f.message.is_none() => {
                         found.push(f)
                     }
+                    Some(f) if f.owner == owner && f.message == Some(message) => {}
                     _ => return Err(StoreError::NotFound("file")),
                 }
             }
@@ -321,6 +322,29 @@ impl FileStore for EmbeddedStore {
                 }
             }
             Ok(deleted)
+        })
+        .await
+    }
+
+    async fn delete_room_files(&self, room: RoomId) -> StoreResult<u64> {
+        self.write(move |txn| {
+            // Records are keyed by id alone: a scan, for a rare admin action.
+            let shared: Vec<FileRecord> = {
+                let files = txn.open_table(FILES).map_err(unavailable)?;
+                let mut shared = Vec::new();
+                for entry in files.iter().map_err(unavailable)? {
+                    let (_, row) = entry.map_err(unavailable)?;
+                    let file = FileRecord::try_from(decode::<FileRow>(row.value())?)?;
+                    if file.room == Some(room) {
+                        shared.push(file);
+                    }
+                }
+                shared
+            };
+            for file in &shared {
+                remove(txn, file)?;
+            }
+            Ok(shared.len() as u64)
         })
         .await
     }

@@ -211,6 +211,7 @@ impl MessageStore for EmbeddedStore {
                     at_rev: rev,
                 }),
                 replies: None,
+                files: new.files.clone(),
             };
             let row = encode(&MessageRow::from(&message))?;
             let id = message.id.to_string();

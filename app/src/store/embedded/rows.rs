@@ -294,6 +294,8 @@ pub(super) struct MessageRow {
     /// (count, last reply, repliers) on roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) replies: Option<(u64, Timestamp, Vec<UserId>)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) files: Vec<crate::files::FileView>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -332,6 +334,7 @@ impl From<&MessageRecord> for MessageRow {
                 .replies
                 .as_ref()
                 .map(|r| (r.count, r.last_reply_at, r.repliers.clone())),
+            files: m.files.clone(),
         }
     }
 }
@@ -372,6 +375,7 @@ impl From<MessageRow> for MessageRecord {
                     last_reply_at,
                     repliers,
                 }),
+            files: m.files,
         }
     }
 }

@@ -320,30 +320,39 @@ impl FileStore for MongoStore {
         owner: UserId,
         files: &[FileId],
     ) -> StoreResult<()> {
-        let ids: Vec<String> = files.iter().map(ToString::to_string).collect();
-        let filter = doc! {
+        let mut ids: Vec<String> = files.iter().map(ToString::to_string).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let message = message.to_string();
+        let mine = doc! {
             "_id": { "$in": &ids },
             "owner_id": owner.to_string(),
             "room_id": room.to_string(),
-            "message_id": Bson::Null,
         };
+        let mut attachable = mine.clone();
+        attachable.insert("message_id", doc! { "$in": [Bson::Null, &message] });
         let matching = self
             .files
-            .count_documents(filter.clone())
+            .count_documents(attachable)
             .await
             .or_unavailable("checking files to attach")?;
         if matching != ids.len() as u64 {
             return Err(StoreError::NotFound("file"));
         }
-        let done = self
-            .files_durable
-            .update_many(
-                filter,
-                doc! { "$set": { "message_id": message.to_string() } },
-            )
+        let mut pending = mine.clone();
+        pending.insert("message_id", Bson::Null);
+        self.files_durable
+            .update_many(pending, doc! { "$set": { "message_id": &message } })
             .await
             .or_unavailable("attaching files")?;
-        if done.modified_count != ids.len() as u64 {
+        let mut attached = mine;
+        attached.insert("message_id", &message);
+        let now = self
+            .files_durable
+            .count_documents(attached)
+            .await
+            .or_unavailable("checking attached files")?;
+        if now != ids.len() as u64 {
             // Attached elsewhere meanwhile (the same upload sent twice at once).
             return Err(StoreError::NotFound("file"));
         }
@@ -353,6 +362,10 @@ impl FileStore for MongoStore {
     async fn delete_message_files(&self, message: MessageId) -> StoreResult<u64> {
         self.remove_all(doc! { "message_id": message.to_string() })
             .await
+    }
+
+    async fn delete_room_files(&self, room: RoomId) -> StoreResult<u64> {
+        self.remove_all(doc! { "room_id": room.to_string() }).await
     }
 
     async fn delete_file(&self, id: FileId) -> StoreResult<bool> {

@@ -2,9 +2,10 @@
 //! root's summary). How replies only in a thread are stored is in `threads`.
 
 use super::rows::{parse_id, seq_from_db, seq_to_db, unique_ids, Row};
-use crate::model::{MessageId, RoomId, Timestamp, UserId};
+use crate::files::FileView;
+use crate::model::{FileId, MessageId, RoomId, Timestamp, UserId};
 use crate::store::{
-    EditRecord, MessageRecord, ReactionRecord, StoreResult, ThreadLink, ThreadSummary,
+    EditRecord, MessageRecord, ReactionRecord, StoreError, StoreResult, ThreadLink, ThreadSummary,
 };
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,43 @@ pub(super) struct MessageRow {
     /// created at) index. Absent in documents from before search: `search::backfill` adds it.
     #[serde(default)]
     pub(super) terms: Vec<String>,
+    /// The files it carries, as shown. Always written (an update sets the whole row: a deletion
+    /// must clear it).
+    #[serde(default)]
+    pub(super) files: Vec<FileDoc>,
+}
+
+/// A file as a message shows it (`FileView`).
+#[derive(Serialize, Deserialize)]
+pub(super) struct FileDoc {
+    id: String,
+    name: String,
+    content_type: String,
+    size: i64,
+    dimensions: Option<(u32, u32)>,
+}
+
+impl FileDoc {
+    pub(super) fn of(f: &FileView) -> Self {
+        Self {
+            id: f.id.to_string(),
+            name: f.name.clone(),
+            content_type: f.content_type.clone(),
+            size: i64::try_from(f.size).unwrap_or(i64::MAX),
+            dimensions: f.dimensions,
+        }
+    }
+
+    fn into_view(self) -> StoreResult<FileView> {
+        Ok(FileView {
+            id: parse_id::<FileId>(&self.id, "attached file id")?,
+            name: self.name,
+            content_type: self.content_type,
+            size: u64::try_from(self.size)
+                .map_err(|_| StoreError::Corrupt("attached file size".into()))?,
+            dimensions: self.dimensions,
+        })
+    }
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -107,6 +145,7 @@ impl MessageRow {
             } else {
                 crate::domain::index_terms(&m.body)
             },
+            files: m.files.iter().map(FileDoc::of).collect(),
         }
     }
 }
@@ -161,6 +200,11 @@ impl Row for MessageRow {
                 .collect::<StoreResult<_>>()?,
             thread,
             replies: self.replies.map(|r| r.into_summary()).transpose()?,
+            files: self
+                .files
+                .into_iter()
+                .map(FileDoc::into_view)
+                .collect::<StoreResult<_>>()?,
         })
     }
 }

@@ -14,7 +14,7 @@
 use super::contention::jitter;
 use super::errors::{clashing_index, duplicate_key_message, store_error, OrUnavailable};
 use super::indexes::{REV_INDEX, SEQ_INDEX};
-use super::message_rows::MessageRow;
+use super::message_rows::{FileDoc, MessageRow};
 use super::rows::{collect, decode_found, encode, seq_from_db, seq_to_db, unique_ids, Row};
 use super::MongoStore;
 use crate::model::{MessageId, RoomId, Timestamp, UserId};
@@ -91,6 +91,7 @@ impl MessageStore for MongoStore {
                 at_rev: if message.thread.is_some() { rev } else { 0 },
                 replies: None,
                 terms: crate::domain::index_terms(message.body.as_str()),
+                files: message.files.iter().map(FileDoc::of).collect(),
             };
             let doc = encode(&row, "message")?;
             let err = match self.messages_durable.insert_one(doc).await {

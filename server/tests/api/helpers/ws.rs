@@ -46,6 +46,24 @@ pub fn send(room: app::model::RoomId, nonce: &str, body: &str) -> ClientMsg {
         body: body.into(),
         thread: None,
         also_in_room: false,
+        files: Vec::new(),
+    }
+}
+
+/// A `Send` command carrying uploaded files.
+pub fn send_with_files(
+    room: app::model::RoomId,
+    nonce: &str,
+    body: &str,
+    files: Vec<app::model::FileId>,
+) -> ClientMsg {
+    ClientMsg::Send {
+        room,
+        nonce: nonce.into(),
+        body: body.into(),
+        thread: None,
+        also_in_room: false,
+        files,
     }
 }
 
@@ -63,6 +81,7 @@ pub fn send_reply(
         body: body.into(),
         thread: Some(root),
         also_in_room,
+        files: Vec::new(),
     }
 }
 
