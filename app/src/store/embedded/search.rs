@@ -14,8 +14,6 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 /// Above every term (terms are words in any script).
 const MAX_TERM: &str = "\u{10FFFF}";
-/// A room's candidates for a search: (created at, message id), newest first.
-type Candidates<'a> = Box<dyn Iterator<Item = StoreResult<Entry>> + 'a>;
 
 /// Index entries one search reads per room at most (a prefix of one common letter pair in a huge
 /// room stops here rather than reading the room whole).
@@ -140,18 +138,29 @@ impl<'a> TermCursor<'a> {
         if self.exhausted {
             return Ok(None);
         }
-        let fits = |e: &Entry| if inclusive { e <= bound } else { e < bound };
-        if let Some(head) = self.head.as_ref().filter(|h| fits(h)) {
+        let fits = |at: i64, id: &str| {
+            let key = (at, id);
+            let bound = (bound.0, bound.1.as_str());
+            if inclusive {
+                key <= bound
+            } else {
+                key < bound
+            }
+        };
+        if let Some(head) = self.head.as_ref().filter(|h| fits(h.0, &h.1)) {
             return Ok(Some(head.clone()));
         }
         if let Some(iter) = self.iter.as_mut() {
+            // Entries passed over are compared in place, never copied.
             for _ in 0..STEPS_BEFORE_SEEK {
                 let Some(next) = iter.next_back() else {
                     self.exhausted = true;
                     return Ok(None);
                 };
-                let entry = entry_of(next)?;
-                if fits(&entry) {
+                let (key, _) = next.map_err(unavailable)?;
+                let (_, _, at, id) = key.value();
+                if fits(at, id) {
+                    let entry = (at, id.to_owned());
                     self.head = Some(entry.clone());
                     return Ok(Some(entry));
                 }
@@ -278,54 +287,161 @@ fn many_words_prefix(
     Ok(found)
 }
 
-/// One room's messages having every term (and a word with the prefix, when `prefix_checked`),
-/// newest first: a leapfrog join of the terms' entries, each step a seek in the index.
-struct RoomMatches<'a> {
+/// Seeks one room's join may take in a row before the merge looks at the other rooms again.
+const SEEKS_PER_TURN: usize = 32;
+
+/// What one turn of a room's search came to.
+enum Turn {
+    /// The room's next match, newest first.
+    Found(Entry),
+    /// Not settled yet, but the room has nothing newer than this.
+    Below(Entry),
+    Done,
+}
+
+/// One room's matches, newest first, found a turn at a time: the merge works on the room whose next
+/// match could be the newest, so a room without matches in the page's time span is read only down to
+/// that span, never whole.
+struct RoomSearch<'a> {
     index: &'a Index,
     room: &'a str,
+    state: RoomState<'a>,
+    /// The prefix has too many words here to follow: results' text is checked instead.
+    prefix_unchecked: bool,
+}
+
+enum RoomState<'a> {
+    /// The prefix's words are not looked up until the room's first turn.
+    Unstarted {
+        terms: &'a [String],
+        prefix: Option<&'a str>,
+        top: (Entry, bool),
+    },
+    Join(Join<'a>),
+    /// A prefix of very many words alone in the query: its entries, listed.
+    Listed(std::vec::IntoIter<Entry>),
+    Done,
+}
+
+/// A leapfrog join of the terms' entries in one room, each step a seek in the index.
+struct Join<'a> {
     postings: Vec<Postings<'a>>,
-    /// Below the last match (or the filter's upper end); `None` once the room is done.
-    bound: Option<(Entry, bool)>,
+    /// Where the next match is looked for below: the last match, or the filter's upper end.
+    bound: (Entry, bool),
+    /// A join in progress: every list's next entry is at or below `target`, and `agreed` lists
+    /// (ending at `turn`'s predecessor) stand on it.
+    target: Option<Entry>,
+    agreed: usize,
+    turn: usize,
     seeks: usize,
 }
 
-impl RoomMatches<'_> {
-    fn next_match(&mut self) -> StoreResult<Option<Entry>> {
-        let Some((bound, inclusive)) = self.bound.take() else {
-            return Ok(None);
-        };
-        let n = self.postings.len();
-        let Some(mut target) = self.postings[0].seek(self.index, self.room, &bound, inclusive)?
-        else {
-            return Ok(None);
-        };
-        // Every list moves down to the newest entry not newer than the target, until all agree.
-        let (mut agreed, mut i) = (1, 1 % n);
-        while agreed < n {
-            self.seeks += 1;
-            if self.seeks > MAX_SEEKS_PER_ROOM {
-                return Ok(None);
-            }
-            let Some(entry) = self.postings[i].seek(self.index, self.room, &target, true)? else {
-                return Ok(None);
-            };
-            if entry == target {
-                agreed += 1;
-            } else {
-                target = entry;
-                agreed = 1;
-            }
-            i = (i + 1) % n;
+impl<'a> RoomSearch<'a> {
+    fn new(index: &'a Index, room: &'a str, filter: &'a SearchFilter, top: (Entry, bool)) -> Self {
+        Self {
+            index,
+            room,
+            state: RoomState::Unstarted {
+                terms: &filter.terms,
+                prefix: filter.prefix.as_deref(),
+                top,
+            },
+            prefix_unchecked: false,
         }
-        self.bound = Some((target.clone(), false));
-        Ok(Some(target))
+    }
+
+    /// At most `SEEKS_PER_TURN` seeks towards the next match.
+    fn turn(&mut self) -> StoreResult<Turn> {
+        if let RoomState::Unstarted { terms, prefix, top } = &self.state {
+            self.state = self.start(terms, *prefix, top.clone())?;
+        }
+        match &mut self.state {
+            RoomState::Unstarted { .. } | RoomState::Done => Ok(Turn::Done),
+            RoomState::Listed(entries) => Ok(entries.next().map_or(Turn::Done, Turn::Found)),
+            RoomState::Join(join) => {
+                let turn = join.turn(self.index, self.room)?;
+                if matches!(turn, Turn::Done) {
+                    self.state = RoomState::Done;
+                }
+                Ok(turn)
+            }
+        }
+    }
+
+    fn start(
+        &mut self,
+        terms: &[String],
+        prefix: Option<&str>,
+        top: (Entry, bool),
+    ) -> StoreResult<RoomState<'a>> {
+        let mut postings: Vec<Postings<'a>> = terms
+            .iter()
+            .map(|t| Postings::of(vec![t.clone()]))
+            .collect();
+        if let Some(prefix) = prefix {
+            match prefix_words(self.index, self.room, prefix)? {
+                Some(words) if words.is_empty() => return Ok(RoomState::Done),
+                Some(words) => postings.push(Postings::of(words)),
+                None if postings.is_empty() => {
+                    let listed = many_words_prefix(self.index, self.room, prefix, &top.0)?;
+                    return Ok(RoomState::Listed(listed.into_iter()));
+                }
+                // Too many words to follow: the terms find candidates, their text decides.
+                None => self.prefix_unchecked = true,
+            }
+        }
+        Ok(RoomState::Join(Join {
+            postings,
+            bound: top,
+            target: None,
+            agreed: 0,
+            turn: 0,
+            seeks: 0,
+        }))
     }
 }
 
-impl Iterator for RoomMatches<'_> {
-    type Item = StoreResult<Entry>;
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_match().transpose()
+impl<'a> Join<'a> {
+    fn turn(&mut self, index: &'a Index, room: &str) -> StoreResult<Turn> {
+        let n = self.postings.len();
+        let mut target = match self.target.take() {
+            Some(target) => target,
+            None => {
+                let (bound, inclusive) = &self.bound;
+                let Some(first) = self.postings[0].seek(index, room, bound, *inclusive)? else {
+                    return Ok(Turn::Done);
+                };
+                (self.agreed, self.turn) = (1, 1 % n);
+                first
+            }
+        };
+        // Every list moves down to its newest entry not newer than the target, until all agree.
+        for _ in 0..SEEKS_PER_TURN {
+            if self.agreed == n {
+                self.bound = (target.clone(), false);
+                return Ok(Turn::Found(target));
+            }
+            self.seeks += 1;
+            if self.seeks > MAX_SEEKS_PER_ROOM {
+                return Ok(Turn::Done);
+            }
+            let Some(entry) = self.postings[self.turn].seek(index, room, &target, true)? else {
+                return Ok(Turn::Done);
+            };
+            if entry == target {
+                self.agreed += 1;
+            } else {
+                target = entry;
+                self.agreed = 1;
+            }
+            self.turn = (self.turn + 1) % n;
+        }
+        if self.agreed == n {
+            self.bound = (target.clone(), false);
+            return Ok(Turn::Found(target));
+        }
+        self.target = Some(target.clone());
+        Ok(Turn::Below(target))
     }
 }
 
@@ -370,57 +486,33 @@ impl SearchStore for EmbeddedStore {
             if let Some(c) = &filter.before {
                 top = top.min(((c.created_at.0, c.id.to_string()), false));
             }
-            // Each room's matches come newest first; the rooms are merged by time, so only what
-            // the page needs is read.
-            let mut prefix_unchecked = false;
-            let mut streams: Vec<Candidates<'_>> = Vec::with_capacity(rooms.len());
-            for room in &rooms {
-                let mut postings: Vec<Postings<'_>> = filter
-                    .terms
-                    .iter()
-                    .map(|t| Postings::of(vec![t.clone()]))
-                    .collect();
-                if let Some(prefix) = &filter.prefix {
-                    match prefix_words(&index, room, prefix)? {
-                        Some(words) if words.is_empty() => continue,
-                        Some(words) => postings.push(Postings::of(words)),
-                        None if postings.is_empty() => {
-                            streams.push(Box::new(
-                                many_words_prefix(&index, room, prefix, &top.0)?
-                                    .into_iter()
-                                    .map(Ok),
-                            ));
-                            continue;
-                        }
-                        // Too many words to follow: the terms find candidates, their text decides.
-                        None => prefix_unchecked = true,
-                    }
-                }
-                streams.push(Box::new(RoomMatches {
-                    index: &index,
-                    room,
-                    postings,
-                    bound: Some(top.clone()),
-                    seeks: 0,
-                }));
-            }
-            let mut heads = std::collections::BinaryHeap::new();
-            for (i, stream) in streams.iter_mut().enumerate() {
-                if let Some(next) = stream.next() {
-                    let (at, id) = next?;
-                    heads.push((at, id, i));
-                }
+            let mut searches: Vec<RoomSearch<'_>> = rooms
+                .iter()
+                .map(|room| RoomSearch::new(&index, room, &filter, top.clone()))
+                .collect();
+            // Each room's next match, or how far down it is known to have none: a found match on
+            // top is newer than anything any room has left, so it is the next result.
+            let mut frontier = std::collections::BinaryHeap::new();
+            for i in 0..searches.len() {
+                frontier.push((top.0.clone(), false, i));
             }
             let mut found = Vec::new();
-            while let Some((at, id, i)) = heads.pop() {
-                // The newest candidate left is older than the range: so is everything after it.
-                if filter.after.is_some_and(|after| at < after.0) {
+            while let Some((entry, settled, i)) = frontier.pop() {
+                // Everything left is older than the range.
+                if filter.after.is_some_and(|after| entry.0 < after.0) {
                     break;
                 }
-                if let Some(next) = streams[i].next() {
-                    let (at, id) = next?;
-                    heads.push((at, id, i));
+                if !settled {
+                    match searches[i].turn()? {
+                        Turn::Found(next) => frontier.push((next, true, i)),
+                        Turn::Below(next) => frontier.push((next, false, i)),
+                        Turn::Done => {}
+                    }
+                    continue;
                 }
+                // The room's next turn starts below this match.
+                frontier.push((entry.clone(), false, i));
+                let (at, id) = entry;
                 let Some(place) = by_id.get(id.as_str()).map_err(unavailable)? else {
                     return Err(StoreError::Corrupt("search index points nowhere".into()));
                 };
@@ -433,7 +525,8 @@ impl SearchStore for EmbeddedStore {
                 let message: MessageRecord = decode::<MessageRow>(row.value())?.into();
                 if message.deleted_at.is_some()
                     || !filter.admits(Timestamp(at), &id, message.author_id)
-                    || (prefix_unchecked && !filter.has_terms(&index_terms(&message.body)))
+                    || (searches[i].prefix_unchecked
+                        && !filter.has_terms(&index_terms(&message.body)))
                 {
                     continue;
                 }
