@@ -155,10 +155,20 @@ test("sending too fast shows a clear error on the message, which can be retried"
   // refill went to the page), while the others take the next refills. Resolves once the server has said
   // "rate limited" to each, i.e. the budget is empty. Each keeps at most 200 sends waiting for an answer,
   // so a busy server never sees a connection run too far ahead.
+  // Access tokens live 5 s in the test server and a script has no page to renew them: the upgrade of a
+  // socket opened after expiry is refused (401, which a browser reports as close code 1006). So the
+  // script renews the session first, as the page would, and again (one renewal at a time, which is
+  // how the refresh token's rotation expects it) when a socket is refused before it opened.
   await page.evaluate(() => {
-    const blast = () =>
+    let renewing: Promise<unknown> | null = null;
+    const renew = () =>
+      (renewing ??= fetch("/api/auth/refresh", { method: "POST" }).finally(() => {
+        renewing = null;
+      }));
+    const blast = (attempt = 0): Promise<void> =>
       new Promise<void>((limited, failed) => {
         const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/api/ws");
+        let opened = false;
         ws.binaryType = "arraybuffer";
         const frame = (msg: object) => {
           const json = new TextEncoder().encode(JSON.stringify(msg));
@@ -173,8 +183,12 @@ test("sending too fast shows a clear error on the message, which can be retried"
           if (text.includes('"type":"error"')) answered++;
           if (text.includes('"rate_limited"')) limited();
         };
-        ws.onclose = (event) => failed(new Error(`the blasting socket closed: ${event.code} ${event.reason}`));
+        ws.onclose = (event) => {
+          if (!opened && attempt < 5) renew().then(() => blast(attempt + 1).then(limited, failed), failed);
+          else failed(new Error(`the blasting socket closed: ${event.code} ${event.reason} (opened: ${opened})`));
+        };
         ws.onopen = () => {
+          opened = true;
           ws.send(frame({ type: "hello", cursors: [] }));
           const timer = setInterval(() => {
             while (sent - answered < 200) {
@@ -191,7 +205,7 @@ test("sending too fast shows a clear error on the message, which can be retried"
           ((window as any).__stopBlasting ??= []).push(stop);
         };
       });
-    return Promise.all(Array.from({ length: 12 }, blast)).then(() => undefined);
+    return renew().then(() => Promise.all(Array.from({ length: 12 }, () => blast())).then(() => undefined));
   });
   // The test server allows 200 per 10 s: one new message every 50 ms, which a blaster usually takes
   // first. The page says a few things until one of them is refused.
