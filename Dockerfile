@@ -138,7 +138,7 @@ WORKDIR /app
 COPY --from=builder /out/server /app/server
 COPY --from=builder /out/site /app/site
 
-# Production settings. JWT_SECRET (>= 32 bytes) and PUBLIC_ORIGIN (the URL browsers use, e.g.
+# Production settings. JWT_SECRET (>= 32 bytes), VAPID_PRIVATE_KEY (`/app/server vapid-key`) and PUBLIC_ORIGIN (the URL browsers use, e.g.
 # https://chat.example.com) are required in production and are deliberately NOT set here: pass them
 # at `run` time (the server refuses to start without them). MONGODB_URI/MONGODB_DB switch the store
 # from the embedded one in /data to MongoDB.

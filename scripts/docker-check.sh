@@ -169,6 +169,9 @@ RUN_ERR="$WORK_DIR/run.err"
 
 JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 export JWT_SECRET # passed by name (-e JWT_SECRET), so it shows up in no command line
+# Production also needs a VAPID key for web push: the image's own `server vapid-key` makes one.
+VAPID_PRIVATE_KEY="$("$ENGINE" run --rm "${ENGINE_FLAGS[@]}" "$IMAGE" /app/server vapid-key)"
+export VAPID_PRIVATE_KEY
 PORT=""
 for _ in 1 2 3 4 5; do
   candidate=$((20000 + RANDOM % 40000))
@@ -176,7 +179,7 @@ for _ in 1 2 3 4 5; do
   CONTAINER_STARTED=1
   if "$ENGINE" run -d --name "$CONTAINER" "${ENGINE_FLAGS[@]}" "${RUN_FLAGS[@]}" \
     -p "127.0.0.1:$candidate:3000" \
-    -e JWT_SECRET -e "PUBLIC_ORIGIN=http://127.0.0.1:$candidate" -e ALLOW_HTTP_ORIGIN=true \
+    -e JWT_SECRET -e VAPID_PRIVATE_KEY -e "PUBLIC_ORIGIN=http://127.0.0.1:$candidate" -e ALLOW_HTTP_ORIGIN=true \
     "$IMAGE" >/dev/null 2>"$RUN_ERR"; then
     # Without a systemd session podman cannot set up the health-check timer and says so; harmless.
     grep -v 'unable to get systemd connection' "$RUN_ERR" >&2 || true

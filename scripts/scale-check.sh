@@ -57,6 +57,9 @@ fi
 export MONGODB_URI
 JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 export JWT_SECRET
+# Both instances push with one VAPID key, made by the image itself.
+VAPID_PRIVATE_KEY="$("$ENGINE" run --rm "${FLAGS[@]}" "$IMAGE" /app/server vapid-key)"
+export VAPID_PRIVATE_KEY
 
 URLS=()
 for instance in a b; do
@@ -65,7 +68,7 @@ for instance in a b; do
   NAMES+=("$name")
   "$ENGINE" run -d --name "$name" "${FLAGS[@]}" --network host \
     -e PORT="$port" -e "LEPTOS_SITE_ADDR=127.0.0.1:$port" \
-    -e "PUBLIC_ORIGIN=http://127.0.0.1:$port" -e JWT_SECRET -e MONGODB_URI \
+    -e "PUBLIC_ORIGIN=http://127.0.0.1:$port" -e JWT_SECRET -e VAPID_PRIVATE_KEY -e MONGODB_URI \
     -e "MONGODB_DB=mlchat_scale_$$" -e REGISTRATIONS_PER_IP_PER_HOUR=1000 \
     "$IMAGE" >/dev/null 2> >(grep -v 'unable to get systemd connection' >&2)
   URLS+=("http://127.0.0.1:$port")

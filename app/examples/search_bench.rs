@@ -1,7 +1,7 @@
 //! Search benchmark on the store itself: loads `--messages` synthetic messages (words drawn from a
 //! 20,000-word vocabulary with a Zipf-like frequency, 6-16 words each) into `--rooms` rooms with 64
 //! concurrent writers, then times searches of a reader in `--reader-rooms` of them (`--queries` of
-//! each kind, 1,000 by default, after 100 of each to warm the caches): 1, 2 and 3 words taken from
+//! each kind, 1,000 by default, after `--warm` (100) of each to warm the caches): 1, 2 and 3 words from
 //! real messages of those rooms, and 3-letter prefixes. Prints indexing throughput, the store's size
 //! on disk (embedded) and p50/p99/max per query kind.
 //!
@@ -94,6 +94,8 @@ async fn main() {
     let rooms_n: usize = arg("--rooms", "1000").parse().unwrap();
     let reader_n: usize = arg("--reader-rooms", "50").parse().unwrap();
     let queries: usize = arg("--queries", "1000").parse().unwrap();
+    // Warm-up queries per kind (fewer on a slow test server, where each takes long).
+    let warm_up: usize = arg("--warm", "100").parse().unwrap();
     let driver = arg("--driver", "embedded");
     // `--keep DIR`: the embedded store lives there and, when it holds a load already, is searched
     // again without loading (the same seeds give the same samples).
@@ -225,7 +227,7 @@ async fn main() {
     // first timed queries do not pay for reading the file after a load or a start.
     let mut warm = Rng(5);
     for &(_, words_in_query, prefix) in &kinds {
-        for _ in 0..100 {
+        for _ in 0..warm_up {
             let filter = query(&mut warm, words_in_query, prefix);
             store.search_messages(&filter, PAGE).await.unwrap();
         }

@@ -12,6 +12,7 @@ pub mod files;
 pub mod model;
 pub mod pages;
 pub mod protocol;
+pub mod push;
 pub mod pwa;
 
 #[cfg(feature = "ssr")]

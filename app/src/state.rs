@@ -23,6 +23,8 @@ pub struct AppState {
     pub sockets: Arc<SocketLimits>,
     /// Upload limits (largest file, quota, rate).
     pub uploads: Arc<crate::files::Uploads>,
+    /// Web push: the VAPID keys and the queue of pushes to send.
+    pub push: Arc<crate::push::Push>,
     /// The origin browsers use to reach us, e.g. `https://chat.example.com`.
     pub public_origin: Arc<str>,
 }
@@ -67,6 +69,14 @@ pub mod testing {
                 crate::files::DEFAULT_MAX_UPLOAD_BYTES,
                 crate::files::DEFAULT_QUOTA_BYTES,
             )),
+            push: crate::push::Push::new(
+                crate::push::VapidKeys::from_private_key(
+                    &crate::push::VapidKeys::generate_private_key(),
+                    "mailto:test@localhost",
+                )
+                .expect("a generated VAPID key"),
+                crate::push::endpoint::Reach::AlsoLoopback,
+            ),
             public_origin: "http://localhost".into(),
         };
         (state, dir)

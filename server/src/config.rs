@@ -96,6 +96,8 @@ pub struct Settings {
     /// `WEBSOCKETS_PER_USER` and `WEBSOCKETS_PER_ADDRESS`: open live connections.
     pub websockets_per_user: usize,
     pub websockets_per_address: usize,
+    /// Web push: the VAPID key, its subject, where pushes may go.
+    pub push: crate::push_settings::PushSettings,
 }
 
 /// The bearer token scrapers present for `/metrics`; never printed.
@@ -134,7 +136,7 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         var,
         reason: reason.into(),
@@ -344,6 +346,8 @@ impl Settings {
         let websockets_per_address =
             parse_number(&var, "WEBSOCKETS_PER_ADDRESS", 200, 1, 1_000_000)?;
 
+        let push = crate::push_settings::PushSettings::from_env(&var, environment)?;
+
         Ok(Self {
             environment,
             addr,
@@ -374,6 +378,7 @@ impl Settings {
             connections_per_address,
             websockets_per_user,
             websockets_per_address,
+            push,
         })
     }
 
@@ -485,7 +490,7 @@ fn load_or_create_secret(data_dir: &std::path::Path) -> Result<String, ConfigErr
 }
 
 /// Writes a file readable only by its owner.
-fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -8,6 +8,7 @@ pub mod config;
 pub mod health;
 pub mod memory;
 pub mod middleware;
+pub mod push_settings;
 pub mod serve;
 pub mod startup;
 pub mod telemetry;

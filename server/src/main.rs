@@ -15,6 +15,8 @@ struct Cli {
 enum Command {
     /// Serve the app (the default).
     Serve,
+    /// Print a new VAPID private key for `VAPID_PRIVATE_KEY` (web push).
+    VapidKey,
     /// Manage administrator accounts.
     Admin {
         #[command(subcommand)]
@@ -33,6 +35,11 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(allocator_tuned: bool) -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Needs no configuration: it is how production gets the one it requires.
+    if matches!(cli.command, Some(Command::VapidKey)) {
+        println!("{}", app::push::VapidKeys::generate_private_key());
+        return Ok(());
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -54,5 +61,6 @@ async fn run(allocator_tuned: bool) -> anyhow::Result<()> {
                 .await
         }
         Command::Admin { command } => server::admin::run(&settings, command).await,
+        Command::VapidKey => unreachable!("answered before the configuration is read"),
     }
 }

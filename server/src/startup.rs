@@ -80,6 +80,10 @@ impl Application {
         let bound = listener.local_addr()?;
         let public_origin = settings.resolved_origin(bound);
         let leptos_options = leptos_options(&settings, bound)?;
+        let push = app::push::Push::new(
+            settings.push.keys(&settings.data_dir, &public_origin)?,
+            settings.push.reach,
+        );
         let hub = Hub::with_limits(settings.ws_queue_frames, settings.ws_silence);
         // Instances sharing a store (MongoDB) share their live events; the embedded store has no bus.
         if let Some(bus) = store
@@ -107,9 +111,14 @@ impl Application {
                 settings.max_upload_bytes,
                 settings.file_quota_bytes,
             )),
+            push,
             public_origin: public_origin.clone().into(),
         };
         let store = Arc::downgrade(&state.store);
+        state
+            .push
+            .start(store.clone(), state.hub.clone())
+            .map_err(anyhow::Error::msg)?;
         tokio::spawn(housekeeping(store.clone()));
         let hub = state.hub.clone();
         let metrics = state.metrics.clone();

@@ -261,6 +261,7 @@ pub async fn logout(state: &AppState, cookies: &SessionCookies) -> Result<(), Ap
             Err(e) => return Err(e.into()),
         }
         state.hub.close_session(id, CloseReason::SignedOut);
+        state.store.delete_push_subscriptions_of_session(id).await?;
         tracing::info!(session = %id, "signed out");
     }
     Ok(())
@@ -300,8 +301,12 @@ pub async fn revoke(state: &AppState, me: &Authenticated, id: SessionId) -> Resu
         .store
         .revoke_session(session.id, Timestamp::now())
         .await?;
-    // Its live connections end now, on every instance.
+    // Its live connections end now, on every instance, and its device gets no more pushes.
     state.hub.close_session(session.id, CloseReason::SignedOut);
+    state
+        .store
+        .delete_push_subscriptions_of_session(session.id)
+        .await?;
     Ok(session.id == me.session.id)
 }
 
@@ -328,6 +333,14 @@ pub async fn revoke_all_of(
         .revoke_user_sessions(user, keep, Timestamp::now())
         .await?;
     state.hub.close_user(user, keep, reason);
+    for subscription in state.store.push_subscriptions_of(user).await? {
+        if Some(subscription.session_id) != keep {
+            state
+                .store
+                .delete_push_subscription(&subscription.endpoint)
+                .await?;
+        }
+    }
     Ok(revoked)
 }
 

@@ -10,6 +10,7 @@ use crate::domain::{mentions, Emoji, MessageBody, Nonce};
 use crate::error::AppError;
 use crate::model::{FileId, MemberRole, MessageId, Role, RoomId, Timestamp, UserId};
 use crate::protocol::{MessageView, ReactionView, RepliesView, ServerMsg, ThreadRef};
+use crate::push::PushJob;
 use crate::state::AppState;
 use crate::store::{
     Appended, Changed, HistoryQuery, MessageChange, MessageRecord, NewMessage, StoreError,
@@ -162,6 +163,17 @@ pub async fn send(
         state
             .hub
             .publish_room(room, ServerMsg::Message { message: view });
+        state.push.enqueue(PushJob {
+            room,
+            message: appended.message.id,
+            seq: appended.message.seq,
+            thread_only: thread.and_then(|(root, in_room)| (!in_room).then_some(root)),
+            author: me.id,
+            author_name: me.display_name.as_str().to_owned(),
+            text: appended.message.body.as_str().to_owned(),
+            has_files: !files.is_empty(),
+            mentions: appended.message.mentions.clone(),
+        });
     }
     Ok(appended)
 }

@@ -41,3 +41,42 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(fetch(request).catch(() => caches.match(url.pathname, { cacheName: CACHE })));
   }
 });
+
+// A web push (its payload decrypted by the browser): show it, unless a page of the app is in front,
+// where the message is on screen already. Payload: { title, body, url, tag, room, message }.
+self.addEventListener("push", (event) => {
+  let push;
+  try {
+    push = event.data ? event.data.json() : null;
+  } catch {
+    push = null;
+  }
+  if (!push || typeof push.title !== "string") return;
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      if (windows.some((w) => w.visibilityState === "visible" && w.focused)) return;
+      return self.registration.showNotification(push.title, {
+        body: push.body,
+        tag: push.tag,
+        icon: "/icons/icon-192.png",
+        badge: "/icons/icon-192.png",
+        data: { url: push.url },
+      });
+    }),
+  );
+});
+
+// Clicking a notification opens the room at the message: in an open window of the app if there is
+// one, else in a new one. Only this site's own paths are followed.
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const path = event.notification.data && event.notification.data.url;
+  const target = new URL(typeof path === "string" && path.startsWith("/") && !path.startsWith("//") ? path : "/", self.location.origin);
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      const open = windows.find((w) => new URL(w.url).origin === self.location.origin);
+      if (open) return open.navigate(target.href).then((w) => (w || open).focus());
+      return self.clients.openWindow(target.href);
+    }),
+  );
+});

@@ -11,6 +11,7 @@ mod embedded;
 mod files;
 mod messages;
 mod mongo;
+mod push;
 mod search;
 mod threads;
 
@@ -27,6 +28,7 @@ pub use embedded::{EmbeddedStore, DB_FILE};
 pub use files::*;
 pub use messages::*;
 pub use mongo::MongoStore;
+pub use push::*;
 pub use search::*;
 pub use threads::*;
 
@@ -428,6 +430,7 @@ pub trait Store:
     + ThreadStore
     + SearchStore
     + FileStore
+    + PushStore
     + AuditStore
     + Send
     + Sync

@@ -13,6 +13,7 @@ mod durability;
 mod files;
 mod fixtures;
 mod messages;
+mod push;
 mod read_markers_and_audit;
 mod rooms;
 mod search;
@@ -26,6 +27,7 @@ use durability::*;
 use files::*;
 use fixtures::*;
 use messages::*;
+use push::*;
 use read_markers_and_audit::*;
 use rooms::*;
 use search::*;
@@ -210,6 +212,8 @@ contract!(
     search_finds_every_word_newest_first_in_the_rooms_given,
     search_by_a_prefix_of_many_words_finds_them_all,
     files_are_read_whole_and_in_ranges_and_deleted,
+    push_subscriptions_are_kept_per_person_and_session,
+    push_subscriptions_are_bounded_per_person_and_durable,
     the_file_quota_holds_under_concurrent_uploads,
     files_attach_to_a_message_and_the_rest_is_cleaned_up,
     a_message_shows_its_files_until_it_is_deleted,

@@ -17,6 +17,7 @@ mod health;
 mod http_layers;
 mod outage;
 mod pages;
+mod push;
 mod scale_out;
 mod search;
 mod threads;

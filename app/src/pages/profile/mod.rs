@@ -1,5 +1,7 @@
-//! `/profile`: change the display name and the password, turn two-factor sign-in on or off.
+//! `/profile`: change the display name and the password, turn two-factor sign-in on or off, and
+//! notifications on this device.
 
+mod notifications;
 mod two_factor;
 
 use crate::auth::api::{change_password, get_current_user, update_profile};
@@ -46,6 +48,7 @@ fn ProfileForms(me: CurrentUser) -> impl IntoView {
         <DisplayNameForm current=me.display_name.clone() on_saved=move || user.refetch() />
         <PasswordForm />
         <two_factor::TwoFactorCard enabled=me.two_factor />
+        <notifications::NotificationsCard />
     }
 }
 

@@ -18,6 +18,7 @@
 mod audit;
 mod files;
 mod messages;
+mod push;
 mod read_markers;
 mod rooms;
 mod rows;
@@ -233,6 +234,9 @@ fn create_tables(db: &Database) -> StoreResult<()> {
         txn.open_table(FILE_USAGE).map_err(unavailable)?;
         txn.open_table(PENDING_FILES).map_err(unavailable)?;
         txn.open_table(MESSAGE_FILES).map_err(unavailable)?;
+        txn.open_table(PUSH_SUBSCRIPTIONS).map_err(unavailable)?;
+        txn.open_table(USER_PUSH).map_err(unavailable)?;
+        txn.open_table(SESSION_PUSH).map_err(unavailable)?;
         txn.open_table(READ_MARKERS).map_err(unavailable)?;
         txn.open_table(NOTIFY_LEVELS).map_err(unavailable)?;
         txn.open_table(AUDIT).map_err(unavailable)?;

@@ -78,6 +78,12 @@ pub(super) const SEARCH_TERMS: TableDefinition<(&str, &str, i64, &str), ()> =
 /// (user, root) -> JSON `ThreadFollowRow`.
 pub(super) const THREAD_FOLLOWS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("thread_follows");
+/// Push subscriptions by endpoint, and the endpoints of each person and each session.
+pub(super) const PUSH_SUBSCRIPTIONS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("push_subscriptions");
+pub(super) const USER_PUSH: TableDefinition<(&str, &str), ()> = TableDefinition::new("user_push");
+pub(super) const SESSION_PUSH: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("session_push");
 pub(super) const READ_MARKERS: TableDefinition<(&str, &str), u64> =
     TableDefinition::new("read_markers");
 /// (user, room) -> what the user hears about the room, when not the default.

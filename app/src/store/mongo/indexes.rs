@@ -158,6 +158,13 @@ impl MongoStore {
                 ],
             ),
             (
+                &self.push_subscriptions,
+                vec![
+                    index(doc! { "user_id": 1, "created_at": 1 }, "user_created"),
+                    index(doc! { "session_id": 1 }, "session_id"),
+                ],
+            ),
+            (
                 &self.read_markers,
                 vec![
                     unique(doc! { "user_id": 1, "room_id": 1 }, "user_room_unique"),

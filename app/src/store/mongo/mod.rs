@@ -29,6 +29,7 @@ mod files;
 mod indexes;
 mod message_rows;
 mod messages;
+mod push;
 mod query;
 mod read_markers;
 mod rooms;
@@ -71,6 +72,9 @@ const AUDIT_LOG: &str = "audit_log";
 const FILES: &str = "files";
 const FILE_USAGE: &str = "file_usage";
 
+/// Web push subscriptions, by endpoint (see `push`).
+const PUSH_SUBSCRIPTIONS: &str = "push_subscriptions";
+
 /// Acknowledged by a majority, journaled: what an acknowledged message or file needs.
 fn durable_write_concern() -> WriteConcern {
     WriteConcern::builder()
@@ -105,6 +109,7 @@ pub struct MongoStore {
     /// The same, with durable writes: a file is acknowledged only once it is.
     files_durable: Collection<Document>,
     file_usage: Collection<Document>,
+    push_subscriptions: Collection<Document>,
     /// Serializes appends to one room inside this process; see [`RoomLocks`].
     append_locks: Arc<RoomLocks>,
     /// A lower bound of each recently used room's last sequence; see [`SeqHints`].
@@ -153,6 +158,7 @@ impl MongoStore {
             files: db.collection(FILES),
             files_durable: db.collection_with_options(FILES, durable.clone()),
             file_usage: db.collection(FILE_USAGE),
+            push_subscriptions: db.collection(PUSH_SUBSCRIPTIONS),
             append_locks: Arc::default(),
             seq_hints: Arc::default(),
             rev_hints: Arc::default(),
