@@ -97,6 +97,10 @@ pub enum ClientMsg {
         /// body may then be empty.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         files: Vec<FileId>,
+        /// The images' alt texts, one per entry of `files` in the same order (missing or empty:
+        /// none, the file's name stands for it); at most 500 characters each.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        alts: Vec<String>,
     },
     Edit {
         id: MessageId,
@@ -349,6 +353,7 @@ mod tests {
             thread: None,
             also_in_room: false,
             files: Vec::new(),
+            alts: Vec::new(),
         };
         let json = serde_json::to_string(&send).unwrap();
         assert_eq!(

@@ -27,6 +27,9 @@ test("files go with a message: picked, dropped and pasted, shown as a thumbnail 
   ]);
   await expect(filesToSend(page).getByRole("button", { name: "Remove cat.png" })).toBeVisible();
   await expect(filesToSend(page).getByRole("button", { name: "Remove plan.pdf" })).toBeVisible();
+  // The picture gets a description; the PDF has nothing to describe.
+  await filesToSend(page).getByLabel("Alt text for cat.png").fill("A cat asleep in the sun");
+  await expect(filesToSend(page).getByLabel("Alt text for plan.pdf")).toHaveCount(0);
   await page.getByLabel("Message", { exact: true }).fill("the cat and the plan");
   await page.getByLabel("Message", { exact: true }).press("Enter");
   await expect(filesToSend(page)).toHaveCount(0);
@@ -34,7 +37,7 @@ test("files go with a message: picked, dropped and pasted, shown as a thumbnail 
   for (const p of [page, benPage]) {
     const sent = messages(p).filter({ hasText: "the cat and the plan" });
     await expect(sent).toHaveCount(1);
-    const picture = sent.getByRole("img", { name: "cat.png" });
+    const picture = sent.getByRole("img", { name: "A cat asleep in the sun" });
     await expect(picture).toBeVisible();
     // The thumbnail really loaded (a broken image has no natural width).
     await expect.poll(() => picture.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
@@ -45,7 +48,7 @@ test("files go with a message: picked, dropped and pasted, shown as a thumbnail 
   }
 
   // Ben opens the picture full size: it is served to him, a PNG.
-  const link = messages(benPage).filter({ hasText: "the cat and the plan" }).getByRole("link", { name: "cat.png" });
+  const link = messages(benPage).filter({ hasText: "the cat and the plan" }).getByRole("link", { name: "A cat asleep in the sun" });
   const href = await link.getAttribute("href");
   expect(href).toMatch(/^\/api\/files\/[0-9a-f-]+$/);
   const full = await benPage.request.get(href!);

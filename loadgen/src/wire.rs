@@ -208,6 +208,7 @@ mod tests {
             thread: None,
             also_in_room: false,
             files: Vec::new(),
+            alts: Vec::new(),
         };
         assert_eq!(frame, encode(&expected));
         assert_eq!(

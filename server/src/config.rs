@@ -549,7 +549,7 @@ mod tests {
     }
 
     #[test]
-    fn production_requires_a_jwt_secret_and_an_origin() {
+    fn production_requires_a_jwt_secret_a_push_key_and_an_origin() {
         let err = settings(&[
             ("APP_ENV", "production"),
             ("PUBLIC_ORIGIN", "https://chat.example.com"),
@@ -559,12 +559,19 @@ mod tests {
         let err =
             settings(&[("APP_ENV", "production"), ("JWT_SECRET", &"x".repeat(40))]).unwrap_err();
         assert_eq!(err.var, "PUBLIC_ORIGIN");
-        let ok = settings(&[
+        let without_push_key = [
             ("APP_ENV", "production"),
             ("JWT_SECRET", &"x".repeat(40)),
             ("PUBLIC_ORIGIN", "https://chat.example.com/"),
-        ])
-        .unwrap();
+        ];
+        assert_eq!(
+            settings(&without_push_key).unwrap_err().var,
+            "VAPID_PRIVATE_KEY"
+        );
+        let vapid = app::push::VapidKeys::generate_private_key();
+        let mut complete = without_push_key.to_vec();
+        complete.push(("VAPID_PRIVATE_KEY", &vapid));
+        let ok = settings(&complete).unwrap();
         assert_eq!(
             ok.public_origin.as_deref(),
             Some("https://chat.example.com")
@@ -574,6 +581,7 @@ mod tests {
         let http = [
             ("APP_ENV", "production"),
             ("JWT_SECRET", &"x".repeat(40)),
+            ("VAPID_PRIVATE_KEY", &vapid),
             ("PUBLIC_ORIGIN", "http://chat.example.com"),
         ];
         assert_eq!(settings(&http).unwrap_err().var, "PUBLIC_ORIGIN");

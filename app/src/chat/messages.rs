@@ -129,7 +129,7 @@ pub async fn send(
     room: RoomId,
     (nonce, body): (&str, &str),
     thread: Option<(MessageId, bool)>,
-    files: &[FileId],
+    (files, alts): (&[FileId], &[String]),
 ) -> Result<Appended, AppError> {
     let body = if files.is_empty() {
         MessageBody::parse(body)?
@@ -139,7 +139,7 @@ pub async fn send(
     let nonce = Nonce::parse(nonce)?;
     spend_budget(state, me)?;
     postable_room(state, me.id, room).await?;
-    let attached = crate::files::attachable(state, me, room, &nonce, files).await?;
+    let attached = crate::files::attachable(state, me, room, &nonce, (files, alts)).await?;
     let mentioned = resolve_mentions(state, me, room, &body).await?;
     let appended = state
         .store

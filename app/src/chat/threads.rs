@@ -25,7 +25,7 @@ pub async fn send_reply(
     room: RoomId,
     text: (&str, &str),
     (root, also_in_room): (MessageId, bool),
-    files: &[FileId],
+    files: (&[FileId], &[String]),
 ) -> Result<Appended, AppError> {
     postable_room(state, me.id, room).await?;
     let root = root_for_reply(state, room, root).await?;

@@ -31,9 +31,38 @@ pub struct FileView {
     pub size: u64,
     /// Width and height, for images (shown inline, with a thumbnail).
     pub dimensions: Option<(u32, u32)>,
+    /// What an image shows, in words, as the sender wrote it (screen readers read it; without
+    /// one the file's name is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt: Option<String>,
+}
+
+/// Longest alt text, in characters.
+pub const MAX_ALT_CHARS: usize = 500;
+
+/// An alt text as sent: trimmed, line breaks and other control characters as spaces; empty is
+/// none. Longer than `MAX_ALT_CHARS` is refused.
+pub fn parse_alt(raw: &str) -> Result<Option<String>, crate::error::AppError> {
+    let text: String = raw
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > MAX_ALT_CHARS {
+        return Err(crate::error::AppError::invalid(
+            "alts",
+            format!("An image's description can be at most {MAX_ALT_CHARS} characters."),
+        ));
+    }
+    Ok((!text.is_empty()).then_some(text))
 }
 
 impl FileView {
+    /// The text that stands for an image: its alt text, or its name.
+    pub fn alt_text(&self) -> &str {
+        self.alt.as_deref().unwrap_or(&self.name)
+    }
+
     pub fn url(&self) -> String {
         format!("/api/files/{}", self.id)
     }
@@ -66,6 +95,28 @@ pub fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alt_text_is_tidied_bounded_and_falls_back_to_the_name() {
+        assert_eq!(
+            parse_alt("  a cat\non a sofa ").unwrap().as_deref(),
+            Some("a cat on a sofa")
+        );
+        assert_eq!(parse_alt("   ").unwrap(), None);
+        assert!(parse_alt(&"é".repeat(MAX_ALT_CHARS)).is_ok());
+        assert!(parse_alt(&"é".repeat(MAX_ALT_CHARS + 1)).is_err());
+        let mut view = FileView {
+            id: FileId::new(),
+            name: "IMG_0042.jpg".into(),
+            content_type: "image/jpeg".into(),
+            size: 1,
+            dimensions: Some((1, 1)),
+            alt: None,
+        };
+        assert_eq!(view.alt_text(), "IMG_0042.jpg");
+        view.alt = Some("The harbour at dusk".into());
+        assert_eq!(view.alt_text(), "The harbour at dusk");
+    }
 
     #[test]
     fn sizes_read_as_people_say_them() {

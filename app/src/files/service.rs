@@ -46,6 +46,7 @@ pub fn file_view(file: &FileRecord) -> FileView {
         content_type: file.content_type.clone(),
         size: file.original.size,
         dimensions: file.dimensions,
+        alt: None,
     }
 }
 
@@ -118,8 +119,14 @@ pub async fn attachable(
     me: &UserRecord,
     room: RoomId,
     nonce: &Nonce,
-    ids: &[FileId],
+    (ids, alts): (&[FileId], &[String]),
 ) -> Result<Vec<FileView>, AppError> {
+    if alts.len() > ids.len() {
+        return Err(AppError::invalid(
+            "alts",
+            "There are more descriptions than files.",
+        ));
+    }
     if ids.len() > super::MAX_FILES_PER_MESSAGE {
         return Err(AppError::invalid(
             "files",
@@ -159,7 +166,15 @@ pub async fn attachable(
                 ));
             }
         }
-        views.push(file_view(&file));
+        let alt = alts
+            .get(i)
+            .map(|a| super::parse_alt(a))
+            .transpose()?
+            .flatten();
+        views.push(FileView {
+            alt,
+            ..file_view(&file)
+        });
     }
     Ok(views)
 }

@@ -26,6 +26,9 @@ pub struct Upload {
 #[derive(Clone, Copy)]
 pub struct Uploads {
     pub list: RwSignal<Vec<Upload>>,
+    /// What the person wrote to describe each image, by upload (apart from `list`, so typing does
+    /// not redraw the tray).
+    alts: StoredValue<std::collections::HashMap<u64, String>>,
     #[cfg(feature = "hydrate")]
     next: StoredValue<u64>,
     #[cfg(feature = "hydrate")]
@@ -42,6 +45,7 @@ impl Uploads {
     pub fn new() -> Self {
         Self {
             list: RwSignal::new(Vec::new()),
+            alts: StoredValue::new(Default::default()),
             #[cfg(feature = "hydrate")]
             next: StoredValue::new(0),
             #[cfg(feature = "hydrate")]
@@ -49,16 +53,35 @@ impl Uploads {
         }
     }
 
-    /// The files uploaded and ready to go with the message, in the order they were added.
+    /// The files uploaded and ready to go with the message, in the order they were added, with
+    /// the descriptions written for them.
     pub fn ready(&self) -> Vec<FileView> {
+        let alts = self.alts.get_value();
         self.list.with_untracked(|list| {
             list.iter()
                 .filter_map(|u| match &u.state {
-                    UploadState::Done(file) => Some(file.clone()),
+                    UploadState::Done(file) => Some(FileView {
+                        alt: alts.get(&u.key).filter(|a| !a.trim().is_empty()).cloned(),
+                        ..file.clone()
+                    }),
                     _ => None,
                 })
                 .collect()
         })
+    }
+
+    /// Keeps the description written for upload `key` (an image).
+    pub fn describe(&self, key: u64, alt: String) {
+        self.alts.update_value(|alts| {
+            alts.insert(key, alt);
+        });
+    }
+
+    /// The description written for upload `key` so far.
+    pub fn description(&self, key: u64) -> String {
+        self.alts
+            .with_value(|alts| alts.get(&key).cloned())
+            .unwrap_or_default()
     }
 
     /// Whether a file is still on its way (the message waits for it).
@@ -81,6 +104,11 @@ impl Uploads {
     pub fn clear_ready(&self) {
         self.list
             .update(|list| list.retain(|u| !matches!(u.state, UploadState::Done(_))));
+        let waiting: Vec<u64> = self
+            .list
+            .with_untracked(|l| l.iter().map(|u| u.key).collect());
+        self.alts
+            .update_value(|alts| alts.retain(|key, _| waiting.contains(key)));
     }
 
     /// Stops an upload on its way, or takes a finished one off the message (the server forgets
@@ -91,6 +119,9 @@ impl Uploads {
             let _ = request.abort();
         }
         self.list.update(|list| list.retain(|u| u.key != key));
+        self.alts.update_value(|alts| {
+            alts.remove(&key);
+        });
     }
 
     #[cfg(feature = "hydrate")]

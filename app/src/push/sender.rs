@@ -14,6 +14,7 @@ use crate::rate_limit::KeyedRateLimit;
 use crate::store::{PushSubscriptionRecord, Store, StoreResult};
 use futures::StreamExt;
 use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -65,6 +66,8 @@ pub struct Push {
     reach: Reach,
     queue: mpsc::Sender<PushJob>,
     waiting: Mutex<Option<mpsc::Receiver<PushJob>>>,
+    /// Jobs dropped because the queue was full (logged at the first and every thousandth).
+    dropped: AtomicU64,
     /// Subscribing and unsubscribing, per person.
     pub changes: KeyedRateLimit<UserId>,
 }
@@ -77,6 +80,7 @@ impl Push {
             reach,
             queue,
             waiting: Mutex::new(Some(waiting)),
+            dropped: AtomicU64::new(0),
             changes: KeyedRateLimit::new(CHANGES_BURST, CHANGES_PERIOD),
         })
     }
@@ -92,7 +96,10 @@ impl Push {
     /// Queues pushes for a new message; never waits.
     pub fn enqueue(&self, job: PushJob) {
         if let Err(mpsc::error::TrySendError::Full(job)) = self.queue.try_send(job) {
-            tracing::warn!(room = %job.room, "the push queue is full; a message's pushes were dropped");
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped % 1000 == 1 {
+                tracing::warn!(room = %job.room, dropped, "the push queue is full; pushes of new messages are dropped");
+            }
         }
     }
 

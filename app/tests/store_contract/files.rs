@@ -224,6 +224,8 @@ pub async fn a_message_shows_its_files_until_it_is_deleted(h: &mut Harness) {
         content_type: stored.content_type.clone(),
         size: 100,
         dimensions: Some((640, 480)),
+        // Kept with the message by both drivers.
+        alt: Some("A grey cat asleep on a keyboard".to_owned()),
     };
     let sent = store
         .append_message(&NewMessage {

@@ -265,12 +265,16 @@ async fn a_message_carries_its_files_to_everyone_and_takes_them_when_deleted(kin
     let mut a = Witness::join(&ana, room).await;
     let mut b = Witness::join(&ben, room).await;
 
-    // Files alone, no text: one message carrying both, in the order given, live for Ben.
+    // Files alone, no text: one message carrying both, in the order given, live for Ben; the
+    // picture with the description Ana wrote (tidied), the PDF with none.
     let files = vec![picture, plan];
+    let alts = vec![" A cat\nby the window ".to_owned()];
     let sent = a
-        .send_and_wait(&send_with_files(room, "f1", "", files.clone()), "f1")
+        .send_and_wait(&send_with_alts(room, "f1", "", files.clone(), alts), "f1")
         .await;
     assert_eq!(sent.body, "");
+    assert_eq!(sent.files[0].alt.as_deref(), Some("A cat by the window"));
+    assert_eq!(sent.files[1].alt, None);
     let shown: Vec<String> = sent
         .files
         .iter()
@@ -291,6 +295,16 @@ async fn a_message_carries_its_files_to_everyone_and_takes_them_when_deleted(kin
     a.ws.send(&send_with_files(room, "f1", "", files.clone()))
         .await;
     assert_eq!(answer(&mut a.ws, "f1").await, Ok(sent.id));
+
+    // A description too long, or more descriptions than files, is refused.
+    let spare = uploaded(&mut ana, room, "dog.png", png(20, 20)).await;
+    let long = "a".repeat(app::files::MAX_ALT_CHARS + 1);
+    for (nonce, alts) in [("f6", vec![long]), ("f7", vec!["one".into(), "two".into()])] {
+        a.ws.send(&send_with_alts(room, nonce, "", vec![spare], alts))
+            .await;
+        let (code, why) = answer(&mut a.ws, nonce).await.unwrap_err();
+        assert_eq!(code, ErrorCode::Invalid, "{why}");
+    }
 
     // Files go with one message only, only their uploader sends them, ten at most.
     a.ws.send(&send_with_files(room, "f2", "again", vec![picture]))

@@ -140,9 +140,10 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
             proptest::option::of(message.clone()),
             any::<bool>(),
             proptest::collection::vec(any::<u128>(), 0..3),
+            proptest::collection::vec(any::<String>(), 0..3),
         )
-            .prop_map(
-                |(room, nonce, body, thread, also_in_room, files)| ClientMsg::Send {
+            .prop_map(|(room, nonce, body, thread, also_in_room, files, alts)| {
+                ClientMsg::Send {
                     room,
                     nonce,
                     body,
@@ -152,8 +153,9 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                         .into_iter()
                         .map(|f| app::model::FileId::from_uuid(uuid::Uuid::from_u128(f)))
                         .collect(),
+                    alts,
                 }
-            ),
+            }),
         (message.clone(), any::<String>()).prop_map(|(id, body)| ClientMsg::Edit { id, body }),
         message.clone().prop_map(|id| ClientMsg::Delete { id }),
         (message, any::<String>(), any::<bool>()).prop_map(|(id, emoji, on)| ClientMsg::React {

@@ -364,9 +364,10 @@ impl Connection {
                 thread,
                 also_in_room,
                 files,
+                alts,
             } => {
                 let thread = thread.map(|root| (root, also_in_room));
-                self.send(room, (nonce, body), thread, files).await
+                self.send(room, (nonce, body), thread, (files, alts)).await
             }
             ClientMsg::Edit { id, body } => {
                 if let Err(e) = messages::edit(&self.state, &self.me, id, &body).await {
@@ -401,13 +402,14 @@ impl Connection {
         room: RoomId,
         (nonce, body): (String, String),
         thread: Option<(MessageId, bool)>,
-        files: Vec<FileId>,
+        (files, alts): (Vec<FileId>, Vec<String>),
     ) {
         let text = (nonce.as_str(), body.as_str());
         let (state, me) = (&self.state, &self.me);
+        let attached = (files.as_slice(), alts.as_slice());
         let sent = match thread {
-            Some(thread) => threads::send_reply(state, me, room, text, thread, &files).await,
-            None => messages::send(state, me, room, text, None, &files).await,
+            Some(thread) => threads::send_reply(state, me, room, text, thread, attached).await,
+            None => messages::send(state, me, room, text, None, attached).await,
         };
         match sent {
             Ok(appended) => self.emit(ServerMsg::Ack {

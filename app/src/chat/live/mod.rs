@@ -57,8 +57,20 @@ impl Pending {
             thread: self.thread.map(|(root, _)| root),
             also_in_room: self.thread.is_some_and(|(_, also)| also),
             files: self.files.iter().map(|f| f.id).collect(),
+            alts: alts_of(&self.files),
         }
     }
+}
+
+/// The alt texts to send with `files`, in their order; none at all when no file has one.
+fn alts_of(files: &[crate::files::FileView]) -> Vec<String> {
+    if files.iter().all(|f| f.alt.is_none()) {
+        return Vec::new();
+    }
+    files
+        .iter()
+        .map(|f| f.alt.clone().unwrap_or_default())
+        .collect()
 }
 
 /// How long a message the server could not store waits before it is sent again.

@@ -2,7 +2,7 @@
 //! one's thumbnail or size (with Remove), or why it failed.
 
 use crate::files::upload::{Upload, UploadState, Uploads};
-use crate::files::{human_size, FileView};
+use crate::files::{human_size, FileView, MAX_ALT_CHARS};
 use leptos::prelude::*;
 
 const BUTTON: &str = "rounded px-1 text-indigo-700 hover:underline dark:text-indigo-300";
@@ -38,6 +38,17 @@ fn UploadItem(upload: Upload, uploads: Uploads) -> impl IntoView {
             <Preview file=file.clone() />
             <span class="max-w-40 truncate">{name.clone()}</span>
             <span class="text-slate-600 dark:text-slate-400">{human_size(file.size)}</span>
+            {file.dimensions.is_some().then(|| view! {
+                <input
+                    type="text"
+                    aria-label=format!("Alt text for {name}")
+                    placeholder="Describe it (alt text)"
+                    maxlength=MAX_ALT_CHARS
+                    prop:value=uploads.description(key)
+                    on:input=move |ev| uploads.describe(key, event_target_value(&ev))
+                    class="w-44 rounded border border-slate-300 bg-white px-1 py-0.5 text-xs text-slate-900 placeholder:text-slate-600 dark:border-slate-600 dark:bg-slate-900 dark:text-slate-100 dark:placeholder:text-slate-400"
+                />
+            })}
             <button type="button" class=BUTTON aria-label=format!("Remove {name}") on:click=remove>"Remove"</button>
         }
         .into_any(),

@@ -64,6 +64,8 @@ pub(super) struct FileDoc {
     content_type: String,
     size: i64,
     dimensions: Option<(u32, u32)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alt: Option<String>,
 }
 
 impl FileDoc {
@@ -74,6 +76,7 @@ impl FileDoc {
             content_type: f.content_type.clone(),
             size: i64::try_from(f.size).unwrap_or(i64::MAX),
             dimensions: f.dimensions,
+            alt: f.alt.clone(),
         }
     }
 
@@ -85,6 +88,7 @@ impl FileDoc {
             size: u64::try_from(self.size)
                 .map_err(|_| StoreError::Corrupt("attached file size".into()))?,
             dimensions: self.dimensions,
+            alt: self.alt,
         })
     }
 }

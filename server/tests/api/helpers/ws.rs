@@ -47,6 +47,7 @@ pub fn send(room: app::model::RoomId, nonce: &str, body: &str) -> ClientMsg {
         thread: None,
         also_in_room: false,
         files: Vec::new(),
+        alts: Vec::new(),
     }
 }
 
@@ -57,6 +58,17 @@ pub fn send_with_files(
     body: &str,
     files: Vec<app::model::FileId>,
 ) -> ClientMsg {
+    send_with_alts(room, nonce, body, files, Vec::new())
+}
+
+/// A `Send` command carrying uploaded files with their alt texts.
+pub fn send_with_alts(
+    room: app::model::RoomId,
+    nonce: &str,
+    body: &str,
+    files: Vec<app::model::FileId>,
+    alts: Vec<String>,
+) -> ClientMsg {
     ClientMsg::Send {
         room,
         nonce: nonce.into(),
@@ -64,6 +76,7 @@ pub fn send_with_files(
         thread: None,
         also_in_room: false,
         files,
+        alts,
     }
 }
 
@@ -82,6 +95,7 @@ pub fn send_reply(
         thread: Some(root),
         also_in_room,
         files: Vec::new(),
+        alts: Vec::new(),
     }
 }
 
