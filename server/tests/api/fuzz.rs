@@ -258,6 +258,7 @@ fn all_decoders() -> Vec<Decoder> {
     use app::admin::api::*;
     use app::auth::api::*;
     use app::chat::api::*;
+    use app::push::api::*;
     decoders![
         Register: PostUrl, Login: PostUrl, LoginWithCode: PostUrl, Logout: PostUrl,
         RefreshSession: PostUrl, GetCurrentUser: GetUrl, ListSessions: GetUrl,
@@ -275,6 +276,7 @@ fn all_decoders() -> Vec<Decoder> {
         AdminForceLogout: PostUrl, AdminResetPassword: PostUrl, AdminResetTwoFactor: PostUrl,
         AdminRooms: GetUrl, AdminRoomMembers: GetUrl, AdminSetArchived: PostUrl,
         AdminDeleteRoom: PostUrl, AdminDeleteMessage: PostUrl, AdminAudit: GetUrl,
+        PushKey: GetUrl, PushSubscribe: PostUrl, PushUnsubscribe: PostUrl,
     ]
 }
 
@@ -319,6 +321,9 @@ const FORM_KEYS: &[&str] = &[
     "before_at",
     "level",
     "before_id",
+    "endpoint",
+    "p256dh",
+    "auth",
     "root",
     "q",
     "at",
