@@ -144,6 +144,9 @@ pub struct MessageView {
     /// The author's display name, and (shown beside it, as display names may look alike) username.
     pub author_name: String,
     pub author_username: String,
+    /// The author's profile picture (`/api/files/{id}/thumbnail`); without one, their initials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_avatar: Option<FileId>,
     /// The text as written (empty once deleted).
     pub body: String,
     /// The body rendered from the small markdown subset and sanitised on the server; safe to insert.
@@ -256,6 +259,8 @@ pub struct MemberView {
     pub user: UserId,
     pub username: String,
     pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<FileId>,
     pub role: MemberRole,
     pub presence: Presence,
 }

@@ -1,5 +1,5 @@
 import AxeBuilder from "@axe-core/playwright";
-import { test, expect, waitForHydration, register, signInAsAdmin, uniqueName, type Page } from "./fixtures";
+import { test, expect, waitForHydration, register, signInAsAdmin, uniqueName, PNG, PDF, type Page } from "./fixtures";
 
 // Every page, signed out, signed in and as an admin, in light and dark: a debug build takes a while.
 test.describe.configure({ timeout: 180_000 });
@@ -31,6 +31,11 @@ for (const colorScheme of ["light", "dark"] as const) {
     await check(page, found, "404", "/no-such-page");
 
     await register(page, uniqueName("axe"), "Axe Reader");
+    // With a profile picture, so faces are pictures on the pages that follow.
+    await page.goto("/profile");
+    await waitForHydration(page);
+    await page.getByLabel("Choose a picture").setInputFiles({ name: "me.png", mimeType: "image/png", buffer: PNG });
+    await expect(page.getByRole("status").filter({ hasText: "Profile picture saved." })).toBeVisible();
     await check(page, found, "home", "/");
     await check(page, found, "rooms", "/rooms");
     await page.getByLabel("Room name").fill(`Axe ${colorScheme} ${Math.floor(Math.random() * 1e6)}`);
@@ -52,8 +57,24 @@ for (const colorScheme of ["light", "dark"] as const) {
     await page.getByLabel("Message", { exact: true }).press("ArrowUp");
     await page.getByRole("textbox", { name: "Edit message" }).fill("and a [link](https://example.com/), edited");
     await page.getByRole("textbox", { name: "Edit message" }).press("Enter");
+    // A picture and a document: first in the tray, with the picture's alt text field, then sent.
+    const chooser = page.waitForEvent("filechooser");
+    await page.getByRole("button", { name: "Attach file" }).click();
+    await (await chooser).setFiles([
+      { name: "cat.png", mimeType: "image/png", buffer: PNG },
+      { name: "plan.pdf", mimeType: "application/pdf", buffer: PDF },
+    ]);
+    const tray = page.getByRole("list", { name: "Files to send" });
+    await expect(tray.getByLabel("Alt text for cat.png")).toBeVisible();
+    await expect(tray.getByRole("button", { name: "Remove plan.pdf" })).toBeVisible();
+    found["composer with files to send"] = await seriousViolations(page);
+    await page.getByLabel("Message", { exact: true }).fill("the cat and the plan");
+    await page.getByLabel("Message", { exact: true }).press("Enter");
+    await expect(tray).toHaveCount(0);
     await check(page, found, "room with messages", room, async () => {
-      await expect(page.getByLabel("Messages", { exact: true }).locator("article")).toHaveCount(3);
+      await expect(page.getByLabel("Messages", { exact: true }).locator("article")).toHaveCount(4);
+      await expect(page.getByTestId("file-card")).toHaveCount(1);
+      await expect(page.getByRole("img", { name: "cat.png" })).toBeVisible();
       await expect(page.getByTestId("reaction")).toHaveCount(1);
       await expect(page.getByRole("button", { name: "(edited)" })).toHaveCount(1);
     });

@@ -1,15 +1,9 @@
-import { test, expect, register, uniqueName, waitForHydration, type Page } from "./fixtures";
-import { roomForTwo, messages } from "./two_people";
+import { test, expect, register, uniqueName, waitForHydration, PNG, PDF, type Page } from "./fixtures";
+import { roomForTwo, messages, say } from "./two_people";
 
 // Two people, a room and a live connection each take a while to set up in a debug build.
 test.describe.configure({ timeout: 150_000 });
 
-// A 16 × 12 PNG.
-const PNG = Buffer.from(
-  "iVBORw0KGgoAAAANSUhEUgAAABAAAAAMCAIAAADkharWAAABVUlEQVR4nA3LIQHFIBRAUSJMEACJXADEIrwICAIgkTcAgggvwgQBkEgCIBaBCP8ff4wxXAZnuA2PQQzRkA0YmkENr2EYluEzHIMxlsviLLflsYglWrIFS7Oo5bUMy7J8lmP/wXN5nOf2PB7xRE/24Gke9bye4Vmez3P8PwSugAvcgScggRjIAQItoIE3MAIr8AVO+AfhEpxwC48gQhSygNAEFV5hCEv4hCP/kLgSLnEnnoQkYiInSLSEJt7ESKzElzjpHwpXwRXuwlOQQizkAoVW0MJbGIVV+Aqn/EPlqrjKXXkqUomVXKHSKlp5K6OyKl/l1H9QLsUpt/IookQlKyhNUeVVhrKUTzn6D52r4zp35+lIJ3Zyh07raOftjM7qfJ3T/2FyTdzknjwTmcRJnjBpE528kzFZk29y5j9sro3b3JtnI5u4yRs2baObdzM2a/NtzuYHM20MkJBAK/YAAAAASUVORK5CYII=",
-  "base64",
-);
-const PDF = Buffer.from("%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n");
 
 function filesToSend(page: Page) {
   return page.getByRole("list", { name: "Files to send" });
@@ -121,4 +115,42 @@ test("on a phone the composer offers the camera", async ({ page }) => {
   await expect(filesToSend(page).getByRole("button", { name: "Remove photo.png" })).toBeVisible();
   // Nothing sticks out of the screen.
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+});
+
+test("a profile picture replaces the initials beside messages and in the member list, for everyone; removing it brings them back", async ({ page, browser }) => {
+  const { benContext, benPage, checkBen } = await roomForTwo(page, browser);
+  const room = page.url();
+  await say(page, "a message with my face");
+  await expect(messages(benPage).filter({ hasText: "a message with my face" })).toHaveCount(1);
+
+  await page.goto("/profile");
+  await waitForHydration(page);
+  const card = page.getByRole("region", { name: "Profile picture" });
+  await expect(card.getByRole("button", { name: "Remove picture" })).toHaveCount(0);
+  await card.getByLabel("Choose a picture").setInputFiles({ name: "me.png", mimeType: "image/png", buffer: PNG });
+  await expect(card.getByRole("status")).toHaveText("Profile picture saved.");
+  const shown = card.getByTestId("avatar");
+  await expect.poll(() => shown.evaluate((img: HTMLImageElement) => img.naturalWidth ?? 0)).toBeGreaterThan(0);
+
+  // Ben, reading the room again, sees Ana's picture beside her message and in the member list.
+  await benPage.reload();
+  await waitForHydration(benPage);
+  const face = messages(benPage).filter({ hasText: "a message with my face" }).getByTestId("avatar");
+  await expect(face).toHaveAttribute("src", /^\/api\/files\/[0-9a-f-]+\/thumbnail$/);
+  await expect.poll(() => face.evaluate((img: HTMLImageElement) => img.naturalWidth ?? 0)).toBeGreaterThan(0);
+  const members = benPage.getByRole("complementary", { name: "Members" });
+  await expect(members.locator("img[data-testid=avatar]")).toHaveCount(1);
+
+  // Ana takes it away: her initials again.
+  await card.getByRole("button", { name: "Remove picture" }).click();
+  await expect(card.getByRole("status")).toContainText("Profile picture removed");
+  await expect(card.getByTestId("avatar")).toHaveText("A");
+  await benPage.reload();
+  await waitForHydration(benPage);
+  await expect(messages(benPage).filter({ hasText: "a message with my face" }).getByTestId("avatar")).toHaveText("A");
+  await expect(members.locator("img[data-testid=avatar]")).toHaveCount(0);
+
+  await page.goto(room);
+  await checkBen();
+  await benContext.close();
 });

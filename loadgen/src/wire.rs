@@ -235,6 +235,7 @@ mod tests {
             author: UserId::from_uuid(uuid::Uuid::from_u128(6)),
             author_name: "Ana \"the tester\"".into(),
             author_username: "ana".into(),
+            author_avatar: None,
             body: "lg 1 2 3".into(),
             html: "<p>lg 1 2 3</p>".into(),
             created_at: Timestamp(1),

@@ -320,6 +320,10 @@ fn router(state: AppState, settings: &Settings, public_origin: &str) -> Router {
             Router::new()
                 .route("/api/files", post(app::files::http::upload))
                 .route("/api/files/usage", get(app::files::http::usage))
+                .route(
+                    "/api/profile/picture",
+                    post(app::files::http::set_picture).delete(app::files::http::remove_picture),
+                )
                 .route("/api/files/{id}", get(app::files::http::download))
                 .route(
                     "/api/files/{id}/thumbnail",

@@ -62,6 +62,7 @@ pub async fn create_admin(
         totp_pending: None,
         totp_last_step: 0,
         recovery_hashes: Vec::new(),
+        avatar: None,
     };
     match store.create_user(&user).await {
         Ok(()) => {}

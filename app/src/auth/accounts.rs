@@ -61,6 +61,7 @@ pub async fn register(
         totp_pending: None,
         totp_last_step: 0,
         recovery_hashes: Vec::new(),
+        avatar: None,
     };
     match state.store.create_user(&user).await {
         Err(StoreError::Duplicate(_)) => return Err(username_taken()),

@@ -37,7 +37,7 @@ pub mod two_factor;
 #[cfg(feature = "ssr")]
 pub use keys::{Auth, AuthSettings};
 
-use crate::model::{Role, SessionId, Timestamp, UserId};
+use crate::model::{FileId, Role, SessionId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 /// The signed-in user, as the browser sees it.
@@ -53,6 +53,9 @@ pub struct CurrentUser {
     pub access_ttl_secs: u64,
     /// Whether sign-in needs a code from an authenticator app too.
     pub two_factor: bool,
+    /// Their profile picture, if they chose one.
+    #[serde(default)]
+    pub avatar: Option<FileId>,
 }
 
 /// What enrolling an authenticator app needs: the QR code (SVG, drawn on the server) and the same

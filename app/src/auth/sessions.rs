@@ -62,6 +62,7 @@ pub fn current_user_view(state: &AppState, user: &UserRecord) -> CurrentUser {
         must_change_password: user.must_change_password,
         access_ttl_secs: state.auth.access_ttl_secs(),
         two_factor: user.has_two_factor(),
+        avatar: user.avatar,
     }
 }
 

@@ -30,6 +30,7 @@ const MAX_NAMED_MENTIONS: usize = 50;
 pub struct Author {
     pub display_name: String,
     pub username: String,
+    pub avatar: Option<FileId>,
 }
 
 impl Author {
@@ -37,6 +38,7 @@ impl Author {
         Self {
             display_name: user.display_name.as_str().to_owned(),
             username: user.username.as_str().to_owned(),
+            avatar: user.avatar,
         }
     }
 
@@ -44,6 +46,7 @@ impl Author {
         Self {
             display_name: "(deleted user)".to_owned(),
             username: String::new(),
+            avatar: None,
         }
     }
 }
@@ -57,6 +60,7 @@ pub fn message_view(message: &MessageRecord, author: &Author) -> MessageView {
         author: message.author_id,
         author_name: author.display_name.clone(),
         author_username: author.username.clone(),
+        author_avatar: author.avatar,
         html: if message.deleted_at.is_some() {
             String::new()
         } else {

@@ -401,6 +401,7 @@ fn member_view(state: &AppState, user: &UserRecord, role: MemberRole) -> MemberV
         user: user.id,
         username: user.username.as_str().to_owned(),
         display_name: user.display_name.as_str().to_owned(),
+        avatar: user.avatar,
         role,
         presence: state.hub.presence(user.id),
     }

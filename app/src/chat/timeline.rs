@@ -66,6 +66,7 @@ mod tests {
             author: UserId::from_uuid(uuid::Uuid::from_u128(author)),
             author_name: String::new(),
             author_username: String::new(),
+            author_avatar: None,
             body: String::new(),
             html: String::new(),
             created_at: Timestamp(at_minutes * MINUTE),

@@ -1,7 +1,7 @@
-//! A person's face until pictures can be uploaded: their initials on a colour derived from their id,
-//! the same on every page and device.
+//! A person's face: their profile picture, or until they choose one their initials on a colour
+//! derived from their id, the same on every page and device.
 
-use crate::model::UserId;
+use crate::model::{FileId, UserId};
 use leptos::prelude::*;
 
 /// Backgrounds dark enough for white initials (at least 4.5:1), light or dark theme alike.
@@ -41,12 +41,35 @@ pub fn colour(user: UserId) -> &'static str {
 
 /// Decorative: the name is always written next to it.
 #[component]
-pub fn Avatar(user: UserId, name: String, #[prop(optional)] small: bool) -> impl IntoView {
-    let size = if small {
-        "h-5 w-5 text-[0.6rem]"
-    } else {
-        "h-8 w-8 text-xs"
+pub fn Avatar(
+    user: UserId,
+    name: String,
+    /// Their profile picture, shown instead of the initials.
+    #[prop(default = None)]
+    picture: Option<FileId>,
+    #[prop(optional)] small: bool,
+    /// The profile page's size.
+    #[prop(optional)]
+    large: bool,
+) -> impl IntoView {
+    let size = match (small, large) {
+        (true, _) => "h-5 w-5 text-[0.6rem]",
+        (_, true) => "h-20 w-20 text-2xl",
+        _ => "h-8 w-8 text-xs",
     };
+    if let Some(picture) = picture {
+        return view! {
+            <img
+                src=format!("/api/files/{picture}/thumbnail")
+                alt=""
+                class=format!("shrink-0 rounded-full object-cover {size}")
+                aria-hidden="true"
+                data-testid="avatar"
+                loading="lazy"
+            />
+        }
+        .into_any();
+    }
     view! {
         <span
             class=format!("inline-flex shrink-0 select-none items-center justify-center rounded-full font-semibold text-white {size} {}", colour(user))
@@ -56,6 +79,7 @@ pub fn Avatar(user: UserId, name: String, #[prop(optional)] small: bool) -> impl
             {initials(&name)}
         </span>
     }
+    .into_any()
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! `/thumbnail`): plain axum handlers, since files are bytes, not JSON. Downloads are checked on every
 //! request (`Cache-Control: private, no-cache` with an ETag: the browser asks again and gets 304),
 //! answer single byte ranges, and anything but our re-encoded images is an attachment, never shown.
+//! `POST /api/profile/picture` (the body is the image) and `DELETE` set and remove the caller's
+//! profile picture.
 
-use super::service;
+use super::{pictures, service};
 use crate::auth::cookies::SessionCookies;
 use crate::auth::sessions::{authenticate, Authenticated};
 use crate::error::{error_response, AppError};
@@ -47,30 +49,65 @@ pub async fn upload(
             .room
             .parse()
             .map_err(|_| AppError::invalid("room", "That is not a room."))?;
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > state.uploads.max_bytes) {
-            return Err(AppError::PayloadTooLarge);
-        }
-        let limit = usize::try_from(state.uploads.max_bytes).unwrap_or(usize::MAX);
-        let bytes = axum::body::to_bytes(request.into_body(), limit)
-            .await
-            .map_err(|_| AppError::PayloadTooLarge)?;
+        let bytes = body_within_limit(&state, request).await?;
         service::upload(
             &state,
             &me,
             room,
             query.name.as_deref().unwrap_or("file"),
-            bytes.to_vec(),
+            bytes,
         )
         .await
     }
     .await;
     match answer {
         Ok(view) => (StatusCode::CREATED, axum::Json(view)).into_response(),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// The request's body, refused with 413 as soon as it is known to pass `MAX_UPLOAD_BYTES` (by its
+/// declared length, or while it is read).
+async fn body_within_limit(state: &AppState, request: Request) -> Result<Vec<u8>, AppError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.uploads.max_bytes) {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let limit = usize::try_from(state.uploads.max_bytes).unwrap_or(usize::MAX);
+    let bytes = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| AppError::PayloadTooLarge)?;
+    Ok(bytes.to_vec())
+}
+
+/// `POST /api/profile/picture`: the body becomes the caller's profile picture; answers
+/// `{"avatar": id}`.
+pub async fn set_picture(State(state): State<AppState>, request: Request) -> Response {
+    let answer = async {
+        let me = caller(&state, request.headers()).await?;
+        let bytes = body_within_limit(&state, request).await?;
+        pictures::set_picture(&state, &me, bytes).await
+    }
+    .await;
+    match answer {
+        Ok(id) => axum::Json(serde_json::json!({ "avatar": id })).into_response(),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// `DELETE /api/profile/picture`.
+pub async fn remove_picture(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let answer = async {
+        let me = caller(&state, &headers).await?;
+        pictures::remove_picture(&state, &me).await
+    }
+    .await;
+    match answer {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => error_response(&error),
     }
 }

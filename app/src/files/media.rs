@@ -7,6 +7,10 @@ use std::io::Cursor;
 
 /// Thumbnails fit in this square.
 pub const THUMBNAIL_SIDE: u32 = 320;
+/// Profile pictures are cut to a square of at most this side…
+pub const PICTURE_SIDE: u32 = 512;
+/// …with a small version for messages and member lists.
+pub const PICTURE_THUMBNAIL_SIDE: u32 = 96;
 /// Larger images are refused: decoding them would take too much memory.
 pub const MAX_IMAGE_SIDE: u32 = 8_192;
 /// What decoding one image may allocate at most.
@@ -52,9 +56,8 @@ pub enum ImageRejected {
     TooLarge,
 }
 
-/// Decodes `bytes` (of `format`), turns the picture upright and encodes it again: photos stay JPEG,
-/// everything else becomes PNG (an animated GIF keeps its first frame).
-pub fn make_safe(bytes: &[u8], format: ImageFormat) -> Result<SafeImage, ImageRejected> {
+/// Decodes `bytes` (of `format`), within the size limits, turned upright.
+fn decode(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, ImageRejected> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
@@ -69,15 +72,55 @@ pub fn make_safe(bytes: &[u8], format: ImageFormat) -> Result<SafeImage, ImageRe
     let orientation = decoder.orientation().map_err(rejected)?;
     let mut picture = DynamicImage::from_decoder(decoder).map_err(rejected)?;
     picture.apply_orientation(orientation);
+    Ok(picture)
+}
+
+/// Encodes `picture` and its thumbnail: photos stay JPEG, everything else becomes PNG.
+fn safe_image(
+    picture: &DynamicImage,
+    thumbnail: &DynamicImage,
+    format: ImageFormat,
+) -> Result<SafeImage, ImageRejected> {
     let photo = format == ImageFormat::Jpeg;
-    let dimensions = (picture.width(), picture.height());
-    let thumbnail = picture.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
+    let failed = |e: image::ImageError| ImageRejected::Unreadable(e.to_string());
     Ok(SafeImage {
-        bytes: encode(&picture, photo).map_err(rejected)?,
+        bytes: encode(picture, photo).map_err(failed)?,
         content_type: if photo { "image/jpeg" } else { "image/png" },
-        dimensions,
-        thumbnail: encode(&thumbnail, photo).map_err(rejected)?,
+        dimensions: (picture.width(), picture.height()),
+        thumbnail: encode(thumbnail, photo).map_err(failed)?,
     })
+}
+
+/// Decodes `bytes` (of `format`), turns the picture upright and encodes it again with a thumbnail
+/// (an animated GIF keeps its first frame).
+pub fn make_safe(bytes: &[u8], format: ImageFormat) -> Result<SafeImage, ImageRejected> {
+    let picture = decode(bytes, format)?;
+    let thumbnail = picture.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
+    safe_image(&picture, &thumbnail, format)
+}
+
+/// A profile picture: made safe like any image, its middle cut to a square of at most
+/// `PICTURE_SIDE`, with a `PICTURE_THUMBNAIL_SIDE` version.
+pub fn make_picture(bytes: &[u8], format: ImageFormat) -> Result<SafeImage, ImageRejected> {
+    let picture = decode(bytes, format)?;
+    let side = picture.width().min(picture.height());
+    let square = picture.crop_imm(
+        (picture.width() - side) / 2,
+        (picture.height() - side) / 2,
+        side,
+        side,
+    );
+    let square = if side > PICTURE_SIDE {
+        square.resize_exact(
+            PICTURE_SIDE,
+            PICTURE_SIDE,
+            image::imageops::FilterType::Lanczos3,
+        )
+    } else {
+        square
+    };
+    let small = square.thumbnail(PICTURE_THUMBNAIL_SIDE, PICTURE_THUMBNAIL_SIDE);
+    safe_image(&square, &small, format)
 }
 
 fn encode(picture: &DynamicImage, photo: bool) -> image::ImageResult<Vec<u8>> {
@@ -151,6 +194,36 @@ mod tests {
             make_safe(b"\x89PNG\r\n\x1a\nnot really", ImageFormat::Png),
             Err(ImageRejected::Unreadable(_))
         ));
+    }
+
+    #[test]
+    fn profile_pictures_are_squares_cut_from_the_middle() {
+        // A wide picture: red on the left third, green in the middle, blue on the right.
+        let mut wide = image::RgbImage::new(900, 300);
+        for (x, _, pixel) in wide.enumerate_pixels_mut() {
+            *pixel = match x {
+                0..300 => image::Rgb([255, 0, 0]),
+                300..600 => image::Rgb([0, 255, 0]),
+                _ => image::Rgb([0, 0, 255]),
+            };
+        }
+        let mut bytes = Cursor::new(Vec::new());
+        DynamicImage::ImageRgb8(wide)
+            .write_to(&mut bytes, ImageFormat::Png)
+            .unwrap();
+        let safe = make_picture(bytes.get_ref(), ImageFormat::Png).unwrap();
+        assert_eq!(safe.dimensions, (300, 300));
+        let kept = image::load_from_memory(&safe.bytes).unwrap().to_rgb8();
+        assert_eq!(kept.get_pixel(0, 150), &image::Rgb([0, 255, 0]));
+        assert_eq!(kept.get_pixel(299, 150), &image::Rgb([0, 255, 0]));
+        let small = image::load_from_memory(&safe.thumbnail).unwrap();
+        assert_eq!(
+            (small.width(), small.height()),
+            (PICTURE_THUMBNAIL_SIDE, PICTURE_THUMBNAIL_SIDE)
+        );
+
+        let large = make_picture(&png(2_000, 1_500), ImageFormat::Png).unwrap();
+        assert_eq!(large.dimensions, (PICTURE_SIDE, PICTURE_SIDE));
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod http;
 #[cfg(feature = "ssr")]
 pub mod media;
 #[cfg(feature = "ssr")]
+pub mod pictures;
+#[cfg(feature = "ssr")]
 mod service;
 pub mod upload;
 

@@ -79,7 +79,7 @@ fn MentionItem(mention: MentionView) -> impl IntoView {
             data-unread=mention.unread.to_string()
         >
             <p class="flex flex-wrap items-baseline gap-x-2 text-sm">
-                <Avatar user=m.author name=m.author_name.clone() small=true />
+                <Avatar user=m.author name=m.author_name.clone() picture=m.author_avatar small=true />
                 <span class="font-semibold">{m.author_name.clone()}</span>
                 <span class="text-slate-600 dark:text-slate-400">"in"</span>
                 <A href=match m.thread {

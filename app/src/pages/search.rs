@@ -266,7 +266,7 @@ fn Hit(hit: SearchHit, words: Marks) -> impl IntoView {
         <li class="rounded-md border border-slate-200 dark:border-slate-700" data-testid="search-result">
             <A href=href attr:class="block rounded-md p-3 hover:bg-slate-50 dark:hover:bg-slate-900">
                 <span class="flex flex-wrap items-baseline gap-x-2 text-sm">
-                    <Avatar user=m.author name=m.author_name.clone() small=true />
+                    <Avatar user=m.author name=m.author_name.clone() picture=m.author_avatar small=true />
                     <span class="font-semibold">{m.author_name.clone()}</span>
                     <span class="text-slate-600 dark:text-slate-400">"in " {hit.room_name.clone()}</span>
                     <LocalTime at=m.created_at class="text-xs text-slate-600 dark:text-slate-400" />

@@ -55,7 +55,7 @@ fn ThreadItem(thread: FollowedThread) -> impl IntoView {
             data-unread=unread.to_string()
         >
             <p class="flex flex-wrap items-baseline gap-x-2 text-sm">
-                <Avatar user=root.author name=root.author_name.clone() small=true />
+                <Avatar user=root.author name=root.author_name.clone() picture=root.author_avatar small=true />
                 <span class="font-semibold">{root.author_name.clone()}</span>
                 <span class="text-slate-600 dark:text-slate-400">"in " {thread.room_name.clone()}</span>
                 {(unread > 0).then(|| view! { <span class="rounded bg-indigo-700 px-1.5 text-xs font-semibold text-white" data-testid="thread-unread">{format!("{unread} unread")}</span> })}

@@ -2,13 +2,14 @@
 //! facts about them. Bytes are addressed by their SHA-256 and written durably before the record that
 //! points at them, so a record never points at nothing; two uploads of the same bytes share them.
 //!
-//! A file is uploaded first (pending) and then attached to the message that carries it. Pending
-//! files nobody attached, and bytes no record points at any more, go at the next clean-up: deleting a
+//! A file is uploaded first (pending) and then attached to the message that carries it, or (a file
+//! without a room) made its owner's profile picture. Pending files nobody attached or made a picture, and bytes no record points at any more, go at the next clean-up: deleting a
 //! file takes its record away at once (it is served no more), its bytes at the clean-up, which runs
 //! after every upload has finished writing them (`before`), so an upload of the same bytes racing a
 //! deletion never loses them.
 
 use super::StoreResult;
+use super::UserRecord;
 use crate::model::{FileId, MessageId, RoomId, Timestamp, UserId};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -155,6 +156,12 @@ pub trait FileStore: Send + Sync {
 
     /// Bytes `owner`'s files take (what the quota counts).
     async fn file_bytes_of(&self, owner: UserId) -> StoreResult<u64>;
+
+    /// Makes `file` `owner`'s profile picture (their own pending upload without a room, or their
+    /// picture already), or takes the picture away (`None`); the picture it replaces is deleted.
+    /// Returns the user as changed. `NotFound` (and nothing changed) for a missing user or a file
+    /// that is missing, someone else's, shared in a room or sent.
+    async fn set_picture(&self, owner: UserId, file: Option<FileId>) -> StoreResult<UserRecord>;
 }
 
 #[cfg(test)]

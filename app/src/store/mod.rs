@@ -17,7 +17,7 @@ mod threads;
 
 use crate::domain::{DisplayName, RoomName, RoomTopic, Username};
 use crate::model::{
-    AuditId, MemberRole, NotifyLevel, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
+    AuditId, FileId, MemberRole, NotifyLevel, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
 };
 use async_trait::async_trait;
 use std::path::PathBuf;
@@ -141,6 +141,8 @@ pub struct UserRecord {
     pub totp_last_step: u64,
     /// Hashes of the recovery codes not used yet.
     pub recovery_hashes: Vec<String>,
+    /// Their profile picture (a file without a room), set with `FileStore::set_picture`.
+    pub avatar: Option<FileId>,
 }
 
 impl UserRecord {

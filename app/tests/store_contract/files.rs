@@ -284,3 +284,72 @@ pub async fn deleting_a_rooms_files_leaves_other_rooms_files(h: &mut Harness) {
     assert!(store.file(avatar.id).await.unwrap().is_some());
     assert_eq!(store.file_bytes_of(ana).await.unwrap(), 20);
 }
+
+pub async fn a_profile_picture_replaces_the_last_and_outlives_the_clean_up(h: &mut Harness) {
+    let (room, ana) = make_room(h.store(), "pictures").await;
+    let store = h.store();
+    let ben = user("ben_pictures");
+    store.create_user(&ben).await.unwrap();
+    let upload = |owner, room, at| async move {
+        let file = new_file(owner, room, "me.png", at);
+        store
+            .put_file(&file, vec![at as u8; 100], Some(vec![1; 10]), QUOTA)
+            .await
+            .unwrap();
+        file.id
+    };
+
+    let first = upload(ana, None, 1_000).await;
+    let changed = store.set_picture(ana, Some(first)).await.unwrap();
+    assert_eq!(changed.avatar, Some(first));
+    assert_eq!(
+        store.user_by_id(ana).await.unwrap().unwrap().avatar,
+        Some(first)
+    );
+    // Setting the same picture again changes nothing.
+    store.set_picture(ana, Some(first)).await.unwrap();
+    assert!(store.file(first).await.unwrap().is_some());
+
+    // A picture is in use: the clean-up of pending uploads keeps it, and takes an upload nobody used.
+    let unused = upload(ana, None, 1_001).await;
+    assert_eq!(store.clean_up_files(LATER).await.unwrap(), 1);
+    assert!(store.file(first).await.unwrap().is_some());
+    assert_eq!(store.file(unused).await.unwrap(), None);
+
+    // What cannot be a picture: a file shared in a room, someone else's, a missing one.
+    let shared = upload(ana, Some(room), 1_002).await;
+    let bens = upload(ben.id, None, 1_003).await;
+    for (owner, file) in [
+        (ana, shared),
+        (ana, bens),
+        (ben.id, first),
+        (ana, FileId::new()),
+    ] {
+        assert_eq!(
+            store.set_picture(owner, Some(file)).await,
+            Err(StoreError::NotFound("file"))
+        );
+    }
+    assert_eq!(
+        store.set_picture(UserId::new(), None).await,
+        Err(StoreError::NotFound("user"))
+    );
+    assert_eq!(
+        store.user_by_id(ana).await.unwrap().unwrap().avatar,
+        Some(first)
+    );
+
+    // A new picture replaces the old one, which is deleted (and no longer counted).
+    let second = upload(ana, None, 1_004).await;
+    store.set_picture(ana, Some(second)).await.unwrap();
+    assert_eq!(store.file(first).await.unwrap(), None);
+    let in_room = store.file(shared).await.unwrap().unwrap().stored_bytes();
+    let picture = store.file(second).await.unwrap().unwrap().stored_bytes();
+    assert_eq!(store.file_bytes_of(ana).await.unwrap(), in_room + picture);
+
+    // Taking it away deletes it too.
+    let cleared = store.set_picture(ana, None).await.unwrap();
+    assert_eq!(cleared.avatar, None);
+    assert_eq!(store.file(second).await.unwrap(), None);
+    assert_eq!(store.user_by_id(ana).await.unwrap().unwrap().avatar, None);
+}

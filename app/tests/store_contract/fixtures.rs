@@ -20,6 +20,7 @@ pub fn user(name: &str) -> UserRecord {
         totp_pending: None,
         totp_last_step: 0,
         recovery_hashes: Vec::new(),
+        avatar: None,
     }
 }
 

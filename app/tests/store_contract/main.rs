@@ -218,6 +218,7 @@ contract!(
     files_attach_to_a_message_and_the_rest_is_cleaned_up,
     a_message_shows_its_files_until_it_is_deleted,
     deleting_a_rooms_files_leaves_other_rooms_files,
+    a_profile_picture_replaces_the_last_and_outlives_the_clean_up,
     search_sees_every_acknowledged_message_while_eight_write,
     audit_log_is_newest_first_and_filterable,
     data_survives_reopen,

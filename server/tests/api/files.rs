@@ -14,10 +14,10 @@ on_both_drivers!(
     a_message_carries_its_files_to_everyone_and_takes_them_when_deleted,
 );
 
-const MARKER: &[u8] = b"GPS-48.8584N-2.2945E";
+pub const MARKER: &[u8] = b"GPS-48.8584N-2.2945E";
 
 /// A JPEG photo whose EXIF block holds a GPS position (with `MARKER` in it).
-fn photo_with_gps(width: u32, height: u32) -> Vec<u8> {
+pub fn photo_with_gps(width: u32, height: u32) -> Vec<u8> {
     let picture = image::DynamicImage::new_rgb8(width, height);
     let mut jpeg = Cursor::new(Vec::new());
     picture
@@ -48,7 +48,7 @@ fn photo_with_gps(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 

@@ -17,6 +17,7 @@ mod health;
 mod http_layers;
 mod outage;
 mod pages;
+mod pictures;
 mod push;
 mod scale_out;
 mod search;

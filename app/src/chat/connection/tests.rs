@@ -46,6 +46,7 @@ async fn member_of_a_room(state: &AppState) -> (Authenticated, RoomId) {
         totp_pending: None,
         totp_last_step: 0,
         recovery_hashes: Vec::new(),
+        avatar: None,
     };
     state.store.create_user(&user).await.unwrap();
     let session = SessionRecord {

@@ -1,7 +1,8 @@
-//! `/profile`: change the display name and the password, turn two-factor sign-in on or off, and
-//! notifications on this device.
+//! `/profile`: change the display name, the picture and the password, turn two-factor sign-in on or
+//! off, and notifications on this device.
 
 mod notifications;
+mod picture;
 mod two_factor;
 
 use crate::auth::api::{change_password, get_current_user, update_profile};
@@ -46,6 +47,7 @@ fn ProfileForms(me: CurrentUser) -> impl IntoView {
             </p>
         })}
         <DisplayNameForm current=me.display_name.clone() on_saved=move || user.refetch() />
+        <picture::PictureCard user=me.id name=me.display_name.clone() current=me.avatar />
         <PasswordForm />
         <two_factor::TwoFactorCard enabled=me.two_factor />
         <notifications::NotificationsCard />

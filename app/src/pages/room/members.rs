@@ -62,7 +62,7 @@ pub(super) fn MemberList(
                                     role="img"
                                     aria-label=move || format!("{:?}", presence()).to_lowercase()
                                 ></span>
-                                <Avatar user=m.user name=m.display_name.clone() small=true />
+                                <Avatar user=m.user name=m.display_name.clone() picture=m.avatar small=true />
                                 <span class="truncate">{m.display_name.clone()}</span>
                                 <span class="truncate text-xs text-slate-500 dark:text-slate-400">"@"{m.username.clone()}</span>
                             </li>

@@ -81,7 +81,7 @@ pub(super) fn MessageRow(
             class:ring-indigo-500=highlighted
         >
             <div class="w-8 shrink-0">
-                {(!continued).then(|| view! { <Avatar user=message.author name=message.author_name.clone() /> })}
+                {(!continued).then(|| view! { <Avatar user=message.author name=message.author_name.clone() picture=message.author_avatar /> })}
             </div>
             <div class="min-w-0 flex-1">
                 <p class="flex flex-wrap items-baseline gap-x-2 text-sm">

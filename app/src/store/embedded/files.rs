@@ -8,6 +8,7 @@ use super::{decode, encode, get_row, parse_id, unavailable, EmbeddedStore, MAX_I
 use crate::model::{FileId, MessageId, RoomId, Timestamp, UserId};
 use crate::store::{
     clamp_range, Blob, FilePart, FileRecord, FileStore, NewFile, StoreError, StoreResult,
+    UserRecord,
 };
 use async_trait::async_trait;
 use redb::{ReadableTable, WriteTransaction};
@@ -393,6 +394,40 @@ impl FileStore for EmbeddedStore {
                 .get(owner.to_string().as_str())
                 .map_err(unavailable)?
                 .map_or(0, |v| v.value()))
+        })
+        .await
+    }
+
+    async fn set_picture(&self, owner: UserId, file: Option<FileId>) -> StoreResult<UserRecord> {
+        self.write(move |txn| {
+            let key = owner.to_string();
+            let mut user: UserRecord = {
+                let users = txn.open_table(USERS).map_err(unavailable)?;
+                get_row::<UserRow, _>(&users, &key)?
+                    .ok_or(StoreError::NotFound("user"))?
+                    .into()
+            };
+            if let Some(id) = file {
+                let picture = load(txn, &id.to_string())?
+                    .filter(|f| f.owner == owner && f.room.is_none() && f.message.is_none())
+                    .ok_or(StoreError::NotFound("file"))?;
+                // In use now: the clean-up of pending files leaves it alone.
+                txn.open_table(PENDING_FILES)
+                    .map_err(unavailable)?
+                    .remove((picture.created_at.0, id.to_string().as_str()))
+                    .map_err(unavailable)?;
+            }
+            let replaced = std::mem::replace(&mut user.avatar, file);
+            txn.open_table(USERS)
+                .map_err(unavailable)?
+                .insert(key.as_str(), encode(&UserRow::from(&user))?.as_slice())
+                .map_err(unavailable)?;
+            if let Some(old) = replaced.filter(|old| Some(*old) != file) {
+                if let Some(old) = load(txn, &old.to_string())? {
+                    remove(txn, &old)?;
+                }
+            }
+            Ok(user)
         })
         .await
     }

@@ -6,7 +6,7 @@
 
 use crate::domain::{DisplayName, RoomName, RoomTopic, Username};
 use crate::model::{
-    AuditId, MemberRole, MessageId, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
+    AuditId, FileId, MemberRole, MessageId, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
 };
 use crate::store::{
     AuditEntry, EditRecord, InvitationRecord, MembershipRecord, MessageRecord, ReactionRecord,
@@ -111,6 +111,8 @@ pub(super) struct UserRow {
     pub(super) totp_last_step: u64,
     #[serde(default)]
     pub(super) recovery_hashes: Vec<String>,
+    #[serde(default)]
+    pub(super) avatar: Option<FileId>,
 }
 
 impl From<&UserRecord> for UserRow {
@@ -129,6 +131,7 @@ impl From<&UserRecord> for UserRow {
             totp_pending: u.totp_pending.clone(),
             totp_last_step: u.totp_last_step,
             recovery_hashes: u.recovery_hashes.clone(),
+            avatar: u.avatar,
         }
     }
 }
@@ -149,6 +152,7 @@ impl From<UserRow> for UserRecord {
             totp_pending: u.totp_pending,
             totp_last_step: u.totp_last_step,
             recovery_hashes: u.recovery_hashes,
+            avatar: u.avatar,
         }
     }
 }

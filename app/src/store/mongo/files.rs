@@ -5,20 +5,22 @@
 //! both pass the quota. Unlike the embedded store, uploads of the same bytes are not shared here:
 //! each record owns its GridFS files, so deleting one never races another upload. GridFS files no
 //! record points at (an upload cut off before its record) are removed by the clean-up once older
-//! than its `before`.
+//! than its `before`. A profile picture is marked `picture_of` its owner, which keeps it from the
+//! clean-up of pending files.
 
 use super::errors::{duplicate_key_message, store_error, OrUnavailable};
-use super::rows::{collect, parse_id, Row};
+use super::rows::{collect, decode_found, parse_id, Row, UserRow};
 use super::MongoStore;
 use crate::model::{FileId, MessageId, RoomId, Timestamp, UserId};
 use crate::store::{
     clamp_range, Blob, FilePart, FileRecord, FileStore, NewFile, StoreError, StoreResult,
+    UserRecord,
 };
 use async_trait::async_trait;
 use futures::{AsyncReadExt, AsyncWriteExt, TryStreamExt};
 use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use mongodb::gridfs::GridFsBucket;
-use mongodb::options::GridFsBucketOptions;
+use mongodb::options::{GridFsBucketOptions, ReturnDocument};
 use serde::Deserialize;
 
 /// The GridFS bucket of file bytes.
@@ -377,7 +379,11 @@ impl FileStore for MongoStore {
 
     async fn clean_up_files(&self, before: Timestamp) -> StoreResult<u64> {
         let deleted = self
-            .remove_all(doc! { "message_id": Bson::Null, "created_at": { "$lt": before.0 } })
+            .remove_all(doc! {
+                "message_id": Bson::Null,
+                "picture_of": Bson::Null,
+                "created_at": { "$lt": before.0 },
+            })
             .await?;
         // Bytes whose record was never written.
         let cutoff = DateTime::from_millis(before.0);
@@ -419,5 +425,46 @@ impl FileStore for MongoStore {
         Ok(found
             .and_then(|d| d.get_i64("bytes").ok())
             .map_or(0, |b| b.max(0) as u64))
+    }
+
+    async fn set_picture(&self, owner: UserId, file: Option<FileId>) -> StoreResult<UserRecord> {
+        let user = owner.to_string();
+        if let Some(id) = file {
+            // Marked before the user points at it, so the clean-up never takes a picture in use; if
+            // what follows is cut short it only holds its owner's quota until the next picture.
+            let marked = self
+                .files_durable
+                .update_one(
+                    doc! {
+                        "_id": id.to_string(),
+                        "owner_id": &user,
+                        "room_id": Bson::Null,
+                        "message_id": Bson::Null,
+                        "picture_of": { "$in": [Bson::Null, &user] },
+                    },
+                    doc! { "$set": { "picture_of": &user } },
+                )
+                .await
+                .or_unavailable("marking a profile picture")?;
+            if marked.matched_count == 0 {
+                return Err(StoreError::NotFound("file"));
+            }
+        }
+        let before = self
+            .users
+            .find_one_and_update(
+                doc! { "_id": &user },
+                doc! { "$set": { "avatar": file.map(|f| f.to_string()) } },
+            )
+            .return_document(ReturnDocument::Before)
+            .await;
+        let Some(mut changed) = decode_found::<UserRow>(before)? else {
+            return Err(StoreError::NotFound("user"));
+        };
+        let replaced = std::mem::replace(&mut changed.avatar, file);
+        if let Some(old) = replaced.filter(|old| Some(*old) != file) {
+            self.delete_file(old).await?;
+        }
+        Ok(changed)
     }
 }

@@ -6,7 +6,9 @@
 
 use super::errors::OrUnavailable;
 use crate::domain::{DisplayName, RoomName, RoomTopic, Username};
-use crate::model::{AuditId, MemberRole, Role, RoomId, RoomKind, SessionId, Timestamp, UserId};
+use crate::model::{
+    AuditId, FileId, MemberRole, Role, RoomId, RoomKind, SessionId, Timestamp, UserId,
+};
 use crate::store::{
     clamp_limit, AuditEntry, InvitationRecord, MembershipRecord, Page, ReadMarker, RoomRecord,
     SessionRecord, StoreError, StoreResult, UserRecord,
@@ -126,6 +128,8 @@ pub(super) struct UserRow {
     pub(super) totp_last_step: i64,
     #[serde(default)]
     pub(super) recovery_hashes: Vec<String>,
+    #[serde(default)]
+    pub(super) avatar: Option<String>,
 }
 
 impl UserRow {
@@ -147,6 +151,7 @@ impl UserRow {
             totp_pending: user.totp_pending.clone(),
             totp_last_step: seq_to_db(user.totp_last_step),
             recovery_hashes: user.recovery_hashes.clone(),
+            avatar: user.avatar.map(|a| a.to_string()),
         }
     }
 }
@@ -169,6 +174,11 @@ impl Row for UserRow {
             totp_pending: self.totp_pending,
             totp_last_step: seq_from_db(self.totp_last_step)?,
             recovery_hashes: self.recovery_hashes,
+            avatar: self
+                .avatar
+                .as_deref()
+                .map(|a| parse_id::<FileId>(a, "user avatar id"))
+                .transpose()?,
         })
     }
 }

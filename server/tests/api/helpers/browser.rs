@@ -103,6 +103,19 @@ impl Browser {
         self.answer(response).await
     }
 
+    /// A DELETE, with our Origin.
+    pub async fn delete(&mut self, path: &str) -> Answer {
+        let response = self
+            .with_extras(self.http.delete(format!("{}{path}", self.base)))
+            .header("origin", &self.origin)
+            .header("cookie", self.cookie_header())
+            .header("user-agent", &self.user_agent)
+            .send()
+            .await
+            .expect("request failed");
+        self.answer(response).await
+    }
+
     /// A GET with more headers, answered as it comes (status, headers, bytes).
     pub async fn get_raw(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut request = self

@@ -1,0 +1,71 @@
+//! Profile pictures: an image upload (anything else is refused) made safe like every image, cut to
+//! a square, stored as a file without a room (so anyone signed in may see it) and made the person's
+//! picture in one store step that deletes the one it replaces.
+
+use super::media::{self, Sniffed};
+use crate::auth::sessions::Authenticated;
+use crate::error::AppError;
+use crate::model::{FileId, Timestamp};
+use crate::state::AppState;
+use crate::store::{NewFile, StoreError};
+
+/// Makes `bytes` `me`'s profile picture; answers its id.
+pub async fn set_picture(
+    state: &AppState,
+    me: &Authenticated,
+    bytes: Vec<u8>,
+) -> Result<FileId, AppError> {
+    state.uploads.admit(me.user.id)?;
+    if bytes.len() as u64 > state.uploads.max_bytes {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let Sniffed::Image(format) = media::sniff(&bytes) else {
+        return Err(AppError::invalid(
+            "file",
+            "A profile picture must be a PNG, JPEG, GIF or WebP image.",
+        ));
+    };
+    let safe = tokio::task::spawn_blocking(move || media::make_picture(&bytes, format))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "encoding a profile picture failed");
+            AppError::Internal
+        })?
+        .map_err(|e| AppError::invalid("file", e.to_string()))?;
+    let extension = if safe.content_type == "image/jpeg" {
+        "jpg"
+    } else {
+        "png"
+    };
+    let file = NewFile {
+        id: FileId::new(),
+        owner: me.user.id,
+        room: None,
+        name: format!("picture.{extension}"),
+        content_type: safe.content_type.to_owned(),
+        dimensions: Some(safe.dimensions),
+        created_at: Timestamp::now(),
+    };
+    state
+        .store
+        .put_file(
+            &file,
+            safe.bytes,
+            Some(safe.thumbnail),
+            state.uploads.quota_bytes,
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Limit(message) => AppError::invalid("file", message),
+            other => other.into(),
+        })?;
+    state.store.set_picture(me.user.id, Some(file.id)).await?;
+    Ok(file.id)
+}
+
+/// Takes `me`'s profile picture away (the initials are shown again).
+pub async fn remove_picture(state: &AppState, me: &Authenticated) -> Result<(), AppError> {
+    state.uploads.admit(me.user.id)?;
+    state.store.set_picture(me.user.id, None).await?;
+    Ok(())
+}
