@@ -3,11 +3,12 @@
 //! picture in one store step that deletes the one it replaces.
 
 use super::media::{self, Sniffed};
+use super::service::{encode_off_thread, store_file};
 use crate::auth::sessions::Authenticated;
 use crate::error::AppError;
 use crate::model::{FileId, Timestamp};
 use crate::state::AppState;
-use crate::store::{NewFile, StoreError};
+use crate::store::NewFile;
 
 /// Makes `bytes` `me`'s profile picture; answers its id.
 pub async fn set_picture(
@@ -25,13 +26,7 @@ pub async fn set_picture(
             "A profile picture must be a PNG, JPEG, GIF or WebP image.",
         ));
     };
-    let safe = tokio::task::spawn_blocking(move || media::make_picture(&bytes, format))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "encoding a profile picture failed");
-            AppError::Internal
-        })?
-        .map_err(|e| AppError::invalid("file", e.to_string()))?;
+    let safe = encode_off_thread(bytes, format, media::make_picture).await?;
     let extension = if safe.content_type == "image/jpeg" {
         "jpg"
     } else {
@@ -46,19 +41,7 @@ pub async fn set_picture(
         dimensions: Some(safe.dimensions),
         created_at: Timestamp::now(),
     };
-    state
-        .store
-        .put_file(
-            &file,
-            safe.bytes,
-            Some(safe.thumbnail),
-            state.uploads.quota_bytes,
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::Limit(message) => AppError::invalid("file", message),
-            other => other.into(),
-        })?;
+    store_file(state, &file, safe.bytes, Some(safe.thumbnail)).await?;
     state.store.set_picture(me.user.id, Some(file.id)).await?;
     Ok(file.id)
 }

@@ -76,13 +76,7 @@ pub async fn upload(
     let name = media::clean_file_name(name);
     let (content_type, dimensions, original, thumbnail) = match media::sniff(&bytes) {
         Sniffed::Image(format) => {
-            let safe = tokio::task::spawn_blocking(move || media::make_safe(&bytes, format))
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "encoding an image failed");
-                    AppError::Internal
-                })?
-                .map_err(|e| AppError::invalid("file", e.to_string()))?;
+            let safe = encode_off_thread(bytes, format, media::make_safe).await?;
             (
                 safe.content_type.to_owned(),
                 Some(safe.dimensions),
@@ -101,15 +95,41 @@ pub async fn upload(
         dimensions,
         created_at: Timestamp::now(),
     };
-    let stored = state
+    let stored = store_file(state, &file, original, thumbnail).await?;
+    Ok(file_view(&stored))
+}
+
+/// Runs an image encoder (`media::make_safe`, `media::make_picture`) off the async threads; an
+/// image it cannot read is the uploader's 400.
+pub(super) async fn encode_off_thread(
+    bytes: Vec<u8>,
+    format: image::ImageFormat,
+    encode: fn(&[u8], image::ImageFormat) -> Result<media::SafeImage, media::ImageRejected>,
+) -> Result<media::SafeImage, AppError> {
+    tokio::task::spawn_blocking(move || encode(&bytes, format))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "encoding an image failed");
+            AppError::Internal
+        })?
+        .map_err(|e| AppError::invalid("file", e.to_string()))
+}
+
+/// Stores an upload against its owner's quota (over it: a 400 saying so).
+pub(super) async fn store_file(
+    state: &AppState,
+    file: &NewFile,
+    original: Vec<u8>,
+    thumbnail: Option<Vec<u8>>,
+) -> Result<FileRecord, AppError> {
+    state
         .store
-        .put_file(&file, original, thumbnail, state.uploads.quota_bytes)
+        .put_file(file, original, thumbnail, state.uploads.quota_bytes)
         .await
         .map_err(|e| match e {
             StoreError::Limit(message) => AppError::invalid("file", message),
             other => other.into(),
-        })?;
-    Ok(file_view(&stored))
+        })
 }
 
 /// The files `me` may send in `room` with the message of `nonce`, as it will show them: their own
