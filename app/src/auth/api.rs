@@ -63,6 +63,8 @@ pub async fn logout() -> Result<(), AppError> {
     serve(async |ctx| {
         let result = sessions::logout(&ctx.state, &ctx.cookies).await;
         ctx.set_cookies(ctx.state.auth.clear_cookies());
+        // Signed out before the page hydrated: the form posted itself, so go where the script would.
+        ctx.then_show("/login");
         result
     })
     .await
