@@ -2,8 +2,11 @@
 //! browser and every other client (load generator, bots, tests). Encoded as JSON with a `type` tag.
 //!
 //! Wire format: binary websocket frames, each `[tag byte][payload]`; tag `0` (`ITEM_TAG`) carries one
-//! JSON-encoded message. A frame the server cannot read is answered with an `Error` message and the
-//! connection stays open. See the README for a walk-through.
+//! JSON-encoded message. A client whose `Hello` asks for `batches` may also get tag `1` (`BATCH_TAG`)
+//! frames from the server: several messages in one frame, each as a 4-byte big-endian length and its
+//! JSON (fewer frames and writes when a connection has several queued). A frame the server cannot
+//! read is answered with an `Error` message and the connection stays open. See the README for a
+//! walk-through.
 
 use crate::files::FileView;
 use crate::model::{FileId, MemberRole, MessageId, RoomId, Timestamp, UserId};
@@ -18,8 +21,11 @@ pub const MAX_CURSORS: usize = 1000;
 /// The client sends `Ping` at least this often; the server closes a connection silent for three times as
 /// long.
 pub const HEARTBEAT_SECS: u64 = 20;
-/// The tag byte in front of every JSON item on the wire.
+/// The tag byte in front of a frame with one JSON item.
 pub const ITEM_TAG: u8 = 0;
+/// The tag byte in front of a frame with several items, each `[u32 big-endian length][JSON]`; only
+/// sent to clients that asked for it in `Hello`, never by clients.
+pub const BATCH_TAG: u8 = 1;
 /// Largest websocket frame (and message) either side accepts: a `Hello` naming `MAX_CURSORS` rooms, or a
 /// body of `MAX_BODY_CHARS` characters that all need escaping, fit with room to spare.
 pub const MAX_FRAME_BYTES: usize = 128 * 1024;
@@ -30,6 +36,26 @@ pub fn encode_item<T: Serialize>(item: &T) -> Vec<u8> {
     frame.push(ITEM_TAG);
     serde_json::to_writer(&mut frame, item).expect("protocol items serialize");
     frame
+}
+
+/// Several item frames (from [`encode_item`]) as one batch frame. Without the tag byte, each item is
+/// its length and its JSON, so a batch is 3 bytes longer per item than the frames it replaces.
+pub fn encode_batch<F: AsRef<[u8]>>(items: &[F]) -> Vec<u8> {
+    let size = items.iter().map(|f| f.as_ref().len() + 3).sum::<usize>() + 1;
+    let mut frame = Vec::with_capacity(size);
+    frame.push(BATCH_TAG);
+    for item in items {
+        let json = &item.as_ref()[1..];
+        let len = u32::try_from(json.len()).expect("an item fits in a frame");
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(json);
+    }
+    frame
+}
+
+/// Bytes a batch frame of these item frames would take: see [`encode_batch`].
+pub fn batch_len(item_frames: usize, item_bytes: usize) -> usize {
+    1 + item_bytes + 3 * item_frames
 }
 
 /// Why a frame could not be read.
@@ -51,12 +77,69 @@ pub enum FrameError {
 /// The item in a frame, or why it could not be read.
 pub fn decode_item<T: serde::de::DeserializeOwned>(frame: &[u8]) -> Result<T, FrameError> {
     match frame.split_first() {
-        Some((&ITEM_TAG, json)) => {
-            serde_json::from_slice(json).map_err(|e| FrameError::Malformed(e.to_string()))
+        Some((&ITEM_TAG, json)) => decode_json(json),
+        Some((&tag, _)) => Err(FrameError::UnknownTag(tag)),
+        None => Err(FrameError::Empty),
+    }
+}
+
+/// One item's JSON, as [`items`] yields it.
+pub fn decode_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, FrameError> {
+    serde_json::from_slice(json).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// The JSON of each item in a frame, one for an item frame, each in turn for a batch frame; checked
+/// whole first, so a batch cut short is refused rather than read in part.
+pub fn items(frame: &[u8]) -> Result<Items<'_>, FrameError> {
+    match frame.split_first() {
+        Some((&ITEM_TAG, json)) => Ok(Items {
+            rest: json,
+            batch: false,
+        }),
+        Some((&BATCH_TAG, mut rest)) => {
+            let all = rest;
+            while !rest.is_empty() {
+                rest = next_in_batch(rest)
+                    .ok_or_else(|| FrameError::Malformed("a batch cut short".into()))?
+                    .1;
+            }
+            Ok(Items {
+                rest: all,
+                batch: true,
+            })
         }
         Some((&tag, _)) => Err(FrameError::UnknownTag(tag)),
         None => Err(FrameError::Empty),
     }
+}
+
+/// The items of one frame: see [`items`].
+pub struct Items<'a> {
+    rest: &'a [u8],
+    batch: bool,
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        if !self.batch {
+            return Some(std::mem::take(&mut self.rest));
+        }
+        let (json, rest) = next_in_batch(self.rest)?;
+        self.rest = rest;
+        Some(json)
+    }
+}
+
+/// The first item of a batch's payload and what follows it, if its length is all there.
+fn next_in_batch(payload: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = payload.split_first_chunk::<4>()?;
+    let len = u32::from_be_bytes(*len) as usize;
+    (rest.len() >= len).then(|| rest.split_at(len))
 }
 
 /// Where a client is in one room: it has every message up to `last_seq`, and has applied every change
@@ -80,6 +163,9 @@ pub enum ClientMsg {
     /// without a cursor: the client loads those over HTTP), then `Synced`, then live events.
     Hello {
         cursors: Vec<RoomCursor>,
+        /// The client reads `BATCH_TAG` frames: the server may then put several items in one frame.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        batches: bool,
     },
     /// A new message. `nonce` is chosen by the client and makes retries safe: the same nonce in the same
     /// room never creates a second message, and is answered with the original `Ack`.
@@ -394,5 +480,66 @@ mod tests {
             decode_item::<ClientMsg>(b"\0{\"type\":\"nope\"}"),
             Err(FrameError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_batch_carries_its_items_in_order_and_a_cut_one_is_refused() {
+        let sent = [
+            ServerMsg::Pong,
+            ServerMsg::Closing {
+                reason: CloseReason::TooSlow,
+            },
+            ServerMsg::Pong,
+        ];
+        let frames: Vec<Vec<u8>> = sent.iter().map(encode_item).collect();
+        let batch = encode_batch(&frames);
+        assert_eq!(batch[0], BATCH_TAG);
+        let total: usize = frames.iter().map(Vec::len).sum();
+        assert_eq!(batch.len(), batch_len(frames.len(), total));
+        let got: Vec<ServerMsg> = items(&batch)
+            .unwrap()
+            .map(|json| decode_json(json).unwrap())
+            .collect();
+        assert_eq!(got, sent);
+
+        // An item frame is one item; a batch whose last length runs past its end is refused whole.
+        let single: Vec<&[u8]> = items(&frames[0]).unwrap().collect();
+        assert_eq!(single, [&frames[0][1..]]);
+        assert!(matches!(
+            items(&batch[..batch.len() - 1]),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            items(&[BATCH_TAG, 0, 0]),
+            Err(FrameError::Malformed(_))
+        ));
+        assert_eq!(items(&[9]).err(), Some(FrameError::UnknownTag(9)));
+        assert_eq!(items(&[]).err(), Some(FrameError::Empty));
+        assert_eq!(items(&[BATCH_TAG]).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn hello_asks_for_batches_only_when_the_client_reads_them() {
+        let old = r#"{"type":"hello","cursors":[]}"#;
+        assert_eq!(
+            serde_json::from_str::<ClientMsg>(old).unwrap(),
+            ClientMsg::Hello {
+                cursors: vec![],
+                batches: false
+            }
+        );
+        let plain = ClientMsg::Hello {
+            cursors: vec![],
+            batches: false,
+        };
+        assert_eq!(serde_json::to_string(&plain).unwrap(), old);
+        let asking = ClientMsg::Hello {
+            cursors: vec![],
+            batches: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&asking).unwrap(),
+            r#"{"type":"hello","cursors":[],"batches":true}"#
+        );
     }
 }

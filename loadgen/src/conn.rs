@@ -203,43 +203,47 @@ pub async fn open(
             Some(Err(e)) => return Err(ConnectError::new("error before synced", e)),
             Some(Ok(_)) => continue,
         };
-        match wire::decode(&frame) {
-            Ok(Frame::Full(msg)) => match *msg {
-                ServerMsg::Welcome { .. } if !welcomed => {
-                    welcomed = true;
-                    let hello = wire::encode(&ClientMsg::Hello {
-                        cursors: Vec::new(),
-                    });
-                    ws.send(Message::Binary(hello.into()))
-                        .await
-                        .map_err(|e| ConnectError::new("error before synced", e))?;
-                }
-                ServerMsg::Synced {
-                    room: r, last_seq, ..
-                } if r == room => {
-                    return Ok(Established {
-                        ws,
-                        base: last_seq,
-                        upgrade,
-                        ready: started.elapsed(),
-                    });
-                }
-                ServerMsg::Error { code, message, .. } => {
-                    return Err(ConnectError::new(
-                        format!("error before synced: {code:?}"),
-                        message,
-                    ))
-                }
-                ServerMsg::Closing { reason } => {
-                    return Err(ConnectError::new(
-                        format!("closed before synced: {reason:?}"),
-                        "closing",
-                    ))
-                }
-                _ => {}
-            },
-            Ok(Frame::Lite(_)) => {}
-            Err(e) => return Err(ConnectError::new("undecodable frame", e)),
+        let items = wire::decode(&frame).map_err(|e| ConnectError::new("undecodable frame", e))?;
+        for item in items {
+            match item {
+                Ok(Frame::Full(msg)) => match *msg {
+                    ServerMsg::Welcome { .. } if !welcomed => {
+                        welcomed = true;
+                        let hello = wire::encode(&ClientMsg::Hello {
+                            cursors: Vec::new(),
+                            batches: true,
+                        });
+                        ws.send(Message::Binary(hello.into()))
+                            .await
+                            .map_err(|e| ConnectError::new("error before synced", e))?;
+                    }
+                    ServerMsg::Synced {
+                        room: r, last_seq, ..
+                    } if r == room => {
+                        return Ok(Established {
+                            ws,
+                            base: last_seq,
+                            upgrade,
+                            ready: started.elapsed(),
+                        });
+                    }
+                    ServerMsg::Error { code, message, .. } => {
+                        return Err(ConnectError::new(
+                            format!("error before synced: {code:?}"),
+                            message,
+                        ))
+                    }
+                    ServerMsg::Closing { reason } => {
+                        return Err(ConnectError::new(
+                            format!("closed before synced: {reason:?}"),
+                            "closing",
+                        ))
+                    }
+                    _ => {}
+                },
+                Ok(Frame::Lite(_)) => {}
+                Err(e) => return Err(ConnectError::new("undecodable frame", e)),
+            }
         }
     }
 }
@@ -412,7 +416,12 @@ pub async fn run(
                     Some(Ok(_)) => continue, // pings are answered by tungstenite
                 };
                 counts.frames += 1;
-                match wire::decode(&bytes) {
+                let Ok(items) = wire::decode(&bytes) else {
+                    errors.add("undecodable frame", 1);
+                    continue;
+                };
+                for item in items {
+                match item {
                     Ok(Frame::Lite(item)) => match &*item.kind {
                         "message" => {
                             let Some(MessageField::View(m)) = item.message else { continue };
@@ -475,6 +484,7 @@ pub async fn run(
                         _ => {}
                     },
                     Err(_) => errors.add("undecodable frame", 1),
+                }
                 }
             }
             changed = phase.changed() => {

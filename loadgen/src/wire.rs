@@ -1,4 +1,5 @@
-//! The `/api/ws` wire format: binary frames of one tag byte (`0`) and the JSON of one protocol item.
+//! The `/api/ws` wire format: binary frames of one tag byte (`0`) and the JSON of one protocol item,
+//! or (`1`, as loadgen asks for in its `hello`) several items in one frame.
 //!
 //! Rare frames are encoded and decoded with the app's own `ClientMsg` / `ServerMsg`. The hot ones (our
 //! `send`, and the server's `message` and `ack`) go through a hand-written encoder and a borrowing
@@ -141,15 +142,13 @@ pub enum Frame<'a> {
     Full(Box<ServerMsg>),
 }
 
-/// Decodes one server frame.
-pub fn decode(bytes: &[u8]) -> Result<Frame<'_>, String> {
-    let (&tag, json) = bytes.split_first().ok_or("an empty frame")?;
-    if tag != ITEM {
-        return Err(format!(
-            "a transport error frame: {}",
-            String::from_utf8_lossy(json)
-        ));
-    }
+/// The items of one server frame (one, or several in a batch frame), each decoded.
+pub fn decode(frame: &[u8]) -> Result<impl Iterator<Item = Result<Frame<'_>, String>>, String> {
+    let items = app::protocol::items(frame).map_err(|e| format!("an unreadable frame: {e}"))?;
+    Ok(items.map(decode_item))
+}
+
+fn decode_item(json: &[u8]) -> Result<Frame<'_>, String> {
     let lite: Incoming = serde_json::from_slice(json).map_err(|e| e.to_string())?;
     match &*lite.kind {
         "message" | "ack" | "pong" | "presence" | "typing" | "read" | "updated" => {
@@ -225,6 +224,34 @@ mod tests {
         out
     }
 
+    /// The only item of an item frame.
+    fn decode_one(frame: &[u8]) -> Result<Frame<'_>, String> {
+        let mut items = decode(frame)?;
+        let item = items.next().expect("one item");
+        assert!(items.next().is_none());
+        item
+    }
+
+    #[test]
+    fn batch_frames_give_their_items_in_order() {
+        let frames = [
+            server_frame(&ServerMsg::Pong),
+            server_frame(&ServerMsg::Closing {
+                reason: CloseReason::TooSlow,
+            }),
+        ];
+        let batch = app::protocol::encode_batch(&frames);
+        let kinds: Vec<String> = decode(&batch)
+            .unwrap()
+            .map(|item| match item.unwrap() {
+                Frame::Lite(lite) => lite.kind.into_owned(),
+                Frame::Full(msg) => format!("full {msg:?}"),
+            })
+            .collect();
+        assert_eq!(kinds, ["pong", "full Closing { reason: TooSlow }"]);
+        assert!(decode(&batch[..batch.len() - 2]).is_err(), "a cut batch");
+    }
+
     #[test]
     fn hot_frames_decode_like_the_apps_types() {
         let view = MessageView {
@@ -248,7 +275,7 @@ mod tests {
             files: Vec::new(),
         };
         let bytes = server_frame(&ServerMsg::Message { message: view });
-        let Ok(Frame::Lite(lite)) = decode(&bytes) else {
+        let Ok(Frame::Lite(lite)) = decode_one(&bytes) else {
             panic!("a lite frame")
         };
         assert_eq!(lite.kind, "message");
@@ -264,7 +291,7 @@ mod tests {
             id: MessageId::from_uuid(uuid::Uuid::from_u128(9)),
             seq: 4,
         });
-        let Ok(Frame::Lite(ack)) = decode(&bytes) else {
+        let Ok(Frame::Lite(ack)) = decode_one(&bytes) else {
             panic!("a lite frame")
         };
         assert_eq!(
@@ -278,15 +305,16 @@ mod tests {
             nonce: Some("3-18".into()),
             retry_after_ms: Some(1000),
         };
-        match decode(&server_frame(&error)) {
+        match decode_one(&server_frame(&error)) {
             Ok(Frame::Full(msg)) => assert_eq!(*msg, error),
             _ => panic!("errors are decoded fully"),
         }
         let closing = ServerMsg::Closing {
             reason: CloseReason::TooSlow,
         };
-        assert!(matches!(decode(&server_frame(&closing)), Ok(Frame::Full(m)) if *m == closing));
-        assert!(decode(b"\x01oops").is_err());
+        assert!(matches!(decode_one(&server_frame(&closing)), Ok(Frame::Full(m)) if *m == closing));
+        assert!(decode(b"\x07oops").is_err());
         assert!(decode(b"").is_err());
+        assert!(decode_one(b"\x00{}").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The websocket endpoint, `/api/ws`: the upgrade, then two halves per connection. The reader decodes
 //! client frames for `connection`; the writer sends the frames `connection` queued, as many as are
-//! waiting per flush (one write syscall for a burst instead of one per frame).
+//! waiting per flush (one write syscall for a burst instead of one per frame), packed into batch
+//! frames for clients that read them (one websocket frame for a burst).
 //!
 //! The server's upgrade guard has already refused foreign origins (403) and callers without a session
 //! (401) before this runs, and hands over who is connecting.
@@ -10,15 +11,16 @@ use super::hub::{Broadcast, Control};
 use super::socket_limits::SocketPermit;
 use crate::auth::sessions::Authenticated;
 use crate::protocol::{
-    decode_item, encode_item, ClientMsg, CloseReason, FrameError, ServerMsg, MAX_FRAME_BYTES,
+    batch_len, decode_item, encode_batch, encode_item, ClientMsg, CloseReason, FrameError,
+    ServerMsg, MAX_FRAME_BYTES,
 };
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, State};
 use axum::response::Response;
-use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, Stream, StreamExt};
+use futures::stream::SplitStream;
+use futures::{Sink, SinkExt, Stream, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,8 +124,8 @@ fn checked(frame: &[u8]) -> Result<ClientMsg, FrameError> {
 }
 
 /// Writes queued frames until the connection ends, then says why (`Closing`) if the server ended it.
-async fn write_frames(
-    mut sink: SplitSink<WebSocket, Message>,
+async fn write_frames<S: Sink<Message> + Unpin>(
+    mut sink: S,
     mut frames: tokio::sync::mpsc::Receiver<Arc<Broadcast>>,
     control: Arc<Control>,
     linger: Duration,
@@ -149,7 +151,7 @@ async fn write_frames(
         }
         // A client that stops reading leaves the write pending; a close request must still end it.
         let written = {
-            let write = write_batch(&mut sink, &mut batch);
+            let write = write_batch(&mut sink, &mut batch, control.batches());
             tokio::pin!(write);
             tokio::select! {
                 written = &mut write => written,
@@ -185,15 +187,128 @@ fn close_code(reason: CloseReason) -> u16 {
     }
 }
 
-/// Queues every frame in `batch` in the transport, then flushes once. `false` if the socket broke.
-async fn write_batch(
-    sink: &mut SplitSink<WebSocket, Message>,
+/// Queues every frame in `batch` in the transport (packed into batch frames when the client reads
+/// them), then flushes once. `false` if the socket broke.
+async fn write_batch<S: Sink<Message> + Unpin>(
+    sink: &mut S,
     batch: &mut Vec<Arc<Broadcast>>,
+    batches: bool,
 ) -> bool {
-    for event in batch.drain(..) {
-        if sink.feed(Message::Binary(event.frame())).await.is_err() {
+    let several = batch.len() > 1;
+    let frames = batch.drain(..).map(|event| event.frame());
+    let frames = if batches && several {
+        pack(frames)
+    } else {
+        frames.collect()
+    };
+    for frame in frames {
+        if sink.feed(Message::Binary(frame)).await.is_err() {
             return false;
         }
     }
     sink.flush().await.is_ok()
+}
+
+/// Item frames packed, in order, into as few frames as fit in `MAX_FRAME_BYTES` (what every client
+/// reads); an item left alone stays an item frame.
+fn pack(frames: impl Iterator<Item = Bytes>) -> Vec<Bytes> {
+    let mut packed = Vec::new();
+    let mut group: Vec<Bytes> = Vec::new();
+    let mut group_bytes = 0;
+    for frame in frames {
+        if !group.is_empty()
+            && batch_len(group.len() + 1, group_bytes + frame.len()) > MAX_FRAME_BYTES
+        {
+            packed.push(seal(std::mem::take(&mut group)));
+            group_bytes = 0;
+        }
+        group_bytes += frame.len();
+        group.push(frame);
+    }
+    if !group.is_empty() {
+        packed.push(seal(group));
+    }
+    packed
+}
+
+fn seal(mut group: Vec<Bytes>) -> Bytes {
+    if group.len() == 1 {
+        group.pop().expect("one frame")
+    } else {
+        Bytes::from(encode_batch(&group))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::hub::Control;
+    use crate::protocol::{decode_json, items, BATCH_TAG, ITEM_TAG};
+
+    fn pong() -> Arc<Broadcast> {
+        Broadcast::new(ServerMsg::Pong)
+    }
+
+    /// What the writer sends for `queued` (all waiting before it starts), as (tag, items) per frame.
+    async fn written(queued: Vec<Arc<Broadcast>>, batches: bool) -> Vec<(u8, Vec<ServerMsg>)> {
+        let (tx, rx) = tokio::sync::mpsc::channel(queued.len().max(1));
+        for event in queued {
+            tx.try_send(event).unwrap();
+        }
+        drop(tx);
+        let control = Arc::new(Control::new());
+        if batches {
+            control.allow_batches();
+        }
+        let (sink, sent) = futures::channel::mpsc::unbounded::<Message>();
+        write_frames(sink, rx, control, Duration::from_secs(1)).await;
+        sent.map(|message| match message {
+            Message::Binary(frame) => (
+                frame[0],
+                items(&frame)
+                    .unwrap()
+                    .map(|json| decode_json(json).unwrap())
+                    .collect(),
+            ),
+            other => panic!("a binary frame, got {other:?}"),
+        })
+        .collect()
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_burst_is_one_batch_frame_only_for_a_client_that_reads_them() {
+        let burst = || (0..5).map(|_| pong()).collect::<Vec<_>>();
+        let pongs = || vec![ServerMsg::Pong; 5];
+        assert_eq!(written(burst(), true).await, vec![(BATCH_TAG, pongs())]);
+        let one_each = written(burst(), false).await;
+        assert_eq!(one_each, vec![(ITEM_TAG, vec![ServerMsg::Pong]); 5]);
+        // A lone frame stays an item frame either way.
+        assert_eq!(
+            written(vec![pong()], true).await,
+            vec![(ITEM_TAG, vec![ServerMsg::Pong])]
+        );
+    }
+
+    #[test]
+    fn packing_keeps_the_order_and_every_frame_within_the_limit() {
+        // Frames of a third of the limit: two fit in a batch, three do not.
+        let frames: Vec<Bytes> = (0..7u8)
+            .map(|i| {
+                let mut frame = vec![ITEM_TAG];
+                frame.extend(std::iter::repeat_n(b'0' + i, MAX_FRAME_BYTES / 3));
+                Bytes::from(frame)
+            })
+            .collect();
+        let packed = pack(frames.clone().into_iter());
+        assert_eq!(packed.len(), 4);
+        assert!(packed.iter().all(|f| f.len() <= MAX_FRAME_BYTES));
+        assert_eq!(
+            packed[3], frames[6],
+            "the last one alone stays an item frame"
+        );
+        let unpacked: Vec<&[u8]> = packed.iter().flat_map(|f| items(f).unwrap()).collect();
+        let expected: Vec<&[u8]> = frames.iter().map(|f| &f[1..]).collect();
+        assert_eq!(unpacked, expected);
+    }
 }

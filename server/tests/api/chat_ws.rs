@@ -20,6 +20,7 @@ on_both_drivers!(
     signing_out_elsewhere_closes_the_socket_at_once,
     a_flood_of_5000_sends_is_acked_exactly_once_each,
     a_client_that_stops_reading_is_closed_and_nobody_else_waits,
+    batch_frames_go_only_to_clients_that_ask_and_carry_every_item_once,
 );
 
 /// A server whose send limit does not get in the way of tests that send a lot.
@@ -658,5 +659,87 @@ async fn a_client_that_stops_reading_is_closed_and_nobody_else_waits(kind: Store
     .await;
     assert!(end.is_ok(), "the socket ends after the closing notice");
     drain.abort();
+    app.stop().await.unwrap();
+}
+
+/// Every item of the frames up to `room`'s `Synced`, with the tag of each frame read.
+async fn items_until_synced(ws: &mut WsClient, room: RoomId) -> (Vec<ServerMsg>, Vec<u8>) {
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    let (mut got, mut tags) = (Vec::new(), Vec::new());
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.socket.next())
+            .await
+            .expect("a frame within 30 s");
+        let Some(Ok(WsMessage::Binary(bytes))) = frame else {
+            continue;
+        };
+        tags.push(bytes[0]);
+        for json in app::protocol::items(&bytes).expect("a readable frame") {
+            let msg: ServerMsg = app::protocol::decode_json(json).expect("a server message");
+            let done = matches!(&msg, ServerMsg::Synced { room: r, .. } if *r == room);
+            got.push(msg);
+            if done {
+                return (got, tags);
+            }
+        }
+    }
+}
+
+async fn batch_frames_go_only_to_clients_that_ask_and_carry_every_item_once(kind: StoreKind) {
+    let app = spawn_chat_app(kind).await;
+    let (ana, ben, room) = two_members(&app).await;
+    let mut a = WsClient::join(&ana, vec![]).await;
+    synced(&mut a, room).await;
+    const N: u64 = 300;
+    for i in 1..=N {
+        a.send(&send(room, &format!("b{i}"), &format!("batched {i}")))
+            .await;
+    }
+    a.recv_until(|m| matches!(m, ServerMsg::Ack { seq, .. } if *seq == N).then_some(()))
+        .await;
+
+    // Ben catches up on all of them from the start, once asking for batches and once not.
+    let from_start = vec![RoomCursor {
+        room,
+        last_seq: 0,
+        rev: 0,
+    }];
+    for batches in [true, false] {
+        let mut b = WsClient::connect(&ben).await.expect("upgrade accepted");
+        b.send(&ClientMsg::Hello {
+            cursors: from_start.clone(),
+            batches,
+        })
+        .await;
+        let (got, tags) = items_until_synced(&mut b, room).await;
+        assert!(matches!(got[0], ServerMsg::Welcome { .. }), "{:?}", got[0]);
+        let seqs: Vec<u64> = got
+            .iter()
+            .filter_map(|m| match m {
+                ServerMsg::Message { message } if message.room == room => Some(message.seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=N).collect::<Vec<_>>(),
+            "every message once, in order"
+        );
+        let batch_frames = tags
+            .iter()
+            .filter(|t| **t == app::protocol::BATCH_TAG)
+            .count();
+        assert!(
+            tags.iter()
+                .all(|t| *t == app::protocol::ITEM_TAG
+                    || (batches && *t == app::protocol::BATCH_TAG)),
+            "batch frames only when asked: {tags:?}"
+        );
+        eprintln!(
+            "batches {batches}: {} items in {} frames ({batch_frames} batch frames)",
+            got.len(),
+            tags.len()
+        );
+    }
     app.stop().await.unwrap();
 }

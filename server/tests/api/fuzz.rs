@@ -119,9 +119,13 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
     let room = any::<u128>().prop_map(|b| uuid_from(b).to_string().parse().unwrap());
     let message = any::<u128>().prop_map(|b| uuid_from(b).to_string().parse().unwrap());
     prop_oneof![
-        proptest::collection::vec((room.clone(), any::<u64>(), any::<u64>()), 0..4).prop_map(
-            |cursors| {
+        (
+            proptest::collection::vec((room.clone(), any::<u64>(), any::<u64>()), 0..4),
+            any::<bool>()
+        )
+            .prop_map(|(cursors, batches)| {
                 ClientMsg::Hello {
+                    batches,
                     cursors: cursors
                         .into_iter()
                         .map(|(room, last_seq, rev)| RoomCursor {
@@ -131,8 +135,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                         })
                         .collect(),
                 }
-            }
-        ),
+            }),
         (
             room.clone(),
             any::<String>(),

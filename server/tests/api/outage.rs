@@ -742,7 +742,13 @@ async fn reconnect(browser: &Browser, cursors: Vec<RoomCursor>, log: &mut Socket
             Ok(mut ws) => match ws.recv_within(EVENT_DEADLINE).await {
                 Ok(Some(ServerMsg::Welcome { .. })) => {
                     // A failed write shows as a closed socket at the next read.
-                    let _ = ws.socket.send(frame(&ClientMsg::Hello { cursors })).await;
+                    let _ = ws
+                        .socket
+                        .send(frame(&ClientMsg::Hello {
+                            cursors,
+                            batches: false,
+                        }))
+                        .await;
                     log.reconnects += 1;
                     return ws;
                 }

@@ -356,7 +356,12 @@ impl Connection {
             }
         }
         match command {
-            ClientMsg::Hello { cursors } => self.hello(cursors).await,
+            ClientMsg::Hello { cursors, batches } => {
+                if batches {
+                    self.control.allow_batches();
+                }
+                self.hello(cursors).await
+            }
             ClientMsg::Send {
                 room,
                 nonce,

@@ -126,6 +126,7 @@ async fn connected(
                 last_seq: 0,
                 rev: 0,
             }],
+            batches: false,
         }))
         .unwrap();
     loop {

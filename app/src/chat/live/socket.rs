@@ -4,7 +4,8 @@
 
 use super::{Link, Live, Outbox};
 use crate::protocol::{
-    decode_item, encode_item, ClientMsg, CloseReason, ServerMsg, HEARTBEAT_SECS, MAX_FRAME_BYTES,
+    decode_json, encode_item, items, ClientMsg, CloseReason, ServerMsg, HEARTBEAT_SECS,
+    MAX_FRAME_BYTES,
 };
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message};
@@ -161,19 +162,24 @@ async fn converse(live: Live, socket: WebSocket) -> (bool, Option<CloseReason>) 
                     Some(Ok(Message::Text(text))) => text.into_bytes(),
                     _ => break,
                 };
-                // A frame this page cannot read (from a newer server, say) is skipped.
-                match decode_item::<ServerMsg>(&bytes) {
-                    Ok(ServerMsg::Closing { reason }) => {
-                        stop = Some(reason);
-                        break;
+                // A frame or an item this page cannot read (from a newer server, say) is skipped.
+                for json in items(&bytes).into_iter().flatten() {
+                    match decode_json::<ServerMsg>(json) {
+                        Ok(ServerMsg::Closing { reason }) => {
+                            stop = Some(reason);
+                            break;
+                        }
+                        Ok(msg @ ServerMsg::Welcome { .. }) => {
+                            welcomed = true;
+                            live.link.set(Link::Online);
+                            live.apply(msg);
+                        }
+                        Ok(msg) => live.apply(msg),
+                        Err(_) => {}
                     }
-                    Ok(msg @ ServerMsg::Welcome { .. }) => {
-                        welcomed = true;
-                        live.link.set(Link::Online);
-                        live.apply(msg);
-                    }
-                    Ok(msg) => live.apply(msg),
-                    Err(_) => {}
+                }
+                if stop.is_some() {
+                    break;
                 }
             }
             _ = offline_rx => break,
@@ -191,6 +197,7 @@ const AWAY_AFTER_MS: f64 = 5.0 * 60.0 * 1000.0;
 fn hello(live: &Live, tx: &Outbox) {
     let _ = tx.unbounded_send(ClientMsg::Hello {
         cursors: live.cursors(),
+        batches: true,
     });
     live.pending.with_untracked(|pending| {
         for p in pending.iter().filter(|p| p.failed.is_none()) {

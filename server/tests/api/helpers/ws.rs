@@ -136,7 +136,11 @@ impl WsClient {
     pub async fn join(browser: &Browser, cursors: Vec<app::protocol::RoomCursor>) -> Self {
         let mut ws = Self::connect(browser).await.expect("upgrade accepted");
         assert!(matches!(ws.recv().await, Some(ServerMsg::Welcome { .. })));
-        ws.send(&ClientMsg::Hello { cursors }).await;
+        ws.send(&ClientMsg::Hello {
+            cursors,
+            batches: false,
+        })
+        .await;
         ws
     }
 
