@@ -339,6 +339,13 @@ pub enum CloseReason {
     FrameTooLarge,
 }
 
+/// One person's presence, as `presence` frames carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceChange {
+    pub user: UserId,
+    pub presence: Presence,
+}
+
 /// A member of a room as lists and `member_joined` show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberView {
@@ -407,9 +414,10 @@ pub enum ServerMsg {
         name: String,
         active: bool,
     },
+    /// Presence changes of people in the reader's rooms, coalesced per room (a room where many connect at
+    /// once sends one frame per short window, not one per person to every member).
     Presence {
-        user: UserId,
-        presence: Presence,
+        changes: Vec<PresenceChange>,
     },
     /// The user's own read marker moved (possibly from another tab or device).
     Read {
@@ -428,6 +436,20 @@ pub enum ServerMsg {
     Closing {
         reason: CloseReason,
     },
+}
+
+impl ServerMsg {
+    /// The latest presence of `user` this frame carries, if it is a `presence` frame naming them.
+    pub fn presence_of(&self, user: UserId) -> Option<Presence> {
+        match self {
+            ServerMsg::Presence { changes } => changes
+                .iter()
+                .rev()
+                .find(|c| c.user == user)
+                .map(|c| c.presence),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -68,11 +68,12 @@ async fn a_flood_of_typing_and_away_toggles_reaches_others_as_a_few_changes(kind
     loop {
         match b.recv().await.expect("Ben's socket is open") {
             ServerMsg::Typing { .. } => typing += 1,
-            ServerMsg::Presence {
-                user,
-                presence: app::protocol::Presence::Offline,
-            } if user == ana_id => break,
-            ServerMsg::Presence { .. } => presence += 1,
+            m @ ServerMsg::Presence { .. } => {
+                if m.presence_of(ana_id) == Some(app::protocol::Presence::Offline) {
+                    break;
+                }
+                presence += 1;
+            }
             ServerMsg::Closing { reason } => panic!("Ben was closed: {reason:?}"),
             _ => {}
         }

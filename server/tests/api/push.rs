@@ -284,7 +284,7 @@ async fn a_push_reaches_an_offline_member_decrypted_as_the_levels_allow(kind: St
     bens_tab.close().await;
     let ben_id = ben.me().await.body["id"].as_str().unwrap().parse().unwrap();
     sender
-        .recv_until(|m| matches!(m, ServerMsg::Presence { user, presence: Presence::Offline } if *user == ben_id).then_some(()))
+        .recv_until(|m| (m.presence_of(ben_id) == Some(Presence::Offline)).then_some(()))
         .await;
     sender.send(&send(room, "n7", "ben has gone")).await;
     assert_eq!(

@@ -20,7 +20,7 @@ use crate::store::EventBus;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
@@ -59,6 +59,8 @@ struct Inner {
     following: HashMap<ConnId, HashSet<RoomId>>,
     /// Other instances' parts of each user's presence.
     peers: presence::PeerPresence,
+    /// Presence changes waiting for their room's window to end.
+    coalescing: presence::Coalescing,
 }
 
 impl Inner {
@@ -105,6 +107,8 @@ impl Drop for Registration {
 
 pub struct Hub {
     inner: Mutex<Inner>,
+    /// Itself, for the task that sends coalesced presence changes.
+    me: Weak<Hub>,
     next_id: AtomicU64,
     queue: usize,
     silence: Duration,
@@ -122,8 +126,9 @@ impl Hub {
 
     /// Also sets how long a connection may stay silent (no frame, not even a ping) before it is closed.
     pub fn with_limits(queue: usize, silence: Duration) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
             inner: Mutex::new(Inner::default()),
+            me: me.clone(),
             next_id: AtomicU64::new(0),
             queue: queue.max(1),
             silence,

@@ -2,13 +2,87 @@
 //! any. With several instances it is the union of every instance's part: each instance announces its
 //! own part to the others (versioned, so a late, stale announcement never overrides a newer one) and
 //! forgets the part of an instance that has gone silent (it died).
+//!
+//! Changes are coalesced per room: the first after a quiet spell goes out at once, later ones wait for
+//! the end of the room's window and go out together in one frame. A room that n people join at once
+//! then costs its members a frame per window, not n frames each (n² deliveries in all).
 
-use super::{Broadcast, ConnId, Hub, Inner, PeerEvent};
+use super::{Broadcast, ConnId, Hub, Inner, PeerEvent, Subscriber};
 use crate::model::{RoomId, UserId};
-use crate::protocol::{Presence, ServerMsg};
+use crate::protocol::{Presence, PresenceChange, ServerMsg};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// A room's shortest window; each follower lengthens it, so a room's presence frames stay near
+/// 5,000 deliveries a second however many people it has, up to the longest window.
+const MIN_WINDOW: Duration = Duration::from_millis(100);
+const WINDOW_PER_FOLLOWER: Duration = Duration::from_micros(200);
+const MAX_WINDOW: Duration = Duration::from_secs(2);
+/// How often waiting changes are checked while any wait.
+const TICK: Duration = Duration::from_millis(50);
+
+fn window(followers: usize) -> Duration {
+    (WINDOW_PER_FOLLOWER * followers.min(u32::MAX as usize) as u32).clamp(MIN_WINDOW, MAX_WINDOW)
+}
+
+/// One room's presence changes that wait for its window to end.
+#[derive(Default)]
+struct RoomChanges {
+    waiting: Vec<PresenceChange>,
+    quiet_until: Option<Instant>,
+}
+
+#[derive(Default)]
+pub(super) struct Coalescing {
+    rooms: HashMap<RoomId, RoomChanges>,
+    /// Whether a task is flushing waiting changes (one at most).
+    ticking: bool,
+}
+
+/// Sends `changes` (the last of each person's) to the local followers of one room.
+fn send_changes(
+    subscribers: &HashMap<ConnId, Subscriber>,
+    followers: &HashSet<ConnId>,
+    mut changes: Vec<PresenceChange>,
+) {
+    let mut seen = HashSet::new();
+    changes.reverse();
+    changes.retain(|c| seen.insert(c.user));
+    changes.reverse();
+    let msg = Broadcast::new(ServerMsg::Presence { changes });
+    for id in followers {
+        if let Some(subscriber) = subscribers.get(id) {
+            subscriber.deliver(&msg);
+        }
+    }
+}
+
+/// Sends the waiting changes of every room whose window has ended (all of them with `force`), and
+/// forgets rooms gone quiet. Whether changes still wait.
+fn flush_due(inner: &mut Inner, now: Instant, force: bool) -> bool {
+    let Inner {
+        subscribers,
+        rooms,
+        coalescing,
+        ..
+    } = inner;
+    let mut still_waiting = false;
+    coalescing.rooms.retain(|room, changes| {
+        let Some(followers) = rooms.get(room).filter(|f| !f.is_empty()) else {
+            return false;
+        };
+        let due = force || changes.quiet_until.is_none_or(|t| t <= now);
+        if due && !changes.waiting.is_empty() {
+            send_changes(subscribers, followers, std::mem::take(&mut changes.waiting));
+            changes.quiet_until = Some(now + window(followers.len()));
+            return true;
+        }
+        still_waiting |= !changes.waiting.is_empty();
+        !due
+    });
+    still_waiting
+}
 
 /// Another instance's part of one user's presence, as last announced.
 #[derive(Clone)]
@@ -75,25 +149,38 @@ fn presence_of(inner: &Inner, user: UserId) -> Presence {
         .unwrap_or(Presence::Offline)
 }
 
-/// Tells the local followers of `rooms` the user's presence, if it changed from `before`.
-fn announce(inner: &Inner, user: UserId, before: Presence, rooms: &HashSet<RoomId>) {
-    let now = presence_of(inner, user);
-    if now == before {
-        return;
+/// Tells the local followers of `rooms` the user's presence, if it changed from `before`: at once in a
+/// quiet room, else when the room's window ends. Whether a flushing task must be started.
+#[must_use]
+fn announce(inner: &mut Inner, user: UserId, before: Presence, rooms: &HashSet<RoomId>) -> bool {
+    let presence = presence_of(inner, user);
+    if presence == before {
+        return false;
     }
-    let msg = Broadcast::new(ServerMsg::Presence {
-        user,
-        presence: now,
-    });
-    let targets: HashSet<ConnId> = rooms
-        .iter()
-        .flat_map(|room| inner.rooms.get(room).into_iter().flatten().copied())
-        .collect();
-    for id in targets {
-        if let Some(subscriber) = inner.subscribers.get(&id) {
-            subscriber.deliver(&msg);
+    let now = Instant::now();
+    let change = PresenceChange { user, presence };
+    let mut waits = false;
+    // The followers of the quiet rooms hear it at once, once each however many of them they follow.
+    let mut at_once = HashSet::new();
+    for room in rooms {
+        let Some(followers) = inner.rooms.get(room).filter(|f| !f.is_empty()) else {
+            continue;
+        };
+        let changes = inner.coalescing.rooms.entry(*room).or_default();
+        if changes.quiet_until.is_some_and(|t| t > now) {
+            changes.waiting.push(change);
+            waits = true;
+        } else {
+            changes.quiet_until = Some(now + window(followers.len()));
+            at_once.extend(followers.iter().copied());
         }
     }
+    if !at_once.is_empty() {
+        send_changes(&inner.subscribers, &at_once, vec![change]);
+    }
+    let start = waits && !inner.coalescing.ticking;
+    inner.coalescing.ticking |= waits;
+    start
 }
 
 impl Hub {
@@ -106,24 +193,52 @@ impl Hub {
         also: &HashSet<RoomId>,
         change: impl FnOnce(&mut Inner),
     ) {
-        let announcement = {
+        let (announcement, tick) = {
             let mut inner = self.lock();
             let (local_before, before) = (local_presence(&inner, user), presence_of(&inner, user));
             change(&mut inner);
             let mut rooms = inner.rooms_of(user);
             rooms.extend(also.iter().copied());
-            announce(&inner, user, before, &rooms);
+            let tick = announce(&mut inner, user, before, &rooms);
             let local_now = local_presence(&inner, user);
-            (local_now != local_before).then(|| PeerEvent::Presence {
+            let announcement = (local_now != local_before).then(|| PeerEvent::Presence {
                 user,
                 presence: local_now,
                 rooms: rooms.into_iter().collect(),
                 version: inner.peers.next_version(),
-            })
+            });
+            (announcement, tick)
         };
+        self.tick_presence(tick);
         if let Some(event) = announcement {
             self.tell_peers(event);
         }
+    }
+
+    /// Starts the task that sends waiting presence changes as their windows end, if `start`. Outside a
+    /// runtime (nothing to wait with) they go out at once.
+    fn tick_presence(&self, start: bool) {
+        if !start {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            let mut inner = self.lock();
+            flush_due(&mut inner, Instant::now(), true);
+            inner.coalescing.ticking = false;
+            return;
+        };
+        let hub = self.me.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(TICK).await;
+                let Some(hub) = hub.upgrade() else { return };
+                let mut inner = hub.lock();
+                if !flush_due(&mut inner, Instant::now(), false) {
+                    inner.coalescing.ticking = false;
+                    return;
+                }
+            }
+        });
     }
 
     /// Marks one connection away or back, and announces a change in the user's presence.
@@ -153,28 +268,31 @@ impl Hub {
         rooms: Vec<RoomId>,
         version: u64,
     ) {
-        let mut inner = self.lock();
-        let stale = inner
-            .peers
-            .parts
-            .get(&user)
-            .and_then(|parts| parts.get(origin))
-            .is_some_and(|part| part.version >= version);
-        if stale {
-            return;
-        }
-        let before = presence_of(&inner, user);
-        let targets: HashSet<RoomId> = rooms.iter().copied().collect();
-        inner.peers.parts.entry(user).or_default().insert(
-            origin.to_owned(),
-            RemotePart {
-                presence,
-                rooms,
-                version,
-                at: Instant::now(),
-            },
-        );
-        announce(&inner, user, before, &targets);
+        let tick = {
+            let mut inner = self.lock();
+            let stale = inner
+                .peers
+                .parts
+                .get(&user)
+                .and_then(|parts| parts.get(origin))
+                .is_some_and(|part| part.version >= version);
+            if stale {
+                return;
+            }
+            let before = presence_of(&inner, user);
+            let targets: HashSet<RoomId> = rooms.iter().copied().collect();
+            inner.peers.parts.entry(user).or_default().insert(
+                origin.to_owned(),
+                RemotePart {
+                    presence,
+                    rooms,
+                    version,
+                    at: Instant::now(),
+                },
+            );
+            announce(&mut inner, user, before, &targets)
+        };
+        self.tick_presence(tick);
     }
 
     /// Tells the other instances this instance's part of every local user's presence (they asked, or
@@ -202,6 +320,7 @@ impl Hub {
     /// go offline unless they are connected elsewhere. Offline parts older than `silence` are dropped
     /// too: no stale announcement can still be on its way. Returns how many instances were forgotten.
     pub fn forget_silent_instances(&self, silence: Duration) -> usize {
+        let mut tick = false;
         let mut inner = self.lock();
         let dead: Vec<String> = inner
             .peers
@@ -229,8 +348,10 @@ impl Hub {
             if parts.is_empty() {
                 inner.peers.parts.remove(&user);
             }
-            announce(&inner, user, before, &rooms);
+            tick |= announce(&mut inner, user, before, &rooms);
         }
+        drop(inner);
+        self.tick_presence(tick);
         dead.len()
     }
 }

@@ -14,9 +14,14 @@ async fn presence_is_the_union_of_a_users_connections() {
     let mut watcher = hub.register(ben, SessionId::new(), &[room]);
     assert_eq!(hub.presence(ana), Presence::Offline);
 
+    // Ben, in the same room, hears every change once.
     let phone = hub.register(ana, SessionId::new(), &[room]);
     let laptop = hub.register(ana, SessionId::new(), &[room]);
     assert_eq!(hub.presence(ana), Presence::Online);
+    assert_eq!(
+        hears(&mut watcher, ana, Presence::Online).await,
+        [Presence::Online]
+    );
     hub.set_away(phone.id, true);
     assert_eq!(
         hub.presence(ana),
@@ -25,17 +30,67 @@ async fn presence_is_the_union_of_a_users_connections() {
     );
     hub.set_away(laptop.id, true);
     assert_eq!(hub.presence(ana), Presence::Away);
+    assert_eq!(
+        hears(&mut watcher, ana, Presence::Away).await,
+        [Presence::Away]
+    );
     drop(laptop);
     assert_eq!(hub.presence(ana), Presence::Away);
     drop(phone);
     assert_eq!(hub.presence(ana), Presence::Offline);
-
-    // Ben, in the same room, heard every change exactly once: online, away, offline.
     assert_eq!(
-        heard(&mut watcher, ana),
-        [Presence::Online, Presence::Away, Presence::Offline]
+        hears(&mut watcher, ana, Presence::Offline).await,
+        [Presence::Offline]
     );
     assert_eq!(hub.counts(), (1, 1));
+}
+
+#[tokio::test]
+async fn many_joining_one_room_cost_each_member_a_few_frames_not_one_per_person() {
+    let hub = Hub::new(4096);
+    let room = RoomId::new();
+    let mut watcher = hub.register(UserId::new(), SessionId::new(), &[room]);
+    let people: Vec<UserId> = (0..300).map(|_| UserId::new()).collect();
+    let mut members: Vec<Registration> = people
+        .iter()
+        .map(|p| hub.register(*p, SessionId::new(), &[room]))
+        .collect();
+
+    // The watcher learns that every one of them is online, in far fewer frames than people.
+    let mut online = HashSet::new();
+    let mut frames = 0;
+    while online.len() < people.len() {
+        let msg = tokio::time::timeout(Duration::from_secs(10), watcher.inbox.recv())
+            .await
+            .expect("the changes arrive")
+            .expect("the watcher is open");
+        if let ServerMsg::Presence { changes } = &**msg {
+            frames += 1;
+            online.extend(
+                changes
+                    .iter()
+                    .filter(|c| c.presence == Presence::Online)
+                    .map(|c| c.user),
+            );
+        }
+    }
+    assert!(
+        frames * 10 <= people.len(),
+        "{frames} presence frames for {} people",
+        people.len()
+    );
+    // So did the last to join about the others who came after it... and nobody's inbox grew with
+    // the square of the room: each member got a few frames, not one per later arrival.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let received: usize = members
+        .iter_mut()
+        .map(|m| std::iter::from_fn(|| m.inbox.try_recv().ok()).count())
+        .sum();
+    assert!(
+        received <= 10 * people.len(),
+        "{received} frames reached {} members",
+        people.len()
+    );
 }
 
 #[tokio::test]
@@ -109,14 +164,16 @@ fn pair() -> (Arc<Hub>, Arc<Hub>) {
     (a, b)
 }
 
-fn heard(registration: &mut Registration, who: UserId) -> Vec<Presence> {
+/// The presence changes of `who` a connection hears, up to and including `until` (changes are
+/// coalesced per room, so some arrive after a short wait).
+async fn hears(registration: &mut Registration, who: UserId, until: Presence) -> Vec<Presence> {
     let mut out = Vec::new();
-    while let Ok(msg) = registration.inbox.try_recv() {
-        if let ServerMsg::Presence { user, presence } = &**msg {
-            if *user == who {
-                out.push(*presence);
-            }
-        }
+    while out.last() != Some(&until) {
+        let msg = tokio::time::timeout(Duration::from_secs(10), registration.inbox.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no change to {until:?} arrived; heard {out:?}"))
+            .expect("the connection is open");
+        out.extend(msg.presence_of(who));
     }
     out
 }
@@ -131,7 +188,10 @@ async fn events_and_presence_cross_instances_and_a_dead_instance_expires() {
     // Ana connects on A: Ben, on B, sees her online; a room event from A reaches him.
     let on_a = a.register(ana, SessionId::new(), &[room]);
     assert_eq!(b.presence(ana), Presence::Online);
-    assert_eq!(heard(&mut watcher, ana), [Presence::Online]);
+    assert_eq!(
+        hears(&mut watcher, ana, Presence::Online).await,
+        [Presence::Online]
+    );
     a.publish_room(room, msg());
     assert_eq!(*watcher.inbox.try_recv().unwrap(), ServerMsg::Pong);
 
@@ -140,17 +200,26 @@ async fn events_and_presence_cross_instances_and_a_dead_instance_expires() {
     drop(on_a);
     assert_eq!(b.presence(ana), Presence::Online);
     assert_eq!(a.presence(ana), Presence::Online, "A counts B's part");
-    assert_eq!(heard(&mut watcher, ana), []);
     drop(on_b);
-    assert_eq!(heard(&mut watcher, ana), [Presence::Offline]);
+    // Nothing was announced in between: the next change Ben hears is her going offline.
+    assert_eq!(
+        hears(&mut watcher, ana, Presence::Offline).await,
+        [Presence::Offline]
+    );
 
     // Ana is back on A only, and A dies: B forgets A's part once A has been silent too long.
     let _on_a = a.register(ana, SessionId::new(), &[room]);
-    assert_eq!(heard(&mut watcher, ana), [Presence::Online]);
+    assert_eq!(
+        hears(&mut watcher, ana, Presence::Online).await,
+        [Presence::Online]
+    );
     assert_eq!(b.forget_silent_instances(Duration::from_secs(60)), 0);
     assert_eq!(b.forget_silent_instances(Duration::ZERO), 1);
     assert_eq!(b.presence(ana), Presence::Offline);
-    assert_eq!(heard(&mut watcher, ana), [Presence::Offline]);
+    assert_eq!(
+        hears(&mut watcher, ana, Presence::Offline).await,
+        [Presence::Offline]
+    );
 
     // A newcomer learns the current presence by asking.
     b.apply_remote("a", PeerEvent::Alive);
@@ -184,16 +253,24 @@ async fn a_stale_presence_announcement_never_overrides_a_newer_one() {
         version,
     };
     hub.apply_remote("a", online(1));
+    assert_eq!(
+        hears(&mut watcher, ana, Presence::Online).await,
+        [Presence::Online]
+    );
     hub.apply_remote("a", offline(3));
     hub.apply_remote("a", online(2)); // made before the offline, arrived after it
     assert_eq!(hub.presence(ana), Presence::Offline);
     assert_eq!(
-        heard(&mut watcher, ana),
-        [Presence::Online, Presence::Offline]
+        hears(&mut watcher, ana, Presence::Offline).await,
+        [Presence::Offline]
     );
     // A newer announcement still counts, and the offline marker expires with time.
     hub.apply_remote("a", online(4));
     assert_eq!(hub.presence(ana), Presence::Online);
+    assert_eq!(
+        hears(&mut watcher, ana, Presence::Online).await,
+        [Presence::Online]
+    );
     hub.apply_remote("a", offline(5));
     hub.forget_silent_instances(Duration::from_secs(60));
     assert_eq!(hub.presence(ana), Presence::Offline);

@@ -407,9 +407,9 @@ impl Live {
                     }
                 });
             }
-            ServerMsg::Presence { user, presence } => {
+            ServerMsg::Presence { changes } => {
                 self.presence.update(|map| {
-                    map.insert(user, presence);
+                    map.extend(changes.into_iter().map(|c| (c.user, c.presence)));
                 });
             }
             ServerMsg::Read { room, seq } => {
