@@ -9,14 +9,20 @@
 #
 # RUNS=1 for a single run; results (JSON per run) go to $BENCH_OUT (default target/bench); LOADGEN_ARGS
 # adds options to the measured loadgen run (e.g. "--drain-timeout 120" for a slow MongoDB-wire server).
+# SERVER_BIN and LOADGEN_BIN run other builds instead of building these (e.g. the previous main's,
+# built in a worktree, to compare both on one day).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenario=${1:?usage: loadgen/bench.sh a|b|c|d [embedded|mongodb]}
 store=${2:-embedded}
 runs=${RUNS:-3}
-cargo build --release -p server -p loadgen
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+if [[ -z "${SERVER_BIN:-}" || -z "${LOADGEN_BIN:-}" ]]; then
+  cargo build --release -p server -p loadgen
+fi
+server_bin=${SERVER_BIN:-$target_dir/release/server}
+loadgen_bin=${LOADGEN_BIN:-$target_dir/release/loadgen}
 out=${BENCH_OUT:-$target_dir/bench}
 mkdir -p "$out"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -47,7 +53,7 @@ start_server() {
     REGISTRATIONS_PER_IP_PER_HOUR=1000000 MESSAGES_PER_10S=1000000 WS_QUEUE_FRAMES=65536 \
     ROOM_ACTIONS_PER_10_MIN=1000000 CONNECTIONS_PER_ADDRESS=1000000 WEBSOCKETS_PER_USER=100000 WEBSOCKETS_PER_ADDRESS=1000000 \
     SHUTDOWN_GRACE_SECS=1 RUST_LOG=warn \
-    taskset -c 0 "$target_dir/release/server" >>"$1/server.log" 2>&1 &
+    taskset -c 0 "$server_bin" >>"$1/server.log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
   for _ in $(seq 1 300); do
@@ -64,7 +70,7 @@ for run in $(seq 1 "$runs"); do
   data=$(mktemp -d)
   port=$(free_port)
   json="$out/$scenario-$store-$run.json"
-  lg=(taskset -c 1 "$target_dir/release/loadgen" --url "http://127.0.0.1:$port" --progress 0)
+  lg=(taskset -c 1 "$loadgen_bin" --url "http://127.0.0.1:$port" --progress 0)
   # shellcheck disable=SC2206 # word splitting wanted: extra options
   extra=(${LOADGEN_ARGS:-})
   start_server "$data" "$port" "$run"
