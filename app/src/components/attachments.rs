@@ -24,6 +24,7 @@ fn Attachment(file: FileView) -> impl IntoView {
                 <a href=url target="_blank" rel="noopener" class="block rounded-md focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600"
                     title=format!("{} ({width} × {height}), opens full size", file.name)>
                     <img src=thumbnail alt=file.alt_text().to_owned() width=w height=h loading="lazy"
+                        on:error=|ev| super::images::retry_after_renewal(&ev)
                         class="max-w-full rounded-md border border-slate-200 bg-slate-100 object-contain dark:border-slate-700 dark:bg-slate-800" />
                 </a>
             }

@@ -61,6 +61,7 @@ pub fn Avatar(
         return view! {
             <img
                 src=format!("/api/files/{picture}/thumbnail")
+                on:error=|ev| super::images::retry_after_renewal(&ev)
                 alt=""
                 class=format!("shrink-0 rounded-full object-cover {size}")
                 aria-hidden="true"
