@@ -4,16 +4,20 @@
 //! one encrypted push (RFC 8291, `aes128gcm`) to each of their subscriptions, signed with the VAPID
 //! key. A push service's 404 or 410 means the subscription is gone: it is removed. So is one whose
 //! session was signed out or ran out.
+//!
+//! Planning is per message, so it starts from what is in memory: the people with a subscription (kept
+//! until the hub says the set changed on some instance) who are not online. A message none of them
+//! can be woken for costs no store read at all.
 
 use super::endpoint::{self, Reach, Resolver};
 use super::vapid::VapidKeys;
 use crate::chat::hub::Hub;
 use crate::model::{MessageId, RoomId, RoomKind, Timestamp, UserId};
-use crate::protocol::Presence;
 use crate::rate_limit::KeyedRateLimit;
 use crate::store::{PushSubscriptionRecord, Store, StoreResult};
 use futures::StreamExt;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -29,6 +33,12 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const PUSH_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// Characters of the message shown in the notification (push payloads are limited to 4 KiB).
 const PREVIEW_CHARS: usize = 240;
+/// Up to this many people with a subscription, the planner starts from them (their presence in memory,
+/// then the memberships of those away); with more, from the room's member list.
+const SUBSCRIBERS_SCANNED: usize = 512;
+/// Up to this many subscribers away, their memberships are looked up one by one; with more, the room's
+/// member list is read once instead.
+const MEMBERSHIP_LOOKUPS: usize = 32;
 /// Subscribing and unsubscribing, per person.
 const CHANGES_BURST: u32 = 20;
 const CHANGES_PERIOD: Duration = Duration::from_secs(10 * 60);
@@ -127,6 +137,7 @@ impl Push {
             keys: self.keys.clone(),
             reach: self.reach,
             hub,
+            subscribers: Mutex::new(None),
         };
         tokio::spawn(async move {
             while let Some(job) = jobs.recv().await {
@@ -145,6 +156,8 @@ struct Sender {
     keys: Arc<VapidKeys>,
     reach: Reach,
     hub: Arc<Hub>,
+    /// Who has a subscription, as of a generation of the hub's push subscriber set.
+    subscribers: Mutex<Option<(u64, Arc<HashSet<UserId>>)>>,
 }
 
 /// One push to send: where, with what urgency.
@@ -209,17 +222,17 @@ impl Sender {
         store: &dyn Store,
         job: &PushJob,
     ) -> StoreResult<Option<(PushPayload, Vec<Outgoing>)>> {
+        let subscribers = self.subscribers(store).await?;
+        let recipients = recipients(store, &self.hub, &subscribers, job).await?;
+        if recipients.is_empty() {
+            return Ok(None);
+        }
         let Some(room) = store.room_by_id(job.room).await? else {
             return Ok(None);
         };
         let now = Timestamp::now();
         let mut pushes = Vec::new();
-        for member in store.list_members(job.room).await? {
-            let user = member.user_id;
-            // Someone looking at the app has the message already.
-            if user == job.author || self.hub.presence(user) == Presence::Online {
-                continue;
-            }
+        for user in recipients {
             let subscriptions = store.push_subscriptions_of(user).await?;
             if subscriptions.is_empty() {
                 continue;
@@ -254,6 +267,22 @@ impl Sender {
         }
         let direct = room.kind == RoomKind::Direct;
         Ok(Some((payload(job, room.name.as_str(), direct), pushes)))
+    }
+
+    /// Who has a subscription: read again only when the hub's generation moved since the last read.
+    async fn subscribers(&self, store: &dyn Store) -> StoreResult<Arc<HashSet<UserId>>> {
+        // Read before the store, so that a change landing during the read is seen at the next look.
+        let generation = self.hub.push_subscribers_generation();
+        if let Some((seen, users)) = &*self.subscribers.lock().unwrap_or_else(|e| e.into_inner()) {
+            if *seen == generation {
+                return Ok(users.clone());
+            }
+        }
+        let users: Arc<HashSet<UserId>> =
+            Arc::new(store.push_subscribers().await?.into_iter().collect());
+        *self.subscribers.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((generation, users.clone()));
+        Ok(users)
     }
 
     async fn send(&self, push: &Outgoing, payload: Vec<u8>) -> Sent {
@@ -296,6 +325,39 @@ impl Sender {
             status => Sent::Failed(format!("the push service answered {status}")),
         })
     }
+}
+
+/// The members of `job`'s room, other than its author, who are in `subscribers` and not online
+/// (someone looking at the app has the message already).
+async fn recipients(
+    store: &dyn Store,
+    hub: &Hub,
+    subscribers: &HashSet<UserId>,
+    job: &PushJob,
+) -> StoreResult<Vec<UserId>> {
+    let wanted = |user: &UserId| *user != job.author && subscribers.contains(user);
+    if subscribers.len() > SUBSCRIBERS_SCANNED {
+        // Many subscribers: start from the room's members instead.
+        let members = store.list_members(job.room).await?;
+        return Ok(hub.not_online(members.into_iter().map(|m| m.user_id).filter(wanted)));
+    }
+    let away = hub.not_online(subscribers.iter().copied().filter(wanted));
+    if away.len() > MEMBERSHIP_LOOKUPS {
+        let away: HashSet<UserId> = away.into_iter().collect();
+        let members = store.list_members(job.room).await?;
+        return Ok(members
+            .into_iter()
+            .map(|m| m.user_id)
+            .filter(|user| away.contains(user))
+            .collect());
+    }
+    let mut members = Vec::with_capacity(away.len());
+    for user in away {
+        if store.membership(job.room, user).await?.is_some() {
+            members.push(user);
+        }
+    }
+    Ok(members)
 }
 
 /// The notification for `job`: the room (or, for a direct message, its author) as the title, who
@@ -369,6 +431,63 @@ mod tests {
             payload(&reply, "g", false).url,
             format!("/rooms/{}?thread={root}", reply.room)
         );
+    }
+
+    /// One room: the author, a member looking at the app, one without a subscription and 40 away;
+    /// whichever way the planner finds them (memberships one by one, the member list for many away,
+    /// the member list for many subscribers), it is the subscribed members who are away.
+    #[tokio::test]
+    async fn pushes_are_planned_for_subscribed_members_who_are_away() {
+        use crate::domain::{RoomName, RoomTopic};
+        use crate::model::{MemberRole, SessionId};
+        use crate::store::{MembershipRecord, RoomRecord};
+        let (state, _dir) = crate::state::testing::state().await;
+        let (author, looking, unsubscribed) = (UserId::new(), UserId::new(), UserId::new());
+        let away: Vec<UserId> = (0..40).map(|_| UserId::new()).collect();
+        let room = RoomRecord {
+            id: RoomId::new(),
+            kind: RoomKind::Public,
+            name: RoomName::parse("Lobby").unwrap(),
+            topic: RoomTopic::default(),
+            created_by: author,
+            created_at: Timestamp::now(),
+            archived: false,
+            direct_key: None,
+        };
+        let members: Vec<MembershipRecord> = [author, looking, unsubscribed]
+            .iter()
+            .chain(&away)
+            .map(|&user_id| MembershipRecord {
+                room_id: room.id,
+                user_id,
+                role: MemberRole::Member,
+                joined_at: Timestamp::now(),
+            })
+            .collect();
+        state.store.create_room(&room, &members).await.unwrap();
+        let _open = state.hub.register(looking, SessionId::new(), &[room.id]);
+        let job = PushJob {
+            room: room.id,
+            author,
+            ..job("hello")
+        };
+        for (subscribed_away, strangers) in [(3, 0), (40, 0), (40, 600)] {
+            let subscribers: HashSet<UserId> = [author, looking]
+                .into_iter()
+                .chain(away[..subscribed_away].iter().copied())
+                .chain((0..strangers).map(|_| UserId::new()))
+                .collect();
+            let mut found = recipients(&*state.store, &state.hub, &subscribers, &job)
+                .await
+                .unwrap();
+            found.sort();
+            let mut expected = away[..subscribed_away].to_vec();
+            expected.sort();
+            assert_eq!(
+                found, expected,
+                "{subscribed_away} away, {strangers} strangers"
+            );
+        }
     }
 
     #[test]

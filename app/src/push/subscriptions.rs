@@ -4,6 +4,7 @@
 
 use super::endpoint;
 use crate::auth::sessions::Authenticated;
+use crate::chat::hub::Cached;
 use crate::error::AppError;
 use crate::model::Timestamp;
 use crate::state::AppState;
@@ -64,6 +65,9 @@ pub async fn subscribe(
         .store
         .save_push_subscription(&record, MAX_PER_USER)
         .await?;
+    // The planners on every instance must now consider this person (a removal needs no notice: a
+    // planner that still counts someone finds no subscription and skips them).
+    state.hub.changed(Cached::PushSubscribers);
     Ok(())
 }
 
@@ -82,6 +86,7 @@ pub async fn unsubscribe(
         .any(|s| s.endpoint == endpoint);
     if mine {
         state.store.delete_push_subscription(endpoint).await?;
+        state.hub.changed(Cached::PushSubscribers);
     }
     Ok(())
 }

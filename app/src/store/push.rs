@@ -34,6 +34,10 @@ pub trait PushStore: Send + Sync {
     async fn push_subscriptions_of(&self, user: UserId)
         -> StoreResult<Vec<PushSubscriptionRecord>>;
 
+    /// Everyone with at least one subscription, each once (the push planner's first filter: few
+    /// people subscribe compared with how many messages are sent).
+    async fn push_subscribers(&self) -> StoreResult<Vec<UserId>>;
+
     /// Removes the subscription with this endpoint; `true` if there was one.
     async fn delete_push_subscription(&self, endpoint: &str) -> StoreResult<bool>;
 

@@ -23,6 +23,13 @@ fn subscription(
 
 const MAX: usize = 3;
 
+async fn subscribers(h: &Harness) -> std::collections::BTreeSet<UserId> {
+    let listed = h.store().push_subscribers().await.unwrap();
+    let once: std::collections::BTreeSet<UserId> = listed.iter().copied().collect();
+    assert_eq!(once.len(), listed.len(), "each subscriber once: {listed:?}");
+    once
+}
+
 pub async fn push_subscriptions_are_kept_per_person_and_session(h: &mut Harness) {
     let (ana, ben) = (UserId::new(), UserId::new());
     let (phone, laptop, bens) = (SessionId::new(), SessionId::new(), SessionId::new());
@@ -41,6 +48,7 @@ pub async fn push_subscriptions_are_kept_per_person_and_session(h: &mut Harness)
         store.push_subscriptions_of(ben).await.unwrap(),
         vec![b1.clone()]
     );
+    assert_eq!(subscribers(h).await, [ana, ben].into());
 
     // The browser of a1 subscribes again, now signed in as Ben: the endpoint moves to him.
     let moved = PushSubscriptionRecord {
@@ -73,9 +81,11 @@ pub async fn push_subscriptions_are_kept_per_person_and_session(h: &mut Harness)
         0
     );
     assert!(store.push_subscriptions_of(ben).await.unwrap().is_empty());
+    assert_eq!(subscribers(h).await, [ana].into());
     assert!(store.delete_push_subscription(&a2.endpoint).await.unwrap());
     assert!(!store.delete_push_subscription(&a2.endpoint).await.unwrap());
     assert!(store.push_subscriptions_of(ana).await.unwrap().is_empty());
+    assert!(subscribers(h).await.is_empty());
 }
 
 pub async fn push_subscriptions_are_bounded_per_person_and_durable(h: &mut Harness) {

@@ -5,12 +5,15 @@
 //! - this file: subscribers, rooms and users, and routing messages to them;
 //! - `events`: what a connection receives ([`Broadcast`]) and how it is stopped ([`Control`]);
 //! - `presence`: online / away / offline, the union over every instance;
-//! - `peers`: with several instances on one store, the events they exchange over the store's bus.
+//! - `peers`: with several instances on one store, the events they exchange over the store's bus;
+//! - `changes`: generations of what other parts keep cached, moved by a change on any instance.
 
+mod changes;
 mod events;
 mod peers;
 mod presence;
 
+pub use changes::{Cached, Forget};
 pub use events::{Broadcast, Control};
 pub use peers::{PeerEvent, ALIVE_EVERY, DEAD_AFTER};
 
@@ -116,6 +119,8 @@ pub struct Hub {
     bus: OnceLock<Arc<dyn EventBus>>,
     /// Every websocket's task, until its last frame is written: a draining server waits for them.
     sockets: TaskTracker,
+    /// What caches elsewhere need to read again.
+    changes: changes::Changes,
 }
 
 impl Hub {
@@ -134,6 +139,7 @@ impl Hub {
             silence,
             bus: OnceLock::new(),
             sockets: TaskTracker::new(),
+            changes: changes::Changes::default(),
         })
     }
 

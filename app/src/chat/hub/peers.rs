@@ -2,7 +2,7 @@
 //! event from another instance is applied here. Applying an event has the same effect on this
 //! instance's connections as the original call had on the sender's.
 
-use super::{Broadcast, Hub};
+use super::{Broadcast, Cached, Hub};
 use crate::model::{RoomId, SessionId, UserId};
 use crate::protocol::{CloseReason, Presence, ServerMsg};
 use crate::store::{BusConnection, BusDelivery, EventBus};
@@ -57,6 +57,10 @@ pub enum PeerEvent {
     Alive,
     /// A new (or reconnected) instance asks everyone to repeat their presence.
     Hello,
+    /// `what` changed in the store: caches of it read it again.
+    Changed {
+        what: Cached,
+    },
 }
 
 impl Hub {
@@ -110,8 +114,10 @@ impl Hub {
                 Err(error) => tracing::warn!(%error, "an undecodable peer event was skipped"),
             },
             BusDelivery::Lost => {
-                // Events may have been missed: every client resumes from its own cursors.
+                // Events may have been missed: every client resumes from its own cursors, and every
+                // cache reads again.
                 self.close_all(CloseReason::Resync);
+                self.changes.apply_all();
                 self.tell_peers(PeerEvent::Hello);
             }
         }
@@ -135,6 +141,7 @@ impl Hub {
             } => self.apply_peer_presence(origin, user, presence, rooms, version),
             PeerEvent::Alive => {}
             PeerEvent::Hello => self.repeat_presence(),
+            PeerEvent::Changed { what } => self.changes.apply(what),
         }
     }
 }

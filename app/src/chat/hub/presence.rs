@@ -258,6 +258,15 @@ impl Hub {
         presence_of(&self.lock(), user)
     }
 
+    /// Those of `users` who are not online (away or offline), with one look at the hub.
+    pub fn not_online(&self, users: impl IntoIterator<Item = UserId>) -> Vec<UserId> {
+        let inner = self.lock();
+        users
+            .into_iter()
+            .filter(|&user| presence_of(&inner, user) != Presence::Online)
+            .collect()
+    }
+
     /// Another instance's new part of `user`'s presence; ignored if an announcement with a higher
     /// version from that instance was already applied.
     pub(super) fn apply_peer_presence(

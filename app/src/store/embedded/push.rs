@@ -136,6 +136,27 @@ impl PushStore for EmbeddedStore {
         .await
     }
 
+    async fn push_subscribers(&self) -> StoreResult<Vec<UserId>> {
+        self.get(move |txn| {
+            let by_user = txn.open_table(USER_PUSH).map_err(unavailable)?;
+            let mut users: Vec<UserId> = Vec::new();
+            // Keys are ordered by person: each one's entries are next to each other.
+            let mut last = String::new();
+            for entry in by_user.iter().map_err(unavailable)? {
+                let (key, _) = entry.map_err(unavailable)?;
+                let user = key.value().0;
+                if user != last {
+                    users.push(user.parse().map_err(|_| {
+                        StoreError::Corrupt(format!("push subscriber {user:?} is not a user id"))
+                    })?);
+                    last = user.to_owned();
+                }
+            }
+            Ok(users)
+        })
+        .await
+    }
+
     async fn delete_push_subscription(&self, endpoint: &str) -> StoreResult<bool> {
         let endpoint = endpoint.to_owned();
         self.write(move |txn| remove(txn, &endpoint)).await

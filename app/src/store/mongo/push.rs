@@ -9,6 +9,7 @@ use crate::store::{PushStore, PushSubscriptionRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use futures::TryStreamExt;
 use mongodb::bson::doc;
 use serde::Deserialize;
 
@@ -90,6 +91,29 @@ impl PushStore for MongoStore {
                 .await,
         )
         .await
+    }
+
+    async fn push_subscribers(&self) -> StoreResult<Vec<UserId>> {
+        #[derive(Deserialize)]
+        struct Owner {
+            user_id: String,
+        }
+        let mut owners = self
+            .push_subscriptions
+            .clone_with_type::<Owner>()
+            .find(doc! {})
+            .projection(doc! { "user_id": 1, "_id": 0 })
+            .await
+            .or_unavailable("listing push subscribers")?;
+        let mut users = std::collections::BTreeSet::new();
+        while let Some(owner) = owners
+            .try_next()
+            .await
+            .or_unavailable("listing push subscribers")?
+        {
+            users.insert(parse_id::<UserId>(&owner.user_id, "push subscriber")?);
+        }
+        Ok(users.into_iter().collect())
     }
 
     async fn delete_push_subscription(&self, endpoint: &str) -> StoreResult<bool> {
