@@ -17,6 +17,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Who follows which room, who is online; fans events out to connections.
     pub hub: Arc<Hub>,
+    /// Sessions and accounts as authentication reads them (forgotten when the hub says they changed).
+    pub accounts: Arc<crate::auth::cache::AccountCache>,
     /// Per-person budgets: messages, typing, presence, room changes.
     pub limits: Arc<ChatLimits>,
     /// Live connections per person and per client address.
@@ -57,12 +59,17 @@ pub mod testing {
             secure_cookies: false,
             registrations_per_ip_per_hour: 1000,
         });
+        let hub = Hub::new(DEFAULT_QUEUE);
         let state = AppState {
             leptos_options: LeptosOptions::builder().output_name("test").build(),
             store,
             metrics: Arc::new(Metrics::new()),
             auth: Arc::new(auth),
-            hub: Hub::new(DEFAULT_QUEUE),
+            accounts: crate::auth::cache::AccountCache::watching(
+                &hub,
+                crate::auth::cache::DEFAULT_MAX_AGE,
+            ),
+            hub,
             limits: Arc::new(ChatLimits::new(1_000_000, 1_000_000)),
             sockets: SocketLimits::new(100, 100),
             uploads: Arc::new(crate::files::Uploads::new(

@@ -75,6 +75,9 @@ pub struct Settings {
     pub ws_queue_frames: usize,
     /// `WS_SILENCE_SECS`: a websocket that sends nothing (not even a ping) for this long is closed.
     pub ws_silence: Duration,
+    /// `ACCOUNT_CACHE_SECS`: how long a cached session or account is trusted without a change notice
+    /// (0: not cached).
+    pub account_cache: Duration,
     /// `DEFAULT_ROOM`: the public room a fresh install creates and every new account joins
     /// ("general"; set it empty for none).
     pub default_room: String,
@@ -297,6 +300,7 @@ impl Settings {
             parse_number(&var, "ROOM_ACTIONS_PER_10_MIN", 30, 1, 1_000_000)?;
         let ws_queue_frames = parse_number(&var, "WS_QUEUE_FRAMES", 4096, 16, 1_000_000)?;
         let ws_silence_secs = parse_number(&var, "WS_SILENCE_SECS", 60, 30, 3600)?;
+        let account_cache_secs = parse_number(&var, "ACCOUNT_CACHE_SECS", 10, 0, 86_400)?;
         let default_room = match get("DEFAULT_ROOM") {
             Some(name) => name.trim().to_owned(),
             None => "general".to_owned(),
@@ -369,6 +373,7 @@ impl Settings {
             room_actions_per_10_min: room_actions_per_10_min as u32,
             ws_queue_frames,
             ws_silence: Duration::from_secs(ws_silence_secs as u64),
+            account_cache: Duration::from_secs(account_cache_secs as u64),
             default_room,
             admin_bootstrap,
             metrics_addr,
@@ -632,6 +637,7 @@ mod tests {
             ("MAX_BODY_BYTES", "10"),
             ("SHUTDOWN_GRACE_SECS", "-1"),
             ("WS_SILENCE_SECS", "5"),
+            ("ACCOUNT_CACHE_SECS", "86401"),
             ("ACCESS_TOKEN_TTL_SECS", "901"),
             ("ACCESS_TOKEN_TTL_SECS", "0"),
             ("REFRESH_TOKEN_TTL_DAYS", "400"),

@@ -98,6 +98,7 @@ impl Application {
             store,
             metrics: Arc::new(Metrics::new()),
             auth,
+            accounts: app::auth::cache::AccountCache::watching(&hub, settings.account_cache),
             hub,
             limits: Arc::new(ChatLimits::new(
                 settings.messages_per_10s,

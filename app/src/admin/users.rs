@@ -3,7 +3,7 @@
 
 use super::actor::{parse_search, Admin};
 use super::{AdminUserRow, AuditAction, TablePage, TABLE_PAGE};
-use crate::auth::sessions;
+use crate::auth::{accounts, sessions};
 use crate::error::AppError;
 use crate::model::{Role, UserId};
 use crate::protocol::CloseReason;
@@ -93,7 +93,7 @@ pub async fn set_disabled(
         disabled: Some(disabled),
         ..UserPatch::default()
     };
-    let user = state.store.update_user(id, &patch).await?;
+    let user = accounts::update_user(state, id, &patch).await?;
     let (action, details) = if disabled {
         let revoked = sessions::revoke_all_of(state, id, None, CloseReason::Disabled).await?;
         (
@@ -126,7 +126,7 @@ pub async fn set_role(
         role: Some(role),
         ..UserPatch::default()
     };
-    let user = state.store.update_user(id, &patch).await?;
+    let user = accounts::update_user(state, id, &patch).await?;
     let action = match role {
         Role::Admin => AuditAction::Promote,
         Role::User => AuditAction::Demote,
@@ -187,7 +187,7 @@ pub async fn reset_password(
         must_change_password: Some(true),
         ..UserPatch::default()
     };
-    state.store.update_user(id, &patch).await?;
+    accounts::update_user(state, id, &patch).await?;
     sessions::revoke_all_of(state, id, None, CloseReason::SignedOut).await?;
     admin
         .audit(
@@ -218,7 +218,7 @@ pub async fn reset_two_factor(
         recovery_hashes: Some(Vec::new()),
         ..UserPatch::default()
     };
-    let user = state.store.update_user(id, &patch).await?;
+    let user = accounts::update_user(state, id, &patch).await?;
     let revoked = sessions::revoke_all_of(state, id, None, CloseReason::SignedOut).await?;
     admin
         .audit(

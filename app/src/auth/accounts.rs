@@ -4,6 +4,7 @@
 use super::cookies;
 use super::sessions::{self, Authenticated, ClientInfo, Issued};
 use super::CurrentUser;
+use crate::chat::hub::Cached;
 use crate::domain::{confusable, DisplayName, Username, PASSWORD_MAX};
 use crate::error::AppError;
 use crate::model::{Role, Timestamp, UserId};
@@ -12,6 +13,18 @@ use crate::rate_limit::address_key;
 use crate::state::AppState;
 use crate::store::{StoreError, UserPatch, UserRecord};
 use std::time::Instant;
+
+/// Writes `patch` to the account and tells every instance to forget what it cached of it: the way
+/// accounts change while the server runs (role, disabled, password, two-factor, names).
+pub async fn update_user(
+    state: &AppState,
+    id: UserId,
+    patch: &UserPatch,
+) -> Result<UserRecord, AppError> {
+    let user = state.store.update_user(id, patch).await?;
+    state.hub.changed(Cached::Account(id));
+    Ok(user)
+}
 
 pub async fn register(
     state: &AppState,
@@ -118,7 +131,7 @@ pub async fn update_display_name(
         display_name: Some(display_name),
         ..UserPatch::default()
     };
-    let user = state.store.update_user(me.user.id, &patch).await?;
+    let user = update_user(state, me.user.id, &patch).await?;
     Ok(sessions::current_user_view(state, &user))
 }
 
@@ -171,7 +184,7 @@ pub async fn change_password(
         must_change_password: Some(false),
         ..UserPatch::default()
     };
-    state.store.update_user(me.user.id, &patch).await?;
+    update_user(state, me.user.id, &patch).await?;
     let revoked = sessions::revoke_all_of(
         state,
         me.user.id,

@@ -1,10 +1,12 @@
 //! Turning two-factor sign-in on and off from the profile page, and an admin's reset.
 
+use super::accounts;
 use super::sessions::Authenticated;
 use super::sign_in::code_is_right;
 use super::tokens;
 use super::two_factor;
 use super::TwoFactorSetup;
+use crate::chat::hub::Cached;
 use crate::domain::PASSWORD_MAX;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -24,7 +26,7 @@ pub async fn begin(state: &AppState, me: &Authenticated) -> Result<TwoFactorSetu
         totp_pending: Some(Some(secret.clone())),
         ..UserPatch::default()
     };
-    state.store.update_user(me.user.id, &patch).await?;
+    accounts::update_user(state, me.user.id, &patch).await?;
     let uri = two_factor::otpauth_uri(&secret, me.user.username.as_str());
     let qr_svg = two_factor::qr_svg(&uri).ok_or(AppError::Internal)?;
     Ok(TwoFactorSetup {
@@ -75,9 +77,10 @@ pub async fn confirm(
         recovery_hashes: Some(hashes),
         ..UserPatch::default()
     };
-    state.store.update_user(me.user.id, &patch).await?;
+    accounts::update_user(state, me.user.id, &patch).await?;
     // The code that confirmed it is used.
     state.store.use_totp_step(me.user.id, step).await?;
+    state.hub.changed(Cached::Account(me.user.id));
     tracing::info!(user = %me.user.id, "two-factor sign-in turned on");
     Ok(codes)
 }
@@ -130,7 +133,7 @@ pub async fn disable(
         recovery_hashes: Some(Vec::new()),
         ..UserPatch::default()
     };
-    state.store.update_user(me.user.id, &patch).await?;
+    accounts::update_user(state, me.user.id, &patch).await?;
     tracing::info!(user = %me.user.id, "two-factor sign-in turned off");
     Ok(())
 }

@@ -4,6 +4,7 @@
 use super::cookies::{self, SessionCookies};
 use super::tokens::{self, TokenError};
 use super::{describe_user_agent, CurrentUser, SessionView};
+use crate::chat::hub::Cached;
 use crate::error::AppError;
 use crate::model::{Role, SessionId, Timestamp, UserId};
 use crate::protocol::CloseReason;
@@ -26,7 +27,8 @@ pub struct ClientInfo {
     pub user_agent: String,
 }
 
-/// A signed-in user with the session the request belongs to, both freshly read from the store.
+/// A signed-in user with the session the request belongs to, both as the store has them (read there,
+/// or from the account cache, which forgets a record as soon as it changes).
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub user: UserRecord,
@@ -76,11 +78,19 @@ pub async fn live(
     if session.revoked_at.is_some() || session.expires_at <= now {
         return Err(AppError::Unauthenticated);
     }
-    let user = state
-        .store
-        .user_by_id(session.user_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
+    let user = match state.accounts.user(session.user_id) {
+        Some(user) => user,
+        None => {
+            let epoch = state.accounts.epoch();
+            let user = state
+                .store
+                .user_by_id(session.user_id)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
+            state.accounts.keep_user(epoch, &user);
+            user
+        }
+    };
     if user.disabled {
         return Err(AppError::AccountDisabled);
     }
@@ -93,12 +103,22 @@ pub async fn live_by_id(
     id: SessionId,
     user: UserId,
 ) -> Result<Authenticated, AppError> {
-    let session = state
-        .store
-        .session_by_id(id)
-        .await?
-        .filter(|s| s.user_id == user)
-        .ok_or(AppError::Unauthenticated)?;
+    let session = match state.accounts.session(id) {
+        Some(session) => session,
+        None => {
+            let epoch = state.accounts.epoch();
+            let session = state
+                .store
+                .session_by_id(id)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
+            state.accounts.keep_session(epoch, &session);
+            session
+        }
+    };
+    if session.user_id != user {
+        return Err(AppError::Unauthenticated);
+    }
     live(state, session, Timestamp::now()).await
 }
 
@@ -171,11 +191,13 @@ pub async fn refresh(state: &AppState, refresh_token: Option<&str>) -> Result<Is
                         .claim_reuse_grace(session.id, &next_hash)
                         .await?
                 {
+                    state.hub.changed(Cached::Session(session.id));
                     let me = live(state, session, now).await?;
                     return Ok(issue(state, &me.user, me.session.id, next_token));
                 }
                 if session.revoked_at.is_none() {
                     state.store.revoke_session(session.id, now).await?;
+                    state.hub.changed(Cached::Session(session.id));
                     state.hub.close_session(session.id, CloseReason::SignedOut);
                     tracing::warn!(session = %session.id, user = %session.user_id,
                         "a spent refresh token was presented again: session revoked");
@@ -191,11 +213,13 @@ pub async fn refresh(state: &AppState, refresh_token: Option<&str>) -> Result<Is
             .rotate_refresh(me.session.id, &presented, &next_hash, now, expires_at)
             .await?
         {
+            state.hub.changed(Cached::Session(me.session.id));
             let patch = UserPatch {
                 last_seen_at: Some(now),
                 ..UserPatch::default()
             };
             let user = state.store.update_user(me.user.id, &patch).await?;
+            state.hub.changed(Cached::Account(user.id));
             return Ok(issue(state, &user, me.session.id, next_token));
         }
     }
@@ -261,6 +285,7 @@ pub async fn logout(state: &AppState, cookies: &SessionCookies) -> Result<(), Ap
             Ok(()) | Err(StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
+        state.hub.changed(Cached::Session(id));
         state.hub.close_session(id, CloseReason::SignedOut);
         state.store.delete_push_subscriptions_of_session(id).await?;
         tracing::info!(session = %id, "signed out");
@@ -303,6 +328,7 @@ pub async fn revoke(state: &AppState, me: &Authenticated, id: SessionId) -> Resu
         .revoke_session(session.id, Timestamp::now())
         .await?;
     // Its live connections end now, on every instance, and its device gets no more pushes.
+    state.hub.changed(Cached::Session(session.id));
     state.hub.close_session(session.id, CloseReason::SignedOut);
     state
         .store
@@ -333,6 +359,7 @@ pub async fn revoke_all_of(
         .store
         .revoke_user_sessions(user, keep, Timestamp::now())
         .await?;
+    state.hub.changed(Cached::SessionsOf(user));
     state.hub.close_user(user, keep, reason);
     for subscription in state.store.push_subscriptions_of(user).await? {
         if Some(subscription.session_id) != keep {

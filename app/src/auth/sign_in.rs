@@ -3,13 +3,14 @@
 //! on a device the account signed in on before (its device cookie), only that device's own failures
 //! count; otherwise the account's failures from strangers and the address's failures count too.
 
-use super::accounts::new_device_cookie;
+use super::accounts::{self, new_device_cookie};
 use super::cookies::{self, SessionCookies};
 use super::password;
 use super::sessions::{self, ClientInfo, Issued};
 use super::throttle::Attempt;
 use super::tokens;
 use super::two_factor;
+use crate::chat::hub::Cached;
 use crate::domain::PASSWORD_MAX;
 use crate::error::AppError;
 use crate::model::Timestamp;
@@ -136,7 +137,7 @@ pub async fn with_password(
     }
     if user.has_two_factor() {
         if patch != UserPatch::default() {
-            state.store.update_user(user.id, &patch).await?;
+            accounts::update_user(state, user.id, &patch).await?;
         }
         let value = auth.two_factor.challenge(user.id, tokens::now_secs());
         return Ok(SignIn::CodeNeeded {
@@ -215,12 +216,15 @@ pub async fn code_is_right(
         return Ok(false);
     };
     if let Some(step) = two_factor::matching_step(secret, code, tokens::now_secs()) {
-        return Ok(state.store.use_totp_step(user.id, step).await?);
+        let used = state.store.use_totp_step(user.id, step).await?;
+        state.hub.changed(Cached::Account(user.id));
+        return Ok(used);
     }
     match two_factor::normalise_recovery_code(code) {
         Some(normalised) => {
             let hash = state.auth.two_factor.recovery_hash(&normalised);
             let used = state.store.use_recovery_code(user.id, &hash).await?;
+            state.hub.changed(Cached::Account(user.id));
             if used {
                 tracing::info!(user = %user.id, "a recovery code was used");
             }
@@ -248,7 +252,7 @@ async fn finish(
     known_device: bool,
 ) -> Result<Issued, AppError> {
     patch.last_seen_at = Some(Timestamp::now());
-    let user = state.store.update_user(user.id, &patch).await?;
+    let user = accounts::update_user(state, user.id, &patch).await?;
     tracing::info!(user = %user.id, "signed in");
     let mut issued = sessions::start(state, &user, client).await?;
     if !known_device {

@@ -5,6 +5,7 @@
 use super::media::{self, Sniffed};
 use super::service::{encode_off_thread, store_file};
 use crate::auth::sessions::Authenticated;
+use crate::chat::hub::Cached;
 use crate::error::AppError;
 use crate::model::{FileId, Timestamp};
 use crate::state::AppState;
@@ -43,6 +44,7 @@ pub async fn set_picture(
     };
     store_file(state, &file, safe.bytes, Some(safe.thumbnail)).await?;
     state.store.set_picture(me.user.id, Some(file.id)).await?;
+    state.hub.changed(Cached::Account(me.user.id));
     Ok(file.id)
 }
 
@@ -50,5 +52,6 @@ pub async fn set_picture(
 pub async fn remove_picture(state: &AppState, me: &Authenticated) -> Result<(), AppError> {
     state.uploads.admit(me.user.id)?;
     state.store.set_picture(me.user.id, None).await?;
+    state.hub.changed(Cached::Account(me.user.id));
     Ok(())
 }

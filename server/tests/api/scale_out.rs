@@ -442,3 +442,75 @@ async fn an_offline_reader_resumes_changes_on_another_instance() {
     let room = public_room(&mut ana, &mut [&mut ben, &mut carl]).await;
     crate::changes::offline_changes_scenario(&ana, &carl, &ben, &ben.moved_to(&b), room).await;
 }
+
+/// Asks `browser` for its account until `done` holds for the answer (status, body); each instance
+/// caches sessions and accounts, so a change made on another one shows once its notice arrives.
+async fn me_until(
+    browser: &mut Browser,
+    what: &str,
+    done: impl Fn(u16, &serde_json::Value) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let me = browser.me().await;
+        if done(me.status, &me.body) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: still {me:?} on the other instance"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_role_change_a_sign_out_and_disabling_reach_the_other_instances_cache() {
+    let env = [
+        ("MONGODB_URI", mongodb_uri()),
+        ("MONGODB_DB", fresh_database("account_cache")),
+        ("ADMIN_USERNAME", "root".to_owned()),
+        ("ADMIN_PASSWORD", GOOD_PASSWORD.to_owned()),
+        // Cached for an hour: only the change notices can make these changes show in time.
+        ("ACCOUNT_CACHE_SECS", "3600".to_owned()),
+    ];
+    let a = ServerProcess::launch(&env, None).await;
+    let b = ServerProcess::launch(&env, None).await;
+    let mut root = Browser::at(&a);
+    assert_eq!(root.login("root", GOOD_PASSWORD).await.status, 200);
+    let mut ana = signed_up(&a, "ana").await;
+    let mut ben = signed_up(&a, "ben").await;
+    let (mut ana_on_b, mut ben_on_b) = (ana.moved_to(&b), ben.moved_to(&b));
+    // B has both read (and cached) as they are now.
+    assert_eq!(ana_on_b.me().await.body["role"], "user");
+    assert_eq!(ben_on_b.me().await.status, 200);
+    let id = |b: &serde_json::Value| b["id"].as_str().unwrap().to_owned();
+    let (ana_id, ben_id) = (id(&ana.me().await.body), id(&ben.me().await.body));
+
+    let promoted = root
+        .post(
+            "/api/admin/users/role",
+            &[("user", &ana_id), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(promoted.status, 200, "{promoted:?}");
+    me_until(&mut ana_on_b, "the promotion", |s, b| {
+        s == 200 && b["role"] == "admin"
+    })
+    .await;
+    assert_eq!(ana_on_b.get("/api/admin/stats").await.status, 200);
+
+    assert_eq!(ana.post("/api/auth/logout", &[]).await.status, 200);
+    // Signed out: `auth/me` answers as it does for a guest.
+    let guest = |s: u16, b: &serde_json::Value| s == 401 || s == 403 || (s == 200 && b.is_null());
+    me_until(&mut ana_on_b, "the sign-out", guest).await;
+
+    let disabled = root
+        .post(
+            "/api/admin/users/disable",
+            &[("user", &ben_id), ("disabled", "true")],
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{disabled:?}");
+    me_until(&mut ben_on_b, "disabling", guest).await;
+}
