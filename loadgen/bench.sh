@@ -5,9 +5,11 @@
 #   loadgen/bench.sh a            # (a) fan-out, as fast as acks allow — embedded store
 #   loadgen/bench.sh b mongodb    # (b) 700 msg/s — MongoDB driver (MONGODB_URI, or a local SecantusDB)
 #   loadgen/bench.sh c            # (c) idle connections, RSS per connection
-#   loadgen/bench.sh d            # (d) connect storm: 5,000 logins + connects
+#   loadgen/bench.sh d            # (d) 5,000 members of one room connecting at once (D_USERS, D_ROOMS)
+#   loadgen/bench.sh p            # the room page: GET /rooms/<id> (50 messages, signed in), 64 clients (wrk)
 #
-# RUNS=1 for a single run; results (JSON per run) go to $BENCH_OUT (default target/bench); LOADGEN_ARGS
+# RUNS=1 for a single run; results (JSON per run) go to $BENCH_OUT (default target/bench), (d)'s users to
+# $BENCH_SEEDS (default $BENCH_OUT, kept for the next run); LOADGEN_ARGS
 # adds options to the measured loadgen run (e.g. "--drain-timeout 120" for a slow MongoDB-wire server).
 # SERVER_BIN and LOADGEN_BIN run other builds instead of building these (e.g. the previous main's,
 # built in a worktree, to compare both on one day).
@@ -65,6 +67,13 @@ start_server() {
   exit 1
 }
 stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
+# The server's CPU seconds so far (user + system) and its peak RSS in MB.
+cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+peak_mb() { awk '/^VmHWM/ { print $2 / 1024 }' "/proc/$1/status"; }
+# extra JSON FILE KEY VALUE...: figures measured here rather than by loadgen, for the summary.
+extra() { local f=$1; shift; python3 -c 'import json,sys; a=sys.argv[2:]; json.dump({a[i]: float(a[i+1]) for i in range(0, len(a), 2)}, open(sys.argv[1], "w"))' "$f" "$@"; }
+d_users=${D_USERS:-5000}
+d_rooms=${D_ROOMS:-1}
 
 for run in $(seq 1 "$runs"); do
   data=$(mktemp -d)
@@ -89,13 +98,54 @@ for run in $(seq 1 "$runs"); do
        "${lg[@]}" --server-pid "$server_pid" --json "$json" --users 2000 --connections 19900 \
          --rooms 200 --senders 0 --warmup 5 --duration 30 --source-addrs 4 --settle 5 \
          --user-prefix idle --sessions "$data/sessions.json" ;;
-    d) # Users first, then a fresh server: 5,000 logins (argon2) and websocket connects at once.
-       "${lg[@]}" --users 5000 --rooms 50 --senders 0 --duration 1 --warmup 0 --user-prefix storm \
-         --connect-concurrency 64
-       stop_server
-       start_server "$data" "$port" "$run"
-       "${lg[@]}" --server-pid "$server_pid" --json "$json" --scenario connect-storm --users 5000 \
-         --rooms 50 --user-prefix storm --auth login --connect-concurrency 64 --duration 10 ;;
+    d) # 5,000 members of one room, created once (argon2 for each registration is not what this
+       # measures) and kept with their saved sessions as a seed; every run starts a fresh server on a
+       # copy of it and everyone connects at once, signing in by token refresh as after a restart.
+       seed="${BENCH_SEEDS:-$out}/d-seed-$store-$d_users-$d_rooms"
+       if [[ "$store" == embedded && -f "$seed/sessions.json" ]]; then
+         stop_server
+         cp -a "$seed/." "$data/"
+         start_server "$data" "$port" "$run"
+       else
+         "${lg[@]}" --users "$d_users" --rooms "$d_rooms" --senders 0 --duration 1 --warmup 0 \
+           --user-prefix storm --sessions "$data/sessions.json" --connect-concurrency 64
+         stop_server
+         if [[ "$store" == embedded ]]; then rm -rf "$seed" && mkdir -p "$seed" && cp -a "$data/." "$seed/"; fi
+         start_server "$data" "$port" "$run"
+       fi
+       cpu0=$(cpu_secs "$server_pid")
+       "${lg[@]}" --server-pid "$server_pid" --json "$json" --users "$d_users" --rooms "$d_rooms" \
+         --senders 0 --duration 5 --warmup 0 --user-prefix storm --sessions "$data/sessions.json" \
+         --connect-concurrency 256
+       extra "$json.extra" "storm server CPU s" "$(awk -v a="$cpu0" -v b="$(cpu_secs "$server_pid")" 'BEGIN { print b - a }')" \
+         "server peak RSS MB" "$(peak_mb "$server_pid")" ;;
+    p) # The room page as a signed-in member sees it: 60 messages sent by loadgen (the page shows the
+       # newest 50), then wrk with 64 connections for 20 s on the other core.
+       command -v wrk >/dev/null || { echo "bench: p needs wrk (apt-get install wrk)" >&2; exit 2; }
+       "${lg[@]}" --users 2 --rooms 1 --senders 1 --rate 20 --warmup 0 --duration 3 \
+         --user-prefix page --sessions "$data/sessions.json"
+       cookie=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["page-0"])' "$data/sessions.json")
+       room=$(curl -sf -H "Cookie: $cookie" "http://127.0.0.1:$port/api/rooms/mine" |
+         python3 -c 'import json,sys; print(next(r["id"] for r in json.load(sys.stdin) if r["name"] == "page-room-0"))')
+       page="http://127.0.0.1:$port/rooms/$room"
+       [[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "$page")" == 200 ]] ||
+         { echo "bench: $page does not answer 200 when signed in" >&2; exit 1; }
+       cpu0=$(cpu_secs "$server_pid")
+       taskset -c 1 wrk -t1 -c64 -d20s --latency -H "Cookie: $cookie" "$page" >"$json.wrk"
+       cpu1=$(cpu_secs "$server_pid")
+       python3 - "$json" "$json.wrk" "$cpu0" "$cpu1" <<'PY'
+import json, re, sys
+out, text, cpu0, cpu1 = sys.argv[1], open(sys.argv[2]).read(), float(sys.argv[3]), float(sys.argv[4])
+def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+lat = {p: ms(*re.search(rf"^\s*{p}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M).groups()) for p in ("50", "90", "99")}
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+bad = int(errors.group(1)) if errors else 0
+json.dump({"page": {"req_per_sec": rps, "p50_ms": lat["50"], "p90_ms": lat["90"], "p99_ms": lat["99"],
+                    "non_2xx": bad, "server_cpu_percent": (cpu1 - cpu0) / 20 * 100}, "passed": bad == 0},
+          open(out, "w"))
+PY
+       ;;
     *) echo "bench: unknown scenario $scenario" >&2; exit 2 ;;
   esac
   stop_server
@@ -107,7 +157,11 @@ import json, statistics, sys
 out, scenario, store, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 rows = []
 for run in range(1, runs + 1):
-    d = json.load(open(f"{out}/{scenario}-{store}-{run}.json"))
+    path = f"{out}/{scenario}-{store}-{run}.json"
+    d = json.load(open(path))
+    if "page" in d:
+        rows.append({**{k: v for k, v in d["page"].items()}, "passed": d["passed"]})
+        continue
     t, c, r, v = d["traffic"], d["connect"], d["resources"], d["delivery"]
     rows.append({
         "sent/s": t["sent_per_sec"], "deliveries/s": t["delivered_per_sec"],
@@ -119,6 +173,10 @@ for run in range(1, runs + 1):
         "server CPU %": r["server_cpu_percent"], "loadgen CPU %": r["loadgen_cpu_percent"],
         "lost": v["lost"], "duplicated": v["duplicated"], "passed": d["passed"],
     })
+    try:
+        rows[-1].update(json.load(open(path + ".extra")))
+    except FileNotFoundError:
+        pass
 for i, row in enumerate(rows, 1):
     print(f"run {i}: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
 numeric = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
