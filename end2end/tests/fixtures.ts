@@ -29,7 +29,9 @@ export async function watchForErrors(page: Page): Promise<() => void> {
   const problems: string[] = [];
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   page.on("console", (message) => {
-    if (message.type() === "error" && /Content Security Policy|Refused to/i.test(message.text())) {
+    // A Rust panic in the app is logged (with its message and place) just before the "unreachable"
+    // page error it becomes: keep the message, it is what says what broke.
+    if (message.type() === "error" && /Content Security Policy|Refused to|panicked at/i.test(message.text())) {
       problems.push(`console: ${message.text()}`);
     }
   });
