@@ -28,7 +28,13 @@ use std::time::Duration;
 /// bigger frame grows it as needed.
 const READ_BUFFER: usize = 1024;
 /// Frames are collected up to this many bytes before they are written (a flush writes them anyway).
-const WRITE_BUFFER: usize = 32 * 1024;
+/// Small, like `BATCH_BYTES`: the transport's write buffer keeps the size of the largest burst it
+/// ever held for as long as the connection lives, so bursts of idle connections (a connect storm's
+/// presence) must not make it large.
+const WRITE_BUFFER: usize = 4 * 1024;
+/// A batch frame packs items up to this many bytes (an item bigger than this goes alone): bounded
+/// for the same reason as `WRITE_BUFFER`.
+const BATCH_BYTES: usize = 4 * 1024;
 /// Frames queued in the transport beyond this make the writer wait (the connection's own queue then
 /// fills and the hub closes it as too slow).
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
@@ -209,15 +215,14 @@ async fn write_batch<S: Sink<Message> + Unpin>(
     sink.flush().await.is_ok()
 }
 
-/// Item frames packed, in order, into as few frames as fit in `MAX_FRAME_BYTES` (what every client
-/// reads); an item left alone stays an item frame.
+/// Item frames packed, in order, into as few frames of at most `BATCH_BYTES` as they fit in (an item
+/// bigger than that is a frame of its own); an item left alone stays an item frame.
 fn pack(frames: impl Iterator<Item = Bytes>) -> Vec<Bytes> {
     let mut packed = Vec::new();
     let mut group: Vec<Bytes> = Vec::new();
     let mut group_bytes = 0;
     for frame in frames {
-        if !group.is_empty()
-            && batch_len(group.len() + 1, group_bytes + frame.len()) > MAX_FRAME_BYTES
+        if !group.is_empty() && batch_len(group.len() + 1, group_bytes + frame.len()) > BATCH_BYTES
         {
             packed.push(seal(std::mem::take(&mut group)));
             group_bytes = 0;
@@ -296,13 +301,13 @@ mod tests {
         let frames: Vec<Bytes> = (0..7u8)
             .map(|i| {
                 let mut frame = vec![ITEM_TAG];
-                frame.extend(std::iter::repeat_n(b'0' + i, MAX_FRAME_BYTES / 3));
+                frame.extend(std::iter::repeat_n(b'0' + i, BATCH_BYTES / 3));
                 Bytes::from(frame)
             })
             .collect();
         let packed = pack(frames.clone().into_iter());
         assert_eq!(packed.len(), 4);
-        assert!(packed.iter().all(|f| f.len() <= MAX_FRAME_BYTES));
+        assert!(packed.iter().all(|f| f.len() <= BATCH_BYTES));
         assert_eq!(
             packed[3], frames[6],
             "the last one alone stays an item frame"
@@ -310,5 +315,25 @@ mod tests {
         let unpacked: Vec<&[u8]> = packed.iter().flat_map(|f| items(f).unwrap()).collect();
         let expected: Vec<&[u8]> = frames.iter().map(|f| &f[1..]).collect();
         assert_eq!(unpacked, expected);
+    }
+
+    #[test]
+    fn an_item_bigger_than_a_batch_goes_alone_between_its_neighbours_batches() {
+        let item = |len: usize| {
+            let mut frame = vec![ITEM_TAG];
+            frame.extend(std::iter::repeat_n(b'x', len));
+            Bytes::from(frame)
+        };
+        let frames = vec![
+            item(10),
+            item(10),
+            item(2 * BATCH_BYTES),
+            item(10),
+            item(10),
+        ];
+        let packed = pack(frames.clone().into_iter());
+        let tags: Vec<u8> = packed.iter().map(|f| f[0]).collect();
+        assert_eq!(tags, [BATCH_TAG, ITEM_TAG, BATCH_TAG]);
+        assert_eq!(packed[1], frames[2]);
     }
 }

@@ -21,6 +21,10 @@ const WINDOW_PER_FOLLOWER: Duration = Duration::from_micros(200);
 const MAX_WINDOW: Duration = Duration::from_secs(2);
 /// How often waiting changes are checked while any wait.
 const TICK: Duration = Duration::from_millis(50);
+/// Changes per presence frame at most (about 3 KB): a window of a big room that many joined goes out
+/// in several frames, so no connection's transport is made to hold one huge frame (its write buffer
+/// would keep that size for as long as it lives).
+pub(super) const CHANGES_PER_FRAME: usize = 48;
 
 fn window(followers: usize) -> Duration {
     (WINDOW_PER_FOLLOWER * followers.min(u32::MAX as usize) as u32).clamp(MIN_WINDOW, MAX_WINDOW)
@@ -50,10 +54,14 @@ fn send_changes(
     changes.reverse();
     changes.retain(|c| seen.insert(c.user));
     changes.reverse();
-    let msg = Broadcast::new(ServerMsg::Presence { changes });
-    for id in followers {
-        if let Some(subscriber) = subscribers.get(id) {
-            subscriber.deliver(&msg);
+    for chunk in changes.chunks(CHANGES_PER_FRAME) {
+        let msg = Broadcast::new(ServerMsg::Presence {
+            changes: chunk.to_vec(),
+        });
+        for id in followers {
+            if let Some(subscriber) = subscribers.get(id) {
+                subscriber.deliver(&msg);
+            }
         }
     }
 }

@@ -65,6 +65,8 @@ async fn many_joining_one_room_cost_each_member_a_few_frames_not_one_per_person(
             .expect("the changes arrive")
             .expect("the watcher is open");
         if let ServerMsg::Presence { changes } = &**msg {
+            // ... each frame of a bounded size, however many came in one window.
+            assert!(changes.len() <= super::presence::CHANGES_PER_FRAME);
             frames += 1;
             online.extend(
                 changes
