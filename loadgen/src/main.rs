@@ -9,6 +9,9 @@ mod report;
 mod setup;
 mod stats;
 mod wire;
+// Not used yet: the lean client that replaces tokio-tungstenite on the receive path.
+#[allow(dead_code)]
+mod ws;
 
 use clap::Parser;
 use cli::{Config, Scenario};
