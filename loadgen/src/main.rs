@@ -9,8 +9,6 @@ mod report;
 mod setup;
 mod stats;
 mod wire;
-// Not used yet: the lean client that replaces tokio-tungstenite on the receive path.
-#[allow(dead_code)]
 mod ws;
 
 use clap::Parser;
@@ -430,7 +428,8 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
     let (phase_tx, phase_rx) = watch::channel(Phase::Wait);
     let endpoint = Endpoint {
         addr: std::net::SocketAddr::new(cfg.target.ip, cfg.target.port),
-        url: format!("{}/api/ws", cfg.target.base.replacen("http", "ws", 1)),
+        host: cfg.target.base.trim_start_matches("http://").to_owned(),
+        path: "/api/ws".to_owned(),
         origin: cfg.origin.clone(),
         timeout,
     };
@@ -720,6 +719,15 @@ async fn finish(
         user_prefix: cfg.prefix.clone(),
         auth: cli::value_name(args.auth),
         threads: ctx.threads,
+    };
+    summary.receive = report::Receive {
+        frames: counts.frames,
+        items: counts.items,
+        slow_path_items: counts.slow_items,
+    };
+    summary.presence = report::PresenceSummary {
+        frames: counts.presence_frames,
+        changes: counts.presence_changes,
     };
     summary.setup.users_ok = args.users - setup.failed;
     summary.setup.per_sec = summary.setup.users_ok as f64 / summary.setup.wall_secs.max(1e-9);

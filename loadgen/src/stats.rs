@@ -343,7 +343,14 @@ pub struct Counts {
     pub delivered_measured: u64,
     pub foreign_messages: u64,
     pub pongs: u64,
+    /// Websocket messages read, and the protocol items in them.
     pub frames: u64,
+    pub items: u64,
+    /// Items of the kinds the scanner handles that it could not read (serde decoded them).
+    pub slow_items: u64,
+    /// `presence` items, and the presence changes they carried.
+    pub presence_frames: u64,
+    pub presence_changes: u64,
     /// How far behind its schedule a rate-limited sender fell at worst, in microseconds.
     pub max_lag_us: u64,
     pub unacked_at_end: u64,
@@ -361,6 +368,10 @@ impl Counts {
         self.foreign_messages += o.foreign_messages;
         self.pongs += o.pongs;
         self.frames += o.frames;
+        self.items += o.items;
+        self.slow_items += o.slow_items;
+        self.presence_frames += o.presence_frames;
+        self.presence_changes += o.presence_changes;
         self.max_lag_us = self.max_lag_us.max(o.max_lag_us);
         self.unacked_at_end += o.unacked_at_end;
     }
