@@ -178,6 +178,14 @@ pub struct Args {
     #[arg(long)]
     pub threads: Option<usize>,
 
+    /// After its room's `synced`, each connection sends one `watch` naming the first N members of its
+    /// room (in the order users are assigned to rooms; it waits until they have connected or failed)
+    /// to follow their presence; presence frames and changes received are reported. At most 500. 0:
+    /// no `watch` is sent (a server without the command answers it with an error frame, which fails
+    /// the run).
+    #[arg(long, default_value_t = 0)]
+    pub watch: usize,
+
     /// Seconds between progress lines on stderr; 0 for none.
     #[arg(long, default_value_t = 5.0)]
     pub progress: f64,
@@ -322,6 +330,12 @@ impl Args {
             if !(rate > 0.0 && rate.is_finite()) {
                 return Err("--rate must be a positive number of messages per second".into());
             }
+        }
+        if self.watch > crate::wire::MAX_WATCH {
+            return Err(format!(
+                "--watch names at most {} members",
+                crate::wire::MAX_WATCH
+            ));
         }
         if self.max_inflight == 0 {
             return Err("--max-inflight must be at least 1".into());

@@ -4,6 +4,7 @@
 
 mod cli;
 mod conn;
+mod members;
 mod proc;
 mod report;
 mod setup;
@@ -233,6 +234,10 @@ impl Ctx {
         self.attempted.fetch_add(1, Relaxed);
         match outcome {
             Ok(established) => {
+                match established.user {
+                    Some(id) => self.shared.members.connected(spec.user, id),
+                    None => self.shared.members.failed(spec.user),
+                }
                 {
                     let mut t = self.connect.lock().unwrap_or_else(|e| e.into_inner());
                     t.established += 1;
@@ -247,6 +252,7 @@ impl Ctx {
                 )))
             }
             Err(e) => {
+                self.shared.members.failed(spec.user);
                 self.connect
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -424,6 +430,8 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
         rate: args.rate,
         max_inflight: args.max_inflight,
         body_size: args.body_size,
+        watch: args.watch,
+        members: members::Members::new(args.users, args.rooms, conns, args.watch),
     });
     let (phase_tx, phase_rx) = watch::channel(Phase::Wait);
     let endpoint = Endpoint {
@@ -484,6 +492,7 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
                         }
                         runs.push(run);
                     } else {
+                        ctx.shared.members.failed(spec.user);
                         ctx.connect.lock().unwrap_or_else(|e| e.into_inner()).failed += 1;
                     }
                 }
@@ -719,6 +728,7 @@ async fn finish(
         user_prefix: cfg.prefix.clone(),
         auth: cli::value_name(args.auth),
         threads: ctx.threads,
+        watch: args.watch,
     };
     summary.receive = report::Receive {
         frames: counts.frames,
@@ -726,6 +736,9 @@ async fn finish(
         slow_path_items: counts.slow_items,
     };
     summary.presence = report::PresenceSummary {
+        watch: args.watch,
+        watches_sent: counts.watch_sent,
+        watched_users: counts.watched_users,
         frames: counts.presence_frames,
         changes: counts.presence_changes,
     };

@@ -38,6 +38,7 @@ pub struct Settings {
     pub user_prefix: String,
     pub auth: String,
     pub threads: usize,
+    pub watch: usize,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -129,9 +130,14 @@ pub struct Receive {
     pub slow_path_items: u64,
 }
 
-/// Presence received.
+/// Presence, and `--watch`.
 #[derive(Debug, Default, Serialize)]
 pub struct PresenceSummary {
+    /// `--watch N`: members of its room each connection asked to follow.
+    pub watch: usize,
+    /// Connections that sent their `watch`, and the users those named in all.
+    pub watches_sent: u64,
+    pub watched_users: u64,
     /// `presence` frames received by all connections, and the changes they carried.
     pub frames: u64,
     pub changes: u64,
@@ -248,8 +254,8 @@ impl Summary {
         );
         let p = &self.presence;
         println!(
-            "presence   {} presence frames, {} changes",
-            p.frames, p.changes
+            "presence   {} presence frames, {} changes; watch {}: sent by {} connections, {} users named",
+            p.frames, p.changes, p.watch, p.watches_sent, p.watched_users
         );
         let r = &self.resources;
         println!(

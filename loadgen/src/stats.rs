@@ -169,6 +169,24 @@ impl Deliveries {
         self.highest = self.highest.max(seq);
     }
 
+    /// The verdict for a stream where every sequence number after `base` up to the highest received
+    /// was to arrive (one writer and no acks to compare with: the read benchmark).
+    #[cfg_attr(not(test), allow(dead_code))] // for the read benchmark
+    pub fn check_contiguous(&self) -> Verdict {
+        let mut v = Verdict {
+            duplicated: self.at_or_below_base,
+            ..Verdict::default()
+        };
+        for seq in self.base + 1..=self.highest {
+            v.expected += 1;
+            match self.count(seq) {
+                0 => v.lost += 1,
+                n => v.duplicated += u64::from(n) - 1,
+            }
+        }
+        v
+    }
+
     fn count(&self, seq: u64) -> u8 {
         if seq <= self.base {
             return 0;
@@ -351,6 +369,9 @@ pub struct Counts {
     /// `presence` items, and the presence changes they carried.
     pub presence_frames: u64,
     pub presence_changes: u64,
+    /// `watch` commands sent (one per connection at most), and the users they named.
+    pub watch_sent: u64,
+    pub watched_users: u64,
     /// How far behind its schedule a rate-limited sender fell at worst, in microseconds.
     pub max_lag_us: u64,
     pub unacked_at_end: u64,
@@ -372,6 +393,8 @@ impl Counts {
         self.slow_items += o.slow_items;
         self.presence_frames += o.presence_frames;
         self.presence_changes += o.presence_changes;
+        self.watch_sent += o.watch_sent;
+        self.watched_users += o.watched_users;
         self.max_lag_us = self.max_lag_us.max(o.max_lag_us);
         self.unacked_at_end += o.unacked_at_end;
     }
@@ -442,6 +465,17 @@ mod tests {
         late.record(4);
         let v = check(&late, &room);
         assert_eq!((v.expected, v.lost), (3, 2));
+    }
+
+    #[test]
+    fn a_contiguous_stream_is_checked_up_to_its_highest() {
+        let mut d = Deliveries::new(999_999_999);
+        for seq in [1_000_000_000, 1_000_000_001, 1_000_000_001, 1_000_000_003] {
+            d.record(seq);
+        }
+        let v = d.check_contiguous();
+        assert_eq!((v.expected, v.lost, v.duplicated), (4, 1, 1));
+        assert_eq!(Deliveries::new(5).check_contiguous(), Verdict::default());
     }
 
     #[test]

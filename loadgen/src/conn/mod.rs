@@ -12,6 +12,7 @@ mod tally;
 pub use run::{run, Report};
 pub use tally::Tally;
 
+use crate::members::Members;
 use crate::stats::SharedHistogram;
 use crate::wire::{self, Item};
 use crate::ws::{Event, UpgradeError, WsClient};
@@ -75,6 +76,9 @@ pub struct Shared {
     pub rate: Option<f64>,
     pub max_inflight: usize,
     pub body_size: usize,
+    /// `--watch N`: each connection follows the presence of the first N members of its room.
+    pub watch: usize,
+    pub members: Members,
 }
 
 /// Who a connection is.
@@ -123,6 +127,8 @@ pub struct Established {
     pub ws: WsClient,
     /// The `last_seq` of its room's `synced`: it must receive every later message exactly once.
     pub base: u64,
+    /// Who the server says we are (from `welcome`).
+    pub user: Option<UserId>,
     /// Items that came after `synced` in the same batch frame, as a batch frame of their own.
     pub leftover: Option<Vec<u8>>,
     /// TCP connect + websocket upgrade.
@@ -191,6 +197,7 @@ pub async fn open(
                         return Ok(Established {
                             ws,
                             base,
+                            user: before.user,
                             leftover,
                             upgrade,
                             ready: started.elapsed(),
@@ -293,3 +300,6 @@ fn io_kind(step: &str, e: &std::io::Error) -> String {
         _ => format!("{step}: {:?}", e.kind()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
 //! A connection's life after `synced`: send on schedule (senders), read and count everything that
-//! arrives, heartbeat, close when told to stop.
+//! arrives, heartbeat, watch presence (`--watch`), close when told to stop.
 
 use super::{Established, Phase, Plan, Shared, Spec, Tally};
 use crate::stats::{due_offset_nanos, Counts, Deliveries, Errors};
@@ -68,6 +68,8 @@ pub async fn run(
     let end_timer = tokio::time::sleep_until(far);
     tokio::pin!(due_timer, end_timer);
     let mut due_armed = false;
+    // With --watch, the members to watch are known once this flag turns true.
+    let mut watch_ready = (shared.watch > 0).then(|| shared.members.ready(spec.room_idx));
 
     // Senders that are done publish how far their room got, then stop counting as busy.
     let finish_sending = |acked_seqs: &Vec<u64>, sender_done: &mut bool| {
@@ -180,6 +182,17 @@ pub async fn run(
                     break 'run;
                 }
             }
+            () = ready(&mut watch_ready), if watch_ready.is_some() => {
+                watch_ready = None;
+                let users = shared.members.watch_list(spec.room_idx);
+                ws.send_binary(&wire::encode_watch(&users));
+                if ws.flush().await.is_err() {
+                    t.errors.add("send failed: io", 1);
+                    break 'run;
+                }
+                t.counts.watch_sent += 1;
+                t.counts.watched_users += users.len().min(wire::MAX_WATCH) as u64;
+            }
             readable = ws.readable() => {
                 let outcome = match readable {
                     Ok(()) => read_available(&mut ws, &mut t),
@@ -249,4 +262,14 @@ pub fn read_available(ws: &mut WsClient, t: &mut Tally) -> Result<bool, (&'stati
         }
     }
     Ok(true)
+}
+
+/// Resolves once the flag turns true (or its sender is gone); never without a receiver.
+async fn ready(flag: &mut Option<watch::Receiver<bool>>) {
+    match flag {
+        Some(rx) => {
+            let _ = rx.wait_for(|ready| *ready).await;
+        }
+        None => std::future::pending().await,
+    }
 }

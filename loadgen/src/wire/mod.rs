@@ -1,20 +1,23 @@
 //! The `/api/ws` protocol as loadgen speaks it: frames of one tag byte and JSON (`0`: one item; `1`,
 //! as loadgen asks for in its `hello`: several, each `[u32 BE length][JSON]`).
 //!
-//! Rare client frames are encoded with the app's own `ClientMsg`; the hot one (`send`) is written
-//! directly. Server items are read by a scanner (`scan`) that only looks for the
+//! Rare client frames are encoded with the app's own `ClientMsg`; the hot one (`send`) and the new
+//! `watch` are written directly. Server items are read by a scanner (`scan`) that only looks for the
 //! keys loadgen needs; whatever it cannot read, and every kind it does not handle, is decoded in full
 //! as the app's `ServerMsg`. Tests check both against the app's types and their serde encoding.
 
 mod scan;
 
-use app::model::RoomId;
+use app::model::{RoomId, UserId};
 use app::protocol::{ClientMsg, ServerMsg};
 use std::borrow::Cow;
 use std::io::Write;
 
 /// Tag byte of a frame carrying one JSON item.
 pub const ITEM: u8 = 0;
+
+/// Most users one `watch` may name.
+pub const MAX_WATCH: usize = 500;
 
 /// Encodes any client message (used for the rare ones: hello, ping).
 pub fn encode(msg: &ClientMsg) -> Vec<u8> {
@@ -103,6 +106,23 @@ pub fn encode_send_into(
     out.extend_from_slice(br#"","body":""#);
     write_body(out, conn, n, sent_ns, min_len);
     out.extend_from_slice(br#""}"#);
+}
+
+/// `{"type":"watch","users":[...]}`: follow these people's presence (at most `MAX_WATCH`; the rest
+/// are left out).
+pub fn encode_watch(users: &[UserId]) -> Vec<u8> {
+    let users = &users[..users.len().min(MAX_WATCH)];
+    let mut out = Vec::with_capacity(32 + users.len() * 39);
+    out.push(ITEM);
+    out.extend_from_slice(br#"{"type":"watch","users":["#);
+    for (i, user) in users.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write!(out, "\"{}\"", user.as_uuid()).expect("writing to a Vec");
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// The room an item names: as sent (compared with our room's text first), or decoded.
