@@ -35,6 +35,10 @@ SCENARIOS
   Smoke test (a few seconds, exits non-zero on any error, lost or duplicated delivery):
     loadgen --users 20 --rooms 2 --senders 5 --rate 200 --warmup 1 --duration 3
 
+  Read benchmark (no server needed): how many deliveries per second loadgen's receive path reads on
+  one core, from a synthetic server in a child process on another core (see `loadgen read-bench --help`):
+    taskset -c 1 loadgen read-bench --connections 1000 --seconds 10
+
 USERS AND TIMING
   Users are created through the real registration path (POST /api/auth/register with Origin, then the
   session cookies it sets), named <user-prefix>-<n>. Each registration and each login runs argon2 on the

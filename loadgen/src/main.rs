@@ -2,6 +2,7 @@
 //! login, rooms, `/api/ws`) and checks what the server promises: every acknowledged message reaches
 //! every connection of its room exactly once. Loopback servers only. See `--help`.
 
+mod bench;
 mod cli;
 mod conn;
 mod members;
@@ -27,6 +28,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 fn main() -> ExitCode {
+    // Subcommands beside the flat options of a load run.
+    match std::env::args_os().nth(1).as_ref().and_then(|a| a.to_str()) {
+        Some("read-bench") => return bench::main(std::env::args_os().skip(1)),
+        Some("read-bench-server") => return bench::server::main(std::env::args_os().skip(1)),
+        _ => {}
+    }
     let config = match cli::Args::parse().into_config() {
         Ok(config) => config,
         Err(message) => {

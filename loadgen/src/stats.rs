@@ -171,7 +171,6 @@ impl Deliveries {
 
     /// The verdict for a stream where every sequence number after `base` up to the highest received
     /// was to arrive (one writer and no acks to compare with: the read benchmark).
-    #[cfg_attr(not(test), allow(dead_code))] // for the read benchmark
     pub fn check_contiguous(&self) -> Verdict {
         let mut v = Verdict {
             duplicated: self.at_or_below_base,

@@ -10,7 +10,7 @@ mod run;
 mod tally;
 
 pub use run::{run, Report};
-pub use tally::Tally;
+pub use tally::{Now, Tally};
 
 use crate::members::Members;
 use crate::stats::SharedHistogram;

@@ -13,8 +13,20 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// Reads in a row before the connection lets its timers and the phase be looked at again.
-const READS_PER_TURN: usize = 32;
+/// Reads in a row (of up to 64 KiB each) before the connection lets the other tasks run: under a
+/// steady stream the socket is always readable, and tokio's budget counts polls, not bytes.
+const READS_PER_TURN: usize = 4;
+
+/// What `read_available` left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// The socket had nothing more.
+    Drained,
+    /// It may have more: let the others run first.
+    More,
+    /// The server closed the connection (end of stream or close frame).
+    Closed,
+}
 
 /// What a connection reports when it ends.
 pub struct Report {
@@ -202,8 +214,9 @@ pub async fn run(
                 // Pongs, or the answer to the server's close.
                 let flushed = ws.flush().await;
                 match outcome {
-                    Ok(true) => {}
-                    Ok(false) => {
+                    Ok(Read::Drained) => {}
+                    Ok(Read::More) => tokio::task::yield_now().await,
+                    Ok(Read::Closed) => {
                         t.errors.add("closed by server", 1);
                         break 'run;
                     }
@@ -241,27 +254,26 @@ pub async fn run(
 }
 
 /// Reads what the socket holds (a few reads at most) and counts every complete message in it.
-/// `Ok(false)` when the server closed the connection (end of stream or close frame).
-pub fn read_available(ws: &mut WsClient, t: &mut Tally) -> Result<bool, (&'static str, String)> {
+pub fn read_available(ws: &mut WsClient, t: &mut Tally) -> Result<Read, (&'static str, String)> {
     for _ in 0..READS_PER_TURN {
         match ws.try_read() {
-            Ok(0) => return Ok(false),
+            Ok(0) => return Ok(Read::Closed),
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Read::Drained),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(("connection error: io", e.to_string())),
         }
         loop {
             match ws.next_event() {
                 Ok(Some(Event::Message { data, .. })) => t.frame(data),
-                Ok(Some(Event::Close { .. })) => return Ok(false),
+                Ok(Some(Event::Close { .. })) => return Ok(Read::Closed),
                 Ok(Some(Event::Ping(_) | Event::Pong)) => {}
                 Ok(None) => break,
                 Err(e) => return Err(("connection error: protocol", e.to_string())),
             }
         }
     }
-    Ok(true)
+    Ok(Read::More)
 }
 
 /// Resolves once the flag turns true (or its sender is gone); never without a receiver.

@@ -6,6 +6,7 @@
 //! keys loadgen needs; whatever it cannot read, and every kind it does not handle, is decoded in full
 //! as the app's `ServerMsg`. Tests check both against the app's types and their serde encoding.
 
+pub mod legacy;
 mod scan;
 
 use app::model::{RoomId, UserId};

@@ -326,7 +326,6 @@ pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
 }
 
 /// Appends one unmasked server frame to `out` (the read benchmark's synthetic server, and tests).
-#[cfg_attr(not(test), allow(dead_code))] // for the read benchmark
 pub fn write_unmasked(out: &mut Vec<u8>, fin: bool, opcode: u8, payload: &[u8]) {
     out.push(if fin { 0x80 } else { 0 } | opcode);
     match payload.len() {

@@ -117,7 +117,6 @@ pub fn parse_answer(buf: &[u8], key: &str) -> Result<Option<Answer>, String> {
 }
 
 /// An upgrade request as a server reads it: its head's length, its key and its `Cookie` header.
-#[cfg_attr(not(test), allow(dead_code))] // for the read benchmark
 pub fn parse_request(buf: &[u8]) -> Result<Option<(usize, String, String)>, String> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut request = httparse::Request::new(&mut headers);
@@ -141,7 +140,6 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(usize, String, String)>, Stri
 }
 
 /// The `101` answer to a request with `key`.
-#[cfg_attr(not(test), allow(dead_code))] // for the read benchmark
 pub fn switching(key: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
