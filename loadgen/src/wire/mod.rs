@@ -8,6 +8,7 @@
 
 pub mod legacy;
 mod scan;
+mod scan_fast;
 
 use app::model::{RoomId, UserId};
 use app::protocol::{ClientMsg, ServerMsg};

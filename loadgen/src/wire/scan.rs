@@ -69,8 +69,17 @@ pub struct Scanned<'a> {
     pub changes: Option<usize>,
 }
 
-/// Scans one item: a JSON object, nothing after it but whitespace.
+/// Scans one item: a JSON object, nothing after it but whitespace. Items as serde_json writes them
+/// take the fast path (`scan_fast`); the others are read here.
 pub fn scan(json: &[u8]) -> Result<Scanned<'_>> {
+    match super::scan_fast::scan(json) {
+        Some(scanned) => Ok(scanned),
+        None => scan_general(json),
+    }
+}
+
+/// `scan` without the fast path.
+pub fn scan_general(json: &[u8]) -> Result<Scanned<'_>> {
     let mut c = Cursor { s: json, i: 0 };
     let mut out = Scanned::default();
     c.object(0, |c, key| {
@@ -96,6 +105,36 @@ pub fn scan(json: &[u8]) -> Result<Scanned<'_>> {
         return Err(c.error());
     }
     Ok(out)
+}
+
+/// The first `"` or `\\` in `s`. Most strings of an item are short (keys, ids, names), where a
+/// word-at-a-time search beats memchr's setup; longer ones (HTML, long bodies) go to memchr.
+fn quote_or_backslash(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    /// Bytes searched word by word before handing over to memchr.
+    const SHORT: usize = 64;
+    let mut i = 0;
+    while i + 8 <= s.len().min(SHORT) {
+        let word = u64::from_le_bytes(s[i..i + 8].try_into().expect("eight bytes"));
+        // A byte equal to the target is zero after the XOR; `(v - 1) & !v` sets its high bit. Bits
+        // above a true hit may be false ones, so only the lowest set bit is used.
+        let (q, b) = (word ^ QUOTES, word ^ BACKSLASHES);
+        let hits = (q.wrapping_sub(ONES) & !q | b.wrapping_sub(ONES) & !b) & HIGHS;
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if s.len() <= SHORT {
+        return s[i..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\')
+            .map(|k| i + k);
+    }
+    memchr2(b'"', b'\\', &s[i..]).map(|k| i + k)
 }
 
 struct Cursor<'a> {
@@ -141,7 +180,7 @@ impl<'a> Cursor<'a> {
         let mut escaped = false;
         loop {
             let rest = self.s.get(self.i..).ok_or_else(|| self.error())?;
-            let k = memchr2(b'"', b'\\', rest).ok_or(ScanError { at: self.s.len() })?;
+            let k = quote_or_backslash(rest).ok_or(ScanError { at: self.s.len() })?;
             let at = self.i + k;
             if self.s[at] == b'"' {
                 self.i = at + 1;
@@ -283,5 +322,33 @@ impl<'a> Cursor<'a> {
             Ok(())
         })?;
         Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote_or_backslash;
+
+    #[test]
+    fn the_word_search_finds_the_first_quote_or_backslash() {
+        let naive = |s: &[u8]| s.iter().position(|&c| c == b'"' || c == b'\\');
+        for len in 0..150 {
+            // High bytes around (UTF-8), and neighbours of the targets (`!`, `#`, `[`, `]`).
+            let base: Vec<u8> = (0..len)
+                .map(|i| [b'a', 0xC3, 0xA9, b'!', b'#', b'[', b']', 0x80, 0xFF][i % 9])
+                .collect();
+            assert_eq!(quote_or_backslash(&base), None, "len {len}");
+            for at in 0..len {
+                for target in [b'"', b'\\'] {
+                    let mut s = base.clone();
+                    s[at] = target;
+                    if at + 3 < len {
+                        s[at + 3] = b'"';
+                    }
+                    assert_eq!(quote_or_backslash(&s), naive(&s), "len {len} at {at}");
+                    assert_eq!(quote_or_backslash(&s), Some(at));
+                }
+            }
+        }
     }
 }

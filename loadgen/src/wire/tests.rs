@@ -521,3 +521,54 @@ fn mutated_items_never_panic() {
         let _ = decode_item(&json);
     }
 }
+
+#[test]
+fn the_quote_list_is_exact() {
+    let mut quotes = Vec::new();
+    for len in 0..80 {
+        let base: Vec<u8> = (0..len)
+            .map(|i| [b'a', 0xC3, 0xA9, b'!', b'#', 0x80, 0xFF, 0x00, b'\x02'][i % 9])
+            .collect();
+        for at in 0..len {
+            let mut s = base.clone();
+            s[at] = b'"';
+            s[(at * 7 + 3) % len] = b'"';
+            let want: Vec<u32> = (0..len as u32).filter(|&i| s[i as usize] == b'"').collect();
+            assert_eq!(scan_fast::find_quotes(&s, &mut quotes), Some(()));
+            assert_eq!(quotes, want, "len {len} at {at}");
+            s[(at * 5 + 1) % len] = b'\\';
+            assert_eq!(scan_fast::find_quotes(&s, &mut quotes), None, "a backslash");
+        }
+    }
+}
+
+#[test]
+fn the_fast_path_takes_compact_items_and_agrees_with_the_general_scanner() {
+    let mut fast = 0;
+    for msg in corpus() {
+        for (how, json) in encodings(&msg) {
+            let general = scan::scan_general(&json).unwrap();
+            match scan_fast::scan(&json) {
+                Some(scanned) => {
+                    assert_eq!(
+                        scanned,
+                        general,
+                        "{how}: {}",
+                        String::from_utf8_lossy(&json)
+                    );
+                    fast += 1;
+                }
+                // Only whitespace between tokens or a backslash sends an item to the general path.
+                None => assert!(
+                    !how.starts_with("compact")
+                        && !how.starts_with("future")
+                        && !how.starts_with("keys")
+                        || json.contains(&b'\\'),
+                    "{how}: {}",
+                    String::from_utf8_lossy(&json)
+                ),
+            }
+        }
+    }
+    assert!(fast > 300, "{fast} items took the fast path");
+}
