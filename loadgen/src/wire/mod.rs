@@ -64,15 +64,76 @@ pub fn parse_body(body: &[u8]) -> Option<(u32, u64, u64)> {
 
 /// The decimal number at the start of `s` (at least one digit, no overflow) and what follows it.
 fn leading_number(s: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
+    let digits = count_digits(s);
+    Some((digits_value(&s[..digits])?, &s[digits..]))
+}
+
+/// How many ASCII digits `s` starts with, eight bytes at a time: a byte is a digit when its high
+/// nibble is 3 and adding 6 to its low nibble does not carry into bit 4 (no carry crosses bytes).
+pub(crate) fn count_digits(s: &[u8]) -> usize {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    let mut k = 0;
+    while let Some(chunk) = s.get(k..k + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let not_digits = ((w & HIGH) ^ 0x3030_3030_3030_3030)
+            | (((w & LOW) + 0x0606_0606_0606_0606) & 0x1010_1010_1010_1010);
+        if not_digits != 0 {
+            return k + (not_digits.trailing_zeros() / 8) as usize;
+        }
+        k += 8;
+    }
+    while k < s.len() && s[k].is_ascii_digit() {
+        k += 1;
+    }
+    k
+}
+
+/// The value of a run of ASCII digits (`None` if empty, not all digits, or over `u64::MAX`): the
+/// checked form of `digits_value`, for tests.
+#[cfg(test)]
+pub fn parse_digits(digits: &[u8]) -> Option<u64> {
+    if !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let mut v: u64 = 0;
-    for &d in &s[..digits] {
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    digits_value(digits)
+}
+
+/// The value of a run the caller found to be all ASCII digits (`None` if empty or over
+/// `u64::MAX`). Eight digits at a time: a digit-by-digit loop waits on one multiplication per
+/// digit, and every delivery carries about 40 digits (sequence number, body numbers, send time).
+fn digits_value(digits: &[u8]) -> Option<u64> {
+    debug_assert!(digits.iter().all(u8::is_ascii_digit));
+    match digits.len() {
+        0 => None,
+        // Up to 19 digits cannot overflow.
+        1..=19 => {
+            let mut v: u64 = 0;
+            let mut eights = digits.chunks_exact(8);
+            for chunk in &mut eights {
+                let eight = parse_eight(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+                v = v * 100_000_000 + eight;
+            }
+            for &d in eights.remainder() {
+                v = v * 10 + u64::from(d - b'0');
+            }
+            Some(v)
+        }
+        _ => digits.iter().try_fold(0u64, |v, &d| {
+            v.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        }),
     }
-    Some((v, &s[digits..]))
+}
+
+/// Eight ASCII digits, the first in the lowest byte, as a number: pairs, then fours, then all
+/// eight are combined with three multiplications (as in simdjson).
+fn parse_eight(chunk: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let v = chunk - 0x3030_3030_3030_3030;
+    let v = v * 10 + (v >> 8);
+    ((v & MASK).wrapping_mul(MUL1) + ((v >> 16) & MASK).wrapping_mul(MUL2)) >> 32
 }
 
 /// The nonce of message `n` of connection `conn`: `<conn>-<n>` (letters, digits and `-`, short).

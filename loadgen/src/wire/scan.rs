@@ -294,18 +294,12 @@ impl<'a> Cursor<'a> {
     fn u64(&mut self) -> Result<u64> {
         self.ws();
         let start = self.i;
-        let mut v: u64 = 0;
-        while let Some(d @ b'0'..=b'9') = self.peek() {
-            v = v
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u64::from(d - b'0')))
-                .ok_or_else(|| self.error())?;
+        while let Some(b'0'..=b'9') = self.peek() {
             self.i += 1;
         }
         match self.peek() {
-            _ if self.i == start => Err(self.error()),
             Some(b'.' | b'e' | b'E' | b'-' | b'+') => Err(self.error()),
-            _ => Ok(v),
+            _ => super::digits_value(&self.s[start..self.i]).ok_or_else(|| self.error()),
         }
     }
 

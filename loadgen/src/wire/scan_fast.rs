@@ -1,103 +1,102 @@
 //! The scanner's fast path, for items as serde_json writes them: compact (no whitespace between
 //! tokens) and without a backslash anywhere. Then no string contains a quote, so one vectorised pass
-//! lists every quote and each string is a pair of them: the walk jumps from string to string instead
-//! of testing bytes, which is where a byte-by-byte tokenizer spends its time (a mispredicted branch
-//! at the end of every short string). Anything else it meets (whitespace, escapes, more than
-//! `MAX_QUOTES` quotes, anything malformed) returns `None`, and the general scanner (`scan.rs`)
+//! marks every quote in a bitmap and a string ends at the next marked bit: the walk jumps from
+//! string to string instead of testing bytes, which is where a byte-by-byte tokenizer spends its
+//! time (a mispredicted branch at the end of every short string). Anything else it meets
+//! (whitespace, escapes, anything malformed) returns `None`, and the general scanner (`scan.rs`)
 //! reads the item instead, so this path only has to be right about what it accepts.
 
 use super::scan::{MessageFields, RawStr, Scanned};
 
-/// More quotes than this (about 60 in a plain message item, 388 in a presence item of 48 changes):
-/// the general scanner.
-const MAX_QUOTES: usize = 1024;
 /// Nesting deeper than this inside a skipped value: the general scanner (which refuses it).
 const MAX_DEPTH: u32 = 64;
 
+/// The bytes a JSON number is made of.
+const NUMBER_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        table[b as usize] = true;
+        b += 1;
+    }
+    table[b'-' as usize] = true;
+    table[b'+' as usize] = true;
+    table[b'.' as usize] = true;
+    table[b'e' as usize] = true;
+    table[b'E' as usize] = true;
+    table
+};
+
 /// The item, if it is compact and escape-free; `None` leaves it to the general scanner.
 pub fn scan(json: &[u8]) -> Option<Scanned<'_>> {
-    if json.len() > u32::MAX as usize {
-        return None;
-    }
     QUOTES.with_borrow_mut(|quotes| {
-        find_quotes(json, quotes)?;
+        quote_bitmap(json, quotes)?;
         walk(json, quotes)
     })
 }
 
-/// Lists where the quotes of `s` are; `None` if it has a backslash or too many quotes. (memchr's
-/// iterator costs several nanoseconds per match, and an item has about 60 quotes.)
-pub(super) fn find_quotes(s: &[u8], quotes: &mut Vec<u32>) -> Option<()> {
-    quotes.clear();
-    let mut blocks = s.chunks_exact(16);
-    let mut base = 0u32;
+thread_local! {
+    /// The quote bitmap of the item being scanned (kept per thread: no allocation per item).
+    static QUOTES: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Bit k of `bits[k / 64]` set where byte k of `s` is a quote; `None` if `s` has a backslash.
+pub(super) fn quote_bitmap(s: &[u8], bits: &mut Vec<u64>) -> Option<()> {
+    bits.clear();
+    let mut backslashes = 0;
+    let mut blocks = s.chunks_exact(64);
     for block in &mut blocks {
-        let (quote_bits, backslash_bits) = block_masks(block.try_into().expect("16 bytes"));
-        if backslash_bits != 0 {
-            return None;
-        }
-        let mut hits = quote_bits;
-        while hits != 0 {
-            if quotes.len() == MAX_QUOTES {
-                return None;
-            }
-            quotes.push(base + hits.trailing_zeros());
-            hits &= hits - 1;
-        }
-        base += 16;
+        let (quotes, slashes) = block_masks(block.try_into().expect("64 bytes"));
+        bits.push(quotes);
+        backslashes |= slashes;
     }
-    for (k, &b) in blocks.remainder().iter().enumerate() {
-        match b {
-            b'\\' => return None,
-            b'"' if quotes.len() == MAX_QUOTES => return None,
-            b'"' => quotes.push(base + k as u32),
-            _ => {}
-        }
-    }
-    Some(())
+    // The tail, padded with bytes that are neither.
+    let mut last = [0u8; 64];
+    last[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
+    let (quotes, slashes) = block_masks(&last);
+    bits.push(quotes);
+    (backslashes | slashes == 0).then_some(())
 }
 
 /// Bit k set where byte k of `block` is a quote, and where it is a backslash: SSE2 compares (part
 /// of every x86-64 CPU), 16 bytes at once.
 #[cfg(target_arch = "x86_64")]
-fn block_masks(block: &[u8; 16]) -> (u32, u32) {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, _mm_set_epi64x};
-    let lo = i64::from_le_bytes(block[..8].try_into().expect("8 bytes"));
-    let hi = i64::from_le_bytes(block[8..].try_into().expect("8 bytes"));
-    // SAFETY: these intrinsics only need SSE2, which every x86-64 CPU has (the target enables it by
-    // default); they touch no memory but their arguments.
-    let (quotes, backslashes) = unsafe {
-        let v = _mm_set_epi64x(hi, lo);
-        (
-            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8))),
-            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8))),
-        )
+fn block_masks(block: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
     };
-    (quotes as u32, backslashes as u32)
+    let (mut quotes, mut slashes) = (0u64, 0u64);
+    // SAFETY: these intrinsics only need SSE2, which every x86-64 CPU has (the target enables it by
+    // default); each load reads 16 bytes inside `block`, unaligned loads being allowed.
+    unsafe {
+        let (quote, slash) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8));
+        for k in 0..4 {
+            let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast::<__m128i>());
+            let q = _mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) as u16;
+            let b = _mm_movemask_epi8(_mm_cmpeq_epi8(v, slash)) as u16;
+            quotes |= u64::from(q) << (16 * k);
+            slashes |= u64::from(b) << (16 * k);
+        }
+    }
+    (quotes, slashes)
 }
 
 /// The same, a byte at a time, elsewhere.
 #[cfg(not(target_arch = "x86_64"))]
-fn block_masks(block: &[u8; 16]) -> (u32, u32) {
+fn block_masks(block: &[u8; 64]) -> (u64, u64) {
     block.iter().enumerate().fold((0, 0), |(q, b), (k, &c)| {
         (
-            q | u32::from(c == b'"') << k,
-            b | u32::from(c == b'\\') << k,
+            q | u64::from(c == b'"') << k,
+            b | u64::from(c == b'\\') << k,
         )
     })
 }
 
-thread_local! {
-    /// The quote positions of the item being scanned (kept per thread: no allocation per item).
-    static QUOTES: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-fn walk<'a>(json: &'a [u8], quotes: &[u32]) -> Option<Scanned<'a>> {
+fn walk<'a>(json: &'a [u8], quotes: &[u64]) -> Option<Scanned<'a>> {
     let mut w = Walk {
         s: json,
         i: 0,
         quotes,
-        q: 0,
     };
     let mut out = Scanned::default();
     w.object(|w, key| {
@@ -118,9 +117,8 @@ fn walk<'a>(json: &'a [u8], quotes: &[u32]) -> Option<Scanned<'a>> {
 struct Walk<'a, 'q> {
     s: &'a [u8],
     i: usize,
-    /// Where every quote of `s` is, in order; `q` indexes the next one not yet passed.
-    quotes: &'q [u32],
-    q: usize,
+    /// Where the quotes of `s` are (see `quote_bitmap`).
+    quotes: &'q [u64],
 }
 
 impl<'a> Walk<'a, '_> {
@@ -134,15 +132,21 @@ impl<'a> Walk<'a, '_> {
 
     /// The string at the cursor: from its quote to the next one.
     fn string(&mut self) -> Option<RawStr<'a>> {
-        let open = *self.quotes.get(self.q)? as usize;
-        let close = *self.quotes.get(self.q + 1)? as usize;
-        if open != self.i {
+        if !self.at(b'"') {
             return None;
         }
-        self.q += 2;
+        let open = self.i;
+        let from = open + 1;
+        let mut word = from / 64;
+        let mut bits = *self.quotes.get(word)? & (!0u64 << (from % 64));
+        while bits == 0 {
+            word += 1;
+            bits = *self.quotes.get(word)?;
+        }
+        let close = word * 64 + bits.trailing_zeros() as usize;
         self.i = close + 1;
         Some(RawStr {
-            raw: &self.s[open + 1..close],
+            raw: self.s.get(from..close)?,
             escaped: false,
         })
     }
@@ -185,12 +189,11 @@ impl<'a> Walk<'a, '_> {
     /// A non-negative integer that fits in a u64, nothing else.
     fn u64(&mut self) -> Option<u64> {
         let start = self.i;
-        let mut v: u64 = 0;
-        while let Some(&d @ b'0'..=b'9') = self.s.get(self.i) {
-            v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-            self.i += 1;
+        self.i += super::count_digits(&self.s[start..]);
+        if !matches!(self.s.get(self.i), Some(b',' | b'}' | b']')) {
+            return None;
         }
-        (self.i > start && matches!(self.s.get(self.i), Some(b',' | b'}' | b']'))).then_some(v)
+        super::digits_value(&self.s[start..self.i])
     }
 
     /// Skips one value.
@@ -202,10 +205,11 @@ impl<'a> Walk<'a, '_> {
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
             b'-' | b'0'..=b'9' => {
-                while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') = self.s.get(self.i)
-                {
-                    self.i += 1;
-                }
+                let rest = &self.s[self.i..];
+                self.i += rest
+                    .iter()
+                    .position(|&b| !NUMBER_BYTES[usize::from(b)])
+                    .unwrap_or(rest.len());
                 Some(())
             }
             _ => None,

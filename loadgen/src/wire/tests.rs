@@ -46,6 +46,53 @@ fn bodies_carry_their_send_time() {
 }
 
 #[test]
+fn digits_parse_eight_at_a_time_like_one_at_a_time() {
+    let mut g = Gen(0x1234_5678_9ABC_DEF1);
+    for _ in 0..20_000 {
+        let v = match g.below(4) {
+            0 => g.below(1000),
+            1 => g.next() >> g.below(64),
+            2 => u64::MAX - g.below(1000),
+            _ => 10u64.pow(g.below(20) as u32),
+        };
+        let text = v.to_string();
+        assert_eq!(parse_digits(text.as_bytes()), Some(v), "{text}");
+        let padded = format!("{:0>width$}", v, width = text.len() + g.below(5) as usize);
+        assert_eq!(parse_digits(padded.as_bytes()), Some(v), "{padded}");
+    }
+    for bad in [
+        &b""[..],
+        b"18446744073709551616",
+        b"99999999999999999999",
+        b"123456789012345678901",
+        b"000000000000000000000123456789012345678901",
+        b"12a4",
+        b"1234567/",
+        b"-1",
+        b" 1",
+    ] {
+        assert_eq!(parse_digits(bad), None, "{bad:?}");
+    }
+    assert_eq!(parse_digits(b"18446744073709551615"), Some(u64::MAX));
+    assert_eq!(parse_digits(b"00000000000000000000000001"), Some(1));
+}
+
+#[test]
+fn digits_are_counted_eight_at_a_time_like_one_at_a_time() {
+    // Every byte value next to runs of digits of every length, at every offset.
+    for len in 0..30 {
+        for stop in 0..=255u8 {
+            let mut s = vec![b'7'; len];
+            s.push(stop);
+            s.extend_from_slice(b"123");
+            let naive = s.iter().take_while(|b| b.is_ascii_digit()).count();
+            assert_eq!(count_digits(&s), naive, "{len} digits then {stop:#x}");
+            assert_eq!(count_digits(&s[..len]), len);
+        }
+    }
+}
+
+#[test]
 fn send_frames_match_the_apps_encoding() {
     let mut frame = Vec::new();
     encode_send_into(&mut frame, &room().to_string(), 3, 17, 123, 60);
@@ -523,9 +570,9 @@ fn mutated_items_never_panic() {
 }
 
 #[test]
-fn the_quote_list_is_exact() {
-    let mut quotes = Vec::new();
-    for len in 0..80 {
+fn the_quote_bitmap_is_exact() {
+    let mut bits = Vec::new();
+    for len in 0..200 {
         let base: Vec<u8> = (0..len)
             .map(|i| [b'a', 0xC3, 0xA9, b'!', b'#', 0x80, 0xFF, 0x00, b'\x02'][i % 9])
             .collect();
@@ -533,11 +580,14 @@ fn the_quote_list_is_exact() {
             let mut s = base.clone();
             s[at] = b'"';
             s[(at * 7 + 3) % len] = b'"';
-            let want: Vec<u32> = (0..len as u32).filter(|&i| s[i as usize] == b'"').collect();
-            assert_eq!(scan_fast::find_quotes(&s, &mut quotes), Some(()));
-            assert_eq!(quotes, want, "len {len} at {at}");
+            assert_eq!(scan_fast::quote_bitmap(&s, &mut bits), Some(()));
+            let got: Vec<usize> = (0..bits.len() * 64)
+                .filter(|&k| bits[k / 64] >> (k % 64) & 1 == 1)
+                .collect();
+            let want: Vec<usize> = (0..len).filter(|&k| s[k] == b'"').collect();
+            assert_eq!(got, want, "len {len} at {at}");
             s[(at * 5 + 1) % len] = b'\\';
-            assert_eq!(scan_fast::find_quotes(&s, &mut quotes), None, "a backslash");
+            assert_eq!(scan_fast::quote_bitmap(&s, &mut bits), None, "a backslash");
         }
     }
 }
