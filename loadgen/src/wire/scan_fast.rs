@@ -50,10 +50,21 @@ pub(super) fn quote_bitmap(s: &[u8], bits: &mut Vec<u64>) -> Option<()> {
         bits.push(quotes);
         backslashes |= slashes;
     }
-    // The tail, padded with bytes that are neither.
-    let mut last = [0u8; 64];
-    last[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
-    let (quotes, slashes) = block_masks(&last);
+    let tail = blocks.remainder();
+    let (quotes, slashes) = if s.len() >= 64 {
+        // The last 64 bytes of `s`, shifted so that only the tail's bits remain (no copy).
+        let (q, b) = block_masks(s[s.len() - 64..].try_into().expect("64 bytes"));
+        let shift = 64 - tail.len() as u32;
+        (
+            q.checked_shr(shift).unwrap_or(0),
+            b.checked_shr(shift).unwrap_or(0),
+        )
+    } else {
+        // A short item, padded with bytes that are neither.
+        let mut last = [0u8; 64];
+        last[..tail.len()].copy_from_slice(tail);
+        block_masks(&last)
+    };
     bits.push(quotes);
     (backslashes | slashes == 0).then_some(())
 }
@@ -122,15 +133,18 @@ struct Walk<'a, 'q> {
 }
 
 impl<'a> Walk<'a, '_> {
+    #[inline(always)]
     fn at(&self, b: u8) -> bool {
         self.s.get(self.i) == Some(&b)
     }
 
+    #[inline(always)]
     fn eat(&mut self, b: u8) -> Option<()> {
         self.at(b).then(|| self.i += 1)
     }
 
     /// The string at the cursor: from its quote to the next one.
+    #[inline(always)]
     fn string(&mut self) -> Option<RawStr<'a>> {
         if !self.at(b'"') {
             return None;
@@ -197,6 +211,7 @@ impl<'a> Walk<'a, '_> {
     }
 
     /// Skips one value.
+    #[inline(always)]
     fn skip(&mut self) -> Option<()> {
         match *self.s.get(self.i)? {
             b'"' => self.string().map(drop),
@@ -224,6 +239,7 @@ impl<'a> Walk<'a, '_> {
 
     /// Skips an object or array: brackets matched by kind (a stack of bits: 1 for `{`), strings
     /// jumped over; the tokens between them are not checked here.
+    #[inline(never)]
     fn skip_nested(&mut self) -> Option<()> {
         let mut kinds: u64 = 0;
         let mut depth = 0;
