@@ -39,6 +39,17 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     }
 }
 
+/// This process's CPU seconds so far, split: (user, system).
+pub fn own_cpu_split() -> Option<(f64, f64)> {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes into the struct we own.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return None;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some((secs(usage.ru_utime), secs(usage.ru_stime)))
+}
+
 /// utime + stime (fields 14 and 15) in seconds. The command name may contain spaces and parentheses,
 /// so fields are counted after the last `)`.
 fn parse_stat_cpu(stat: &str, ticks_per_sec: f64) -> Option<f64> {

@@ -116,6 +116,10 @@ pub struct BenchReport {
     /// loadgen's and the server's CPU in the window, % of one core.
     pub loadgen_cpu_percent: Option<f64>,
     pub server_cpu_percent: Option<f64>,
+    /// Of loadgen's CPU, the part in its own code and in the kernel (reads, and on loopback the
+    /// TCP work of the server's sends that loadgen's acknowledgements release).
+    pub loadgen_user_percent: Option<f64>,
+    pub loadgen_system_percent: Option<f64>,
     /// Deliveries read per second of loadgen CPU: what one full core would read.
     pub deliveries_per_cpu_sec: Option<f64>,
     /// Server write to loadgen read, for items written in the window (queueing in the sockets
@@ -346,9 +350,10 @@ async fn measure(
     }));
     let delivered = || -> u64 { shared.conns.iter().map(|c| c.delivered.load(Relaxed)).sum() };
     tokio::time::sleep_until(start + warmup).await;
-    let (d0, cpu0, t0) = (
+    let (d0, cpu0, split0, t0) = (
         delivered(),
         CpuMark::now(Some(server.child.id())),
+        proc::own_cpu_split(),
         Instant::now(),
     );
     let mut last = (d0, t0);
@@ -360,9 +365,16 @@ async fn measure(
         eprintln!("loadgen read-bench: {second:>4} s  {rate:>12.0} deliveries/s");
         last = (d, Instant::now());
     }
-    let (d1, cpu1) = (delivered(), CpuMark::now(Some(server.child.id())));
+    let (d1, cpu1, split1) = (
+        delivered(),
+        CpuMark::now(Some(server.child.id())),
+        proc::own_cpu_split(),
+    );
     // The window as it was, not as asked: on a busy machine this task may wake late.
     let secs = t0.elapsed().as_secs_f64().max(1e-9);
+    let split = split0
+        .zip(split1)
+        .map(|((u0, s0), (u1, s1))| (100.0 * (u1 - u0) / secs, 100.0 * (s1 - s0) / secs));
     let (loadgen_cpu, server_cpu) = cpu0.percent_until(&cpu1);
     phase_tx.send_replace(Phase::Stop);
 
@@ -400,6 +412,8 @@ async fn measure(
         deliveries_per_sec,
         loadgen_cpu_percent: loadgen_cpu,
         server_cpu_percent: server_cpu,
+        loadgen_user_percent: split.map(|s| s.0),
+        loadgen_system_percent: split.map(|s| s.1),
         deliveries_per_cpu_sec: loadgen_cpu
             .filter(|&p| p > 0.0)
             .map(|p| deliveries_per_sec / (p / 100.0)),
@@ -445,8 +459,10 @@ fn print(r: &BenchReport, args: &BenchArgs) {
         r.warmup_secs
     );
     println!(
-        "CPU        loadgen {}, server {}{}",
+        "CPU        loadgen {} (user {}, system {}), server {}{}",
         opt(r.loadgen_cpu_percent),
+        opt(r.loadgen_user_percent),
+        opt(r.loadgen_system_percent),
         opt(r.server_cpu_percent),
         r.deliveries_per_cpu_sec
             .map_or_else(String::new, |d| format!(
