@@ -7,6 +7,7 @@
 //! CPU and the exactly-once verdict of every connection are reported. `--path old` reads with the
 //! receive path loadgen had before (tokio-tungstenite and serde), for a comparison on the same day.
 
+mod offline;
 mod old;
 pub mod server;
 
@@ -85,6 +86,10 @@ pub struct BenchArgs {
     /// Batch frames the synthetic server writes per write call.
     #[arg(long, default_value_t = 16)]
     pub frames_per_write: usize,
+    /// No sockets: frames copied from memory through the frame parser, scanner and bookkeeping on
+    /// one thread, for loadgen's own cost per delivery (try it under valgrind --tool=cachegrind).
+    #[arg(long)]
+    pub offline: bool,
     /// Worker threads of loadgen's runtime. Default: the CPUs it may run on.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -146,6 +151,29 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     if !(args.seconds > 0.0 && args.warmup >= 0.0) {
         eprintln!("loadgen read-bench: --seconds must be positive and --warmup 0 or more");
         return ExitCode::from(2);
+    }
+    if args.offline {
+        return match offline::run(args.batch_bytes, args.frames_per_write, args.seconds) {
+            Ok(o) => {
+                println!("== loadgen read-bench --offline: frame parser, scanner, bookkeeping ==");
+                println!(
+                    "message items of {} bytes of JSON, {} per batch frame ({} bytes), {} frames per read",
+                    o.item_bytes, o.items_per_frame, o.frame_bytes, args.frames_per_write
+                );
+                println!(
+                    "read       {} deliveries in {:.2} CPU-seconds: {:.0} per CPU-second, {:.1} ns each; none lost or duplicated",
+                    o.deliveries,
+                    o.cpu_secs,
+                    o.deliveries as f64 / o.cpu_secs.max(1e-9),
+                    o.cpu_secs * 1e9 / o.deliveries.max(1) as f64
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("loadgen read-bench --offline: {e:#}");
+                ExitCode::from(1)
+            }
+        };
     }
     match bench(&args) {
         Ok(report) => {

@@ -189,6 +189,11 @@ impl Chunk {
         last_seq
     }
 
+    /// The chunk as built (to be rewritten by `fill`).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Items per chunk.
     pub fn items(&self) -> usize {
         self.seq_at.len()
