@@ -28,11 +28,19 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 fn main() -> ExitCode {
-    // Subcommands beside the flat options of a load run.
-    match std::env::args_os().nth(1).as_ref().and_then(|a| a.to_str()) {
-        Some("read-bench") => return bench::main(std::env::args_os().skip(1)),
-        Some("read-bench-server") => return bench::server::main(std::env::args_os().skip(1)),
-        _ => {}
+    // Subcommands beside the flat options of a load run, each parsed by its own parser and named
+    // as it is typed.
+    let first = std::env::args_os().nth(1);
+    if let Some(sub @ ("read-bench" | "read-bench-server")) =
+        first.as_ref().and_then(|a| a.to_str())
+    {
+        let args =
+            std::iter::once(format!("loadgen {sub}").into()).chain(std::env::args_os().skip(2));
+        return if sub == "read-bench" {
+            bench::main(args)
+        } else {
+            bench::server::main(args)
+        };
     }
     let config = match cli::Args::parse().into_config() {
         Ok(config) => config,
