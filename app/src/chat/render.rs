@@ -109,7 +109,13 @@ mod tests {
             assert_eq!(message_html(plain), plain_html(plain), "{plain:?}");
             assert_eq!(rich_html(plain), "", "{plain:?}");
         }
-        for rich in ["**bold**", "a `b`", "@ana hi", "[x](https://example.com)", "# not a heading"] {
+        for rich in [
+            "**bold**",
+            "a `b`",
+            "@ana hi",
+            "[x](https://example.com)",
+            "# not a heading",
+        ] {
             assert_ne!(rich_html(rich), "", "{rich:?}");
         }
         assert_eq!(plain_html(""), "");

@@ -8,7 +8,9 @@
 use super::connection::{self, Ended};
 use super::socket_limits::SocketPermit;
 use crate::auth::sessions::Authenticated;
-use crate::protocol::{decode_item, encode_item, ClientMsg, CloseReason, FrameError, ServerMsg, MAX_FRAME_BYTES};
+use crate::protocol::{
+    decode_item, encode_item, ClientMsg, CloseReason, FrameError, ServerMsg, MAX_FRAME_BYTES,
+};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -77,7 +79,8 @@ async fn serve(state: AppState, me: Authenticated, socket: WebSocket) {
         let _ = goodbye_said.await;
         tokio::time::sleep(CLOSE_HANDSHAKE).await;
     });
-    let output = sink.with(|frame: Bytes| futures::future::ready(Ok::<_, axum::Error>(Message::Binary(frame))));
+    let output = sink
+        .with(|frame: Bytes| futures::future::ready(Ok::<_, axum::Error>(Message::Binary(frame))));
     // Boxed: the connection's state need not sit inline in every socket's task.
     match Box::pin(connection::serve(state, me, Box::pin(input), output)).await {
         Ok(Ended {

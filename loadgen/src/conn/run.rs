@@ -197,7 +197,7 @@ pub async fn run(
             () = ready(&mut watch_ready), if watch_ready.is_some() => {
                 watch_ready = None;
                 let users = shared.members.watch_list(spec.room_idx);
-                ws.send_binary(&wire::encode_watch(&users));
+                ws.send_binary(&wire::encode_watch(spec.room, &users));
                 if ws.flush().await.is_err() {
                     t.errors.add("send failed: io", 1);
                     break 'run;

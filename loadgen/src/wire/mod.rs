@@ -19,7 +19,7 @@ use std::io::Write;
 pub const ITEM: u8 = 0;
 
 /// Most users one `watch` may name.
-pub const MAX_WATCH: usize = 500;
+pub const MAX_WATCH: usize = app::protocol::MAX_WATCH;
 
 /// Encodes any client message (used for the rare ones: hello, ping).
 pub fn encode(msg: &ClientMsg) -> Vec<u8> {
@@ -171,21 +171,11 @@ pub fn encode_send_into(
     out.extend_from_slice(br#""}"#);
 }
 
-/// `{"type":"watch","users":[...]}`: follow these people's presence (at most `MAX_WATCH`; the rest
-/// are left out).
-pub fn encode_watch(users: &[UserId]) -> Vec<u8> {
-    let users = &users[..users.len().min(MAX_WATCH)];
-    let mut out = Vec::with_capacity(32 + users.len() * 39);
-    out.push(ITEM);
-    out.extend_from_slice(br#"{"type":"watch","users":["#);
-    for (i, user) in users.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write!(out, "\"{}\"", user.as_uuid()).expect("writing to a Vec");
-    }
-    out.extend_from_slice(b"]}");
-    out
+/// A `watch` of `room`'s members `users` (at most `MAX_WATCH`; the rest are left out), encoded with
+/// the app's own type: it is sent once per connection.
+pub fn encode_watch(room: RoomId, users: &[UserId]) -> Vec<u8> {
+    let users = users[..users.len().min(MAX_WATCH)].to_vec();
+    encode(&ClientMsg::Watch { room, users })
 }
 
 /// The room an item names: as sent (compared with our room's text first), or decoded.

@@ -409,7 +409,10 @@ async fn typing_and_presence_arrive_and_expire(kind: StoreKind) {
         .await;
     let now: Vec<(app::model::UserId, Presence)> =
         now.iter().map(|c| (c.user, c.presence)).collect();
-    assert_eq!(now, [(ben_id, Presence::Offline), (ana_id, Presence::Online)]);
+    assert_eq!(
+        now,
+        [(ben_id, Presence::Offline), (ana_id, Presence::Online)]
+    );
 
     // Watching is for rooms one is in, and for a bounded number of people.
     a.send(&ClientMsg::Watch {

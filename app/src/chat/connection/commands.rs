@@ -182,7 +182,8 @@ where
     /// who are not members are left out. Answered with their presence now.
     async fn watch(&mut self, room: RoomId, users: Vec<UserId>) {
         if users.len() > MAX_WATCH {
-            let error = AppError::invalid("users", format!("At most {MAX_WATCH} people per watch."));
+            let error =
+                AppError::invalid("users", format!("At most {MAX_WATCH} people per watch."));
             return self.emit_error(&error, None);
         }
         if !self.rooms.contains(&room) {

@@ -271,11 +271,17 @@ async fn a_burst_is_one_batch_frame_only_for_a_client_that_reads_them() {
         state.hub.publish_room(room, typing(n));
     }
     let (tag, items) = next_frame(&mut batched).await;
-    assert_eq!((tag, items.len()), (BATCH_TAG, 5), "one frame carries the burst");
+    assert_eq!(
+        (tag, items.len()),
+        (BATCH_TAG, 5),
+        "one frame carries the burst"
+    );
     for n in 0..5 {
         let (tag, items) = next_frame(&mut plain).await;
         assert_eq!(tag, ITEM_TAG);
-        assert!(matches!(&items[..], [ServerMsg::Typing { name, .. }] if *name == format!("typist {n}")));
+        assert!(
+            matches!(&items[..], [ServerMsg::Typing { name, .. }] if *name == format!("typist {n}"))
+        );
     }
     // A lone event stays an item frame, batches or not.
     state.hub.publish_room(room, typing(5));
@@ -332,7 +338,10 @@ async fn sends_are_stored_in_order_and_each_is_acked_once_before_its_own_copy() 
         }
     }
     assert_eq!(acked.len(), count);
-    assert_eq!(acked["n0"][0], acked["n0"][1], "the retry is the same message");
+    assert_eq!(
+        acked["n0"][0], acked["n0"][1],
+        "the retry is the same message"
+    );
     let mut seqs: Vec<u64> = delivered.into_iter().collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=count as u64).collect::<Vec<_>>());

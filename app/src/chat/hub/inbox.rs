@@ -156,7 +156,10 @@ mod tests {
         // Taken, the room is there again.
         burst.clear();
         inbox.push(&events[3]).unwrap();
-        assert_eq!(inbox.try_recv().map(|e| e.msg().clone()), Some(events[3].msg().clone()));
+        assert_eq!(
+            inbox.try_recv().map(|e| e.msg().clone()),
+            Some(events[3].msg().clone())
+        );
     }
 
     #[tokio::test]

@@ -128,11 +128,21 @@ async fn a_room_of_n_connecting_costs_each_member_what_it_watches_not_n() {
             .expect("the member is open");
         if let ServerMsg::Presence { changes: c } = &**msg {
             changes += c.len();
-            assert!(c.iter().all(|c| shown.contains(&c.user)), "only whom it watches");
-            heard.extend(c.iter().filter(|c| c.presence == Presence::Online).map(|c| c.user));
+            assert!(
+                c.iter().all(|c| shown.contains(&c.user)),
+                "only whom it watches"
+            );
+            heard.extend(
+                c.iter()
+                    .filter(|c| c.presence == Presence::Online)
+                    .map(|c| c.user),
+            );
         }
     }
-    assert!(!heard.contains(&people[0]), "not told about itself before it watched");
+    assert!(
+        !heard.contains(&people[0]),
+        "not told about itself before it watched"
+    );
     assert_eq!(changes, shown.len() - 1, "each change once");
     // Nobody heard about anyone it does not watch: every frame anywhere names only the shown.
     for member in &members[1..] {

@@ -23,9 +23,8 @@ pub(super) fn MemberList(
     let live = Live::get();
     // The list shows the first `SHOWN` people, each with live presence (the server is told to watch
     // them); the rest of a big room are counted.
-    let shown = Memo::new(move |_| {
-        members.with(|m| m.iter().take(SHOWN).cloned().collect::<Vec<_>>())
-    });
+    let shown =
+        Memo::new(move |_| members.with(|m| m.iter().take(SHOWN).cloned().collect::<Vec<_>>()));
     let hidden = move || members.with(Vec::len).saturating_sub(SHOWN);
     Effect::new(move |_| {
         let users = shown.with(|m| m.iter().map(|m| m.user).collect());

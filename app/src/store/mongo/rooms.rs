@@ -204,13 +204,12 @@ impl RoomStore for MongoStore {
     async fn members_among(&self, room: RoomId, users: &[UserId]) -> StoreResult<Vec<UserId>> {
         let ids: Vec<String> = users.iter().map(ToString::to_string).collect();
         let filter = doc! { "room_id": room.to_string(), "user_id": { "$in": ids } };
-        let found: std::collections::HashSet<UserId> = collect::<MembershipRow>(
-            self.memberships.find(filter).await,
-        )
-        .await?
-        .into_iter()
-        .map(|m| m.user_id)
-        .collect();
+        let found: std::collections::HashSet<UserId> =
+            collect::<MembershipRow>(self.memberships.find(filter).await)
+                .await?
+                .into_iter()
+                .map(|m| m.user_id)
+                .collect();
         let mut seen = std::collections::HashSet::new();
         Ok(users
             .iter()
