@@ -11,6 +11,8 @@
 # RUNS=1 for a single run; results (JSON per run) go to $BENCH_OUT (default target/bench), (d)'s users to
 # $BENCH_SEEDS (default $BENCH_OUT, kept for the next run); LOADGEN_ARGS
 # adds options to the measured loadgen run (e.g. "--drain-timeout 120" for a slow MongoDB-wire server).
+# WATCH=N makes every measured connection watch the presence of N members of its room, as the browser's
+# member list does (only for builds that know `watch`; older ones push every change to everyone).
 # SERVER_BIN and LOADGEN_BIN run other builds instead of building these (e.g. the previous main's,
 # built in a worktree, to compare both on one day).
 set -euo pipefail
@@ -82,11 +84,14 @@ for run in $(seq 1 "$runs"); do
   lg=(taskset -c 1 "$loadgen_bin" --url "http://127.0.0.1:$port" --progress 0)
   # shellcheck disable=SC2206 # word splitting wanted: extra options
   extra=(${LOADGEN_ARGS:-})
+  # WATCH=N: every measured connection watches the presence of the first N members of its room, as a
+  # browser does for the member list it shows (builds from before `watch` push everyone's instead).
+  watch=(${WATCH:+--watch "$WATCH"})
   start_server "$data" "$port" "$run"
   case "$scenario" in
-    a) "${lg[@]}" "${extra[@]}" --server-pid "$server_pid" --json "$json" --users 1000 --rooms 10 --senders 100 \
+    a) "${lg[@]}" "${extra[@]}" "${watch[@]}" --server-pid "$server_pid" --json "$json" --users 1000 --rooms 10 --senders 100 \
          --max-inflight 8 --warmup 5 --duration 20 ;;
-    b) "${lg[@]}" "${extra[@]}" --server-pid "$server_pid" --json "$json" --users 1000 --rooms 10 --senders 100 \
+    b) "${lg[@]}" "${extra[@]}" "${watch[@]}" --server-pid "$server_pid" --json "$json" --users 1000 --rooms 10 --senders 100 \
          --rate 700 --warmup 5 --duration 20 ;;
     c) # Users first (their argon2 hashing is not idle-connection memory), then a fresh server
        # process on the same data directory holds the idle connections: sessions are reused by a
@@ -95,7 +100,7 @@ for run in $(seq 1 "$runs"); do
          --user-prefix idle --sessions "$data/sessions.json"
        stop_server
        start_server "$data" "$port" "$run"
-       "${lg[@]}" --server-pid "$server_pid" --json "$json" --users 2000 --connections 19900 \
+       "${lg[@]}" "${watch[@]}" --server-pid "$server_pid" --json "$json" --users 2000 --connections 19900 \
          --rooms 200 --senders 0 --warmup 5 --duration 30 --source-addrs 4 --settle 5 \
          --user-prefix idle --sessions "$data/sessions.json" ;;
     d) # 5,000 members of one room, created once (argon2 for each registration is not what this
@@ -114,7 +119,7 @@ for run in $(seq 1 "$runs"); do
          start_server "$data" "$port" "$run"
        fi
        cpu0=$(cpu_secs "$server_pid")
-       "${lg[@]}" --server-pid "$server_pid" --json "$json" --users "$d_users" --rooms "$d_rooms" \
+       "${lg[@]}" "${watch[@]}" --server-pid "$server_pid" --json "$json" --users "$d_users" --rooms "$d_rooms" \
          --senders 0 --duration 5 --warmup 0 --user-prefix storm --sessions "$data/sessions.json" \
          --connect-concurrency 256
        extra "$json.extra" "storm server CPU s" "$(awk -v a="$cpu0" -v b="$(cpu_secs "$server_pid")" 'BEGIN { print b - a }')" \
