@@ -18,6 +18,8 @@ pub const MAX_BODY_CHARS: usize = 4000;
 pub const MAX_NONCE_LEN: usize = 64;
 /// Most rooms a `Hello` may name.
 pub const MAX_CURSORS: usize = 1000;
+/// Most people one `Watch` may name.
+pub const MAX_WATCH: usize = 500;
 /// The client sends `Ping` at least this often; the server closes a connection silent for three times as
 /// long.
 pub const HEARTBEAT_SECS: u64 = 20;
@@ -215,6 +217,15 @@ pub enum ClientMsg {
     Away {
         away: bool,
     },
+    /// Follow the presence of `users` (at most `MAX_WATCH`, members of `room`, which the client must be
+    /// in): those the client shows, such as the room's member list. Replaces what the connection
+    /// watched before (an empty list: nobody). Answered with their presence now (`Presence`), then
+    /// their changes. Without a watch a connection hears nobody's presence: in a room of thousands,
+    /// nobody is told about everyone.
+    Watch {
+        room: RoomId,
+        users: Vec<UserId>,
+    },
     Ping,
 }
 
@@ -236,9 +247,14 @@ pub struct MessageView {
     /// The text as written (empty once deleted).
     pub body: String,
     /// The body rendered from the small markdown subset and sanitised on the server; safe to insert.
+    /// Left out (empty) when that is just the body as a plain paragraph ([`plain_html`]), as most
+    /// messages are: [`MessageView::body_html`] gives it either way.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub html: String,
     pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
     /// The members it mentions (named, or all for `@room`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -259,10 +275,40 @@ pub struct MessageView {
 }
 
 impl MessageView {
+    /// The body as HTML, safe to insert: the server's rendering, or the plain paragraph it left out.
+    pub fn body_html(&self) -> std::borrow::Cow<'_, str> {
+        if self.html.is_empty() {
+            plain_html(&self.body).into()
+        } else {
+            self.html.as_str().into()
+        }
+    }
+
     /// A reply that is only in its thread, not in the room's timeline.
     pub fn thread_only(&self) -> bool {
         self.thread.is_some_and(|t| !t.in_room)
     }
+}
+
+/// A body with no markup, as the server's renderer makes it: one paragraph, the text escaped (empty
+/// for an empty body). A message whose rendering is exactly this is sent without its `html`.
+pub fn plain_html(body: &str) -> String {
+    if body.is_empty() {
+        return String::new();
+    }
+    let mut html = String::with_capacity(body.len() + 8);
+    html.push_str("<p>");
+    for c in body.chars() {
+        match c {
+            '&' => html.push_str("&amp;"),
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            '\u{a0}' => html.push_str("&nbsp;"),
+            c => html.push(c),
+        }
+    }
+    html.push_str("</p>\n");
+    html
 }
 
 /// Where a reply belongs: its root, whether it was also posted to the room, and the room revision
@@ -290,7 +336,7 @@ pub struct ReactionView {
     pub users: Vec<UserId>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
     Online,
@@ -340,7 +386,7 @@ pub enum CloseReason {
 }
 
 /// One person's presence, as `presence` frames carry it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PresenceChange {
     pub user: UserId,
     pub presence: Presence,
@@ -414,8 +460,8 @@ pub enum ServerMsg {
         name: String,
         active: bool,
     },
-    /// Presence changes of people in the reader's rooms, coalesced per room (a room where many connect at
-    /// once sends one frame per short window, not one per person to every member).
+    /// Presence of the people the connection watches (`Watch`): their presence when the watch
+    /// starts, then their changes, coalesced (many changes in a short window come as one frame).
     Presence {
         changes: Vec<PresenceChange>,
     },

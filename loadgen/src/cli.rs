@@ -35,6 +35,10 @@ SCENARIOS
   Smoke test (a few seconds, exits non-zero on any error, lost or duplicated delivery):
     loadgen --users 20 --rooms 2 --senders 5 --rate 200 --warmup 1 --duration 3
 
+  Read benchmark (no server needed): how many deliveries per second loadgen's receive path reads on
+  one core, from a synthetic server in a child process on another core (see `loadgen read-bench --help`):
+    taskset -c 1 loadgen read-bench --connections 1000 --seconds 10
+
 USERS AND TIMING
   Users are created through the real registration path (POST /api/auth/register with Origin, then the
   session cookies it sets), named <user-prefix>-<n>. Each registration and each login runs argon2 on the
@@ -177,6 +181,14 @@ pub struct Args {
     /// Worker threads of loadgen's runtime. Default: the number of CPUs.
     #[arg(long)]
     pub threads: Option<usize>,
+
+    /// After its room's `synced`, each connection sends one `watch` naming the first N members of its
+    /// room (in the order users are assigned to rooms; it waits until they have connected or failed)
+    /// to follow their presence; presence frames and changes received are reported. At most 500. 0:
+    /// no `watch` is sent (a server without the command answers it with an error frame, which fails
+    /// the run).
+    #[arg(long, default_value_t = 0)]
+    pub watch: usize,
 
     /// Seconds between progress lines on stderr; 0 for none.
     #[arg(long, default_value_t = 5.0)]
@@ -322,6 +334,12 @@ impl Args {
             if !(rate > 0.0 && rate.is_finite()) {
                 return Err("--rate must be a positive number of messages per second".into());
             }
+        }
+        if self.watch > crate::wire::MAX_WATCH {
+            return Err(format!(
+                "--watch names at most {} members",
+                crate::wire::MAX_WATCH
+            ));
         }
         if self.max_inflight == 0 {
             return Err("--max-inflight must be at least 1".into());

@@ -2,13 +2,16 @@
 //! login, rooms, `/api/ws`) and checks what the server promises: every acknowledged message reaches
 //! every connection of its room exactly once. Loopback servers only. See `--help`.
 
+mod bench;
 mod cli;
 mod conn;
+mod members;
 mod proc;
 mod report;
 mod setup;
 mod stats;
 mod wire;
+mod ws;
 
 use clap::Parser;
 use cli::{Config, Scenario};
@@ -25,6 +28,20 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 fn main() -> ExitCode {
+    // Subcommands beside the flat options of a load run, each parsed by its own parser and named
+    // as it is typed.
+    let first = std::env::args_os().nth(1);
+    if let Some(sub @ ("read-bench" | "read-bench-server")) =
+        first.as_ref().and_then(|a| a.to_str())
+    {
+        let args =
+            std::iter::once(format!("loadgen {sub}").into()).chain(std::env::args_os().skip(2));
+        return if sub == "read-bench" {
+            bench::main(args)
+        } else {
+            bench::server::main(args)
+        };
+    }
     let config = match cli::Args::parse().into_config() {
         Ok(config) => config,
         Err(message) => {
@@ -232,6 +249,10 @@ impl Ctx {
         self.attempted.fetch_add(1, Relaxed);
         match outcome {
             Ok(established) => {
+                match established.user {
+                    Some(id) => self.shared.members.connected(spec.user, id),
+                    None => self.shared.members.failed(spec.user),
+                }
                 {
                     let mut t = self.connect.lock().unwrap_or_else(|e| e.into_inner());
                     t.established += 1;
@@ -246,6 +267,7 @@ impl Ctx {
                 )))
             }
             Err(e) => {
+                self.shared.members.failed(spec.user);
                 self.connect
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -423,11 +445,14 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
         rate: args.rate,
         max_inflight: args.max_inflight,
         body_size: args.body_size,
+        watch: args.watch,
+        members: members::Members::new(args.users, args.rooms, conns, args.watch),
     });
     let (phase_tx, phase_rx) = watch::channel(Phase::Wait);
     let endpoint = Endpoint {
         addr: std::net::SocketAddr::new(cfg.target.ip, cfg.target.port),
-        url: format!("{}/api/ws", cfg.target.base.replacen("http", "ws", 1)),
+        host: cfg.target.base.trim_start_matches("http://").to_owned(),
+        path: "/api/ws".to_owned(),
         origin: cfg.origin.clone(),
         timeout,
     };
@@ -482,6 +507,7 @@ async fn run(cfg: Config, threads: usize) -> anyhow::Result<bool> {
                         }
                         runs.push(run);
                     } else {
+                        ctx.shared.members.failed(spec.user);
                         ctx.connect.lock().unwrap_or_else(|e| e.into_inner()).failed += 1;
                     }
                 }
@@ -717,6 +743,19 @@ async fn finish(
         user_prefix: cfg.prefix.clone(),
         auth: cli::value_name(args.auth),
         threads: ctx.threads,
+        watch: args.watch,
+    };
+    summary.receive = report::Receive {
+        frames: counts.frames,
+        items: counts.items,
+        slow_path_items: counts.slow_items,
+    };
+    summary.presence = report::PresenceSummary {
+        watch: args.watch,
+        watches_sent: counts.watch_sent,
+        watched_users: counts.watched_users,
+        frames: counts.presence_frames,
+        changes: counts.presence_changes,
     };
     summary.setup.users_ok = args.users - setup.failed;
     summary.setup.per_sec = summary.setup.users_ok as f64 / summary.setup.wall_secs.max(1e-9);

@@ -39,6 +39,17 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     }
 }
 
+/// This process's CPU seconds so far, split: (user, system).
+pub fn own_cpu_split() -> Option<(f64, f64)> {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes into the struct we own.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return None;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some((secs(usage.ru_utime), secs(usage.ru_stime)))
+}
+
 /// utime + stime (fields 14 and 15) in seconds. The command name may contain spaces and parentheses,
 /// so fields are counted after the last `)`.
 fn parse_stat_cpu(stat: &str, ticks_per_sec: f64) -> Option<f64> {
@@ -99,6 +110,33 @@ pub fn raise_nofile_limit() -> std::io::Result<(u64, u64)> {
     // rlim_t is u64 on Linux/glibc but not everywhere.
     #[allow(clippy::unnecessary_cast)]
     Ok((limit.rlim_cur as u64, limit.rlim_max as u64))
+}
+
+/// Pins the calling thread, and the threads it creates from now on, to `cpu`.
+pub fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: the set is a plain bit mask we own; sched_setaffinity only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The CPUs this process may run on (empty if unknown).
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: sched_getaffinity writes into the set we own; CPU_ISSET reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
 }
 
 /// The size of the ephemeral port range (`net.ipv4.ip_local_port_range`), if readable.

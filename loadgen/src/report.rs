@@ -10,6 +10,8 @@ pub struct Summary {
     pub connect: Connect,
     pub traffic: Traffic,
     pub delivery: Delivery,
+    pub receive: Receive,
+    pub presence: PresenceSummary,
     pub resources: Resources,
     pub errors: Errors,
     /// A few error details, to see what went wrong without a debugger.
@@ -36,6 +38,7 @@ pub struct Settings {
     pub user_prefix: String,
     pub auth: String,
     pub threads: usize,
+    pub watch: usize,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -114,6 +117,30 @@ pub struct Delivery {
     pub reused_seqs: u64,
     /// Messages in rooms this run does not use (users reused from other runs).
     pub foreign_messages: u64,
+}
+
+/// What the connections read (warm-up and drain included).
+#[derive(Debug, Default, Serialize)]
+pub struct Receive {
+    /// Websocket messages, and the protocol items in them.
+    pub frames: u64,
+    pub items: u64,
+    /// Items of the kinds loadgen scans that the scanner could not read (decoded by serde instead;
+    /// anything but 0 means the server's encoding changed in a way the scanner does not follow).
+    pub slow_path_items: u64,
+}
+
+/// Presence, and `--watch`.
+#[derive(Debug, Default, Serialize)]
+pub struct PresenceSummary {
+    /// `--watch N`: members of its room each connection asked to follow.
+    pub watch: usize,
+    /// Connections that sent their `watch`, and the users those named in all.
+    pub watches_sent: u64,
+    pub watched_users: u64,
+    /// `presence` frames received by all connections, and the changes they carried.
+    pub frames: u64,
+    pub changes: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -219,6 +246,16 @@ impl Summary {
             d.verdict.unacked_delivered,
             if d.unchecked_connections > 0 { format!(", {} closed early (unchecked)", d.unchecked_connections) } else { String::new() },
             if d.reused_seqs > 0 { format!(", {} seqs acked twice", d.reused_seqs) } else { String::new() },
+        );
+        let v = &self.receive;
+        println!(
+            "receive    {} frames, {} items ({} read by the serde fallback)",
+            v.frames, v.items, v.slow_path_items
+        );
+        let p = &self.presence;
+        println!(
+            "presence   {} presence frames, {} changes; watch {}: sent by {} connections, {} users named",
+            p.frames, p.changes, p.watch, p.watches_sent, p.watched_users
         );
         let r = &self.resources;
         println!(

@@ -169,6 +169,23 @@ impl Deliveries {
         self.highest = self.highest.max(seq);
     }
 
+    /// The verdict for a stream where every sequence number after `base` up to the highest received
+    /// was to arrive (one writer and no acks to compare with: the read benchmark).
+    pub fn check_contiguous(&self) -> Verdict {
+        let mut v = Verdict {
+            duplicated: self.at_or_below_base,
+            ..Verdict::default()
+        };
+        for seq in self.base + 1..=self.highest {
+            v.expected += 1;
+            match self.count(seq) {
+                0 => v.lost += 1,
+                n => v.duplicated += u64::from(n) - 1,
+            }
+        }
+        v
+    }
+
     fn count(&self, seq: u64) -> u8 {
         if seq <= self.base {
             return 0;
@@ -343,7 +360,17 @@ pub struct Counts {
     pub delivered_measured: u64,
     pub foreign_messages: u64,
     pub pongs: u64,
+    /// Websocket messages read, and the protocol items in them.
     pub frames: u64,
+    pub items: u64,
+    /// Items of the kinds the scanner handles that it could not read (serde decoded them).
+    pub slow_items: u64,
+    /// `presence` items, and the presence changes they carried.
+    pub presence_frames: u64,
+    pub presence_changes: u64,
+    /// `watch` commands sent (one per connection at most), and the users they named.
+    pub watch_sent: u64,
+    pub watched_users: u64,
     /// How far behind its schedule a rate-limited sender fell at worst, in microseconds.
     pub max_lag_us: u64,
     pub unacked_at_end: u64,
@@ -361,6 +388,12 @@ impl Counts {
         self.foreign_messages += o.foreign_messages;
         self.pongs += o.pongs;
         self.frames += o.frames;
+        self.items += o.items;
+        self.slow_items += o.slow_items;
+        self.presence_frames += o.presence_frames;
+        self.presence_changes += o.presence_changes;
+        self.watch_sent += o.watch_sent;
+        self.watched_users += o.watched_users;
         self.max_lag_us = self.max_lag_us.max(o.max_lag_us);
         self.unacked_at_end += o.unacked_at_end;
     }
@@ -431,6 +464,17 @@ mod tests {
         late.record(4);
         let v = check(&late, &room);
         assert_eq!((v.expected, v.lost), (3, 2));
+    }
+
+    #[test]
+    fn a_contiguous_stream_is_checked_up_to_its_highest() {
+        let mut d = Deliveries::new(999_999_999);
+        for seq in [1_000_000_000, 1_000_000_001, 1_000_000_001, 1_000_000_003] {
+            d.record(seq);
+        }
+        let v = d.check_contiguous();
+        assert_eq!((v.expected, v.lost, v.duplicated), (4, 1, 1));
+        assert_eq!(Deliveries::new(5).check_contiguous(), Verdict::default());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! clients see live here too.
 
 use super::access::{postable_room, readable_room};
-use super::render::message_html;
+use super::render::rich_html;
 use crate::auth::sessions::Authenticated;
 use crate::domain::{mentions, Emoji, MessageBody, Nonce};
 use crate::error::AppError;
@@ -64,7 +64,7 @@ pub fn message_view(message: &MessageRecord, author: &Author) -> MessageView {
         html: if message.deleted_at.is_some() {
             String::new()
         } else {
-            message_html(&message.body)
+            rich_html(&message.body)
         },
         body: message.body.clone(),
         created_at: message.created_at,

@@ -5,6 +5,17 @@ use crate::domain::mention_spans;
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
 use std::collections::{HashMap, HashSet};
 
+/// The HTML a message view carries: its rendering, or nothing when that is just the plain paragraph
+/// clients make themselves (`protocol::plain_html`), which most messages are.
+pub fn rich_html(body: &str) -> String {
+    let html = message_html(body);
+    if html == crate::protocol::plain_html(body) {
+        String::new()
+    } else {
+        html
+    }
+}
+
 /// Renders `body` into HTML that is safe to insert into the page. `@mentions` in text (not in code)
 /// become `<span class="mention">`.
 pub fn message_html(body: &str) -> String {
@@ -28,8 +39,13 @@ pub fn message_html(body: &str) -> String {
     }
     let mut html = String::with_capacity(body.len() + 16);
     pulldown_cmark::html::push_html(&mut html, events.into_iter());
-    sanitizer().clean(&html).to_string()
+    SANITIZER.clean(&html).to_string()
 }
+
+/// Built once: its allow-lists are sets, and building them for every message was a visible share of
+/// rendering a room page.
+static SANITIZER: std::sync::LazyLock<ammonia::Builder<'static>> =
+    std::sync::LazyLock::new(sanitizer);
 
 /// Splits a text event around its mentions, each wrapped in a span (the name is escaped as text).
 fn with_mentions<'a>(text: CowStr<'a>, out: &mut Vec<Event<'a>>) {
@@ -77,7 +93,33 @@ fn sanitizer() -> ammonia::Builder<'static> {
 
 #[cfg(test)]
 mod tests {
-    use super::message_html;
+    use super::{message_html, rich_html};
+    use crate::protocol::plain_html;
+
+    #[test]
+    fn plain_text_is_sent_without_html_and_clients_render_it_the_same() {
+        for plain in [
+            "hello world",
+            "lg 12 345 1765000000000000000 xxxxxxxx",
+            r#"she said "yes" & left; 'ok'"#,
+            "3 < 4 > 2",
+            "two\nlines",
+            "ünïcödé ✓ 😀",
+        ] {
+            assert_eq!(message_html(plain), plain_html(plain), "{plain:?}");
+            assert_eq!(rich_html(plain), "", "{plain:?}");
+        }
+        for rich in [
+            "**bold**",
+            "a `b`",
+            "@ana hi",
+            "[x](https://example.com)",
+            "# not a heading",
+        ] {
+            assert_ne!(rich_html(rich), "", "{rich:?}");
+        }
+        assert_eq!(plain_html(""), "");
+    }
 
     #[test]
     fn the_markdown_subset_renders() {

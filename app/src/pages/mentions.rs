@@ -90,7 +90,7 @@ fn MentionItem(mention: MentionView) -> impl IntoView {
                 {mention.unread.then(|| view! { <span class="rounded bg-red-700 px-1.5 text-xs font-semibold text-white">"Unread"</span> })}
             </p>
             // Rendered from a markdown subset and sanitised on the server.
-            <div class="message-body mt-1 break-words text-sm" inner_html=m.html.clone()></div>
+            <div class="message-body mt-1 break-words text-sm" inner_html=m.body_html().into_owned()></div>
         </li>
     }
 }

@@ -64,7 +64,7 @@ fn ThreadItem(thread: FollowedThread) -> impl IntoView {
                 view! { <p class="mt-1 text-sm italic text-slate-600 dark:text-slate-400">"This message was deleted."</p> }.into_any()
             } else {
                 // Rendered from a markdown subset and sanitised on the server.
-                view! { <div class="message-body mt-1 break-words text-sm" inner_html=root.html.clone()></div> }.into_any()
+                view! { <div class="message-body mt-1 break-words text-sm" inner_html=root.body_html().into_owned()></div> }.into_any()
             }}
             <p class="mt-1 flex flex-wrap gap-x-2 text-xs text-slate-600 dark:text-slate-400">
                 <A href=href attr:class="font-medium text-indigo-700 hover:underline dark:text-indigo-300">

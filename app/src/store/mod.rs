@@ -346,6 +346,9 @@ pub trait RoomStore: Send + Sync {
     async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<()>;
     async fn membership(&self, room: RoomId, user: UserId)
         -> StoreResult<Option<MembershipRecord>>;
+    /// Those of `users` who are members of `room`, in the order given (each once). One read however
+    /// many are named (a presence watch checks up to `MAX_WATCH` at once).
+    async fn members_among(&self, room: RoomId, users: &[UserId]) -> StoreResult<Vec<UserId>>;
     /// Members ordered by join time.
     async fn list_members(&self, room: RoomId) -> StoreResult<Vec<MembershipRecord>>;
     /// Rooms the user belongs to, ordered by name.

@@ -205,8 +205,27 @@ pub async fn memberships(h: &mut Harness) {
     let ana_membership = store.membership(r.id, ana.id).await.unwrap().unwrap();
     assert_eq!(ana_membership.role, MemberRole::Owner);
 
+    // Checking many at once: members only, in the order asked, each once.
+    let stranger = UserId::new();
+    assert_eq!(
+        store
+            .members_among(r.id, &[cy.id, stranger, ana.id, cy.id])
+            .await
+            .unwrap(),
+        [cy.id, ana.id]
+    );
+    assert_eq!(
+        store.members_among(RoomId::new(), &[ana.id]).await.unwrap(),
+        []
+    );
+    assert_eq!(store.members_among(r.id, &[]).await.unwrap(), []);
+
     store.remove_member(r.id, bob.id).await.unwrap();
     assert_eq!(store.membership(r.id, bob.id).await.unwrap(), None);
+    assert_eq!(
+        store.members_among(r.id, &[bob.id, ana.id]).await.unwrap(),
+        [ana.id]
+    );
     assert!(store.rooms_of_user(bob.id).await.unwrap().is_empty());
     assert_eq!(
         store.remove_member(r.id, bob.id).await,

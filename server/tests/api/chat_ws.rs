@@ -108,7 +108,9 @@ async fn two_users_exchange_messages_in_order_with_acks(kind: StoreKind) {
     let mut ana = ana;
     let history = ana.get(&format!("/api/rooms/history?room={room}")).await;
     assert_eq!(history.body.as_array().unwrap().len(), 20);
-    assert_eq!(history.body[19]["html"], "<p>message 20</p>\n");
+    assert_eq!(history.body[19]["body"], "message 20");
+    // Plain text travels without its HTML (clients make the paragraph themselves).
+    assert!(history.body[19].get("html").is_none());
     app.stop().await.unwrap();
 }
 
@@ -382,24 +384,71 @@ async fn a_frame_over_the_limit_closes_with_a_reason_and_the_policy_code() {
 async fn typing_and_presence_arrive_and_expire(kind: StoreKind) {
     let app = spawn_app(kind).await;
     let (ana, ben, room) = two_members(&app).await;
+    let id_of = |mut who: Browser| async move {
+        let id: app::model::UserId = who.me().await.body["id"].as_str().unwrap().parse().unwrap();
+        (who, id)
+    };
+    let (ana, ana_id) = id_of(ana).await;
+    let (ben, ben_id) = id_of(ben).await;
     let mut a = WsClient::join(&ana, vec![]).await;
     synced(&mut a, room).await;
-    let ana_id: app::model::UserId = {
-        let mut ana = ana;
-        ana.me().await.body["id"].as_str().unwrap().parse().unwrap()
-    };
 
-    let mut b = WsClient::join(&ben, vec![]).await;
-    synced(&mut b, room).await;
-    let ben_id = a
+    // Ana's client shows the room's members: it watches them (a stranger is left out) and hears
+    // their presence now, then their changes.
+    let stranger = app::model::UserId::new();
+    a.send(&ClientMsg::Watch {
+        room,
+        users: vec![ben_id, ana_id, stranger],
+    })
+    .await;
+    let now = a
         .recv_until(|m| match m {
-            ServerMsg::Presence { changes } => changes
-                .iter()
-                .find(|c| c.user != ana_id && c.presence == Presence::Online)
-                .map(|c| c.user),
+            ServerMsg::Presence { changes } => Some(changes.clone()),
             _ => None,
         })
         .await;
+    let now: Vec<(app::model::UserId, Presence)> =
+        now.iter().map(|c| (c.user, c.presence)).collect();
+    assert_eq!(
+        now,
+        [(ben_id, Presence::Offline), (ana_id, Presence::Online)]
+    );
+
+    // Watching is for rooms one is in, and for a bounded number of people.
+    a.send(&ClientMsg::Watch {
+        room: RoomId::new(),
+        users: vec![ben_id],
+    })
+    .await;
+    let refused = a
+        .recv_until(|m| match m {
+            ServerMsg::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refused, ErrorCode::Forbidden);
+    a.send(&ClientMsg::Watch {
+        room,
+        users: vec![ben_id; app::protocol::MAX_WATCH + 1],
+    })
+    .await;
+    let refused = a
+        .recv_until(|m| match m {
+            ServerMsg::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refused, ErrorCode::Invalid);
+    // (The refused watches left the first one in place.)
+
+    let mut b = WsClient::join(&ben, vec![]).await;
+    synced(&mut b, room).await;
+    assert!(
+        a.sees_within(Duration::from_secs(10), |m| m.presence_of(ben_id)
+            == Some(Presence::Online))
+            .await,
+        "Ana hears Ben come online"
+    );
 
     b.send(&ClientMsg::Typing { room, active: true }).await;
     let typing = a
@@ -419,6 +468,23 @@ async fn typing_and_presence_arrive_and_expire(kind: StoreKind) {
         .await,
         "nobody sees their own typing"
     );
+
+    // Ben watches nobody: Ana going away reaches Ana's watchers only. (Her change is made before
+    // Ben's ping is answered, and nothing waits for a window: nobody watches her.)
+    a.send(&ClientMsg::Away { away: true }).await;
+    a.send(&ClientMsg::Ping).await;
+    a.recv_until(|m| matches!(m, ServerMsg::Pong).then_some(()))
+        .await;
+    b.send(&ClientMsg::Ping).await;
+    let heard_of_ana = b
+        .recv_until(|m| match m {
+            ServerMsg::Pong => Some(false),
+            m if m.presence_of(ana_id).is_some() => Some(true),
+            _ => None,
+        })
+        .await;
+    assert!(!heard_of_ana, "presence reaches only those who watch");
+    a.send(&ClientMsg::Away { away: false }).await;
 
     // Away, back, and gone: typing stops and presence goes offline when the connection ends.
     b.send(&ClientMsg::Away { away: true }).await;

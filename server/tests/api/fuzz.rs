@@ -167,8 +167,17 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
             on
         }),
         (room.clone(), any::<bool>()).prop_map(|(room, active)| ClientMsg::Typing { room, active }),
-        (room, any::<u64>()).prop_map(|(room, seq)| ClientMsg::Read { room, seq }),
+        (room.clone(), any::<u64>()).prop_map(|(room, seq)| ClientMsg::Read { room, seq }),
         any::<bool>().prop_map(|away| ClientMsg::Away { away }),
+        (room, proptest::collection::vec(any::<u128>(), 0..4)).prop_map(|(room, users)| {
+            ClientMsg::Watch {
+                room,
+                users: users
+                    .into_iter()
+                    .map(|u| app::model::UserId::from_uuid(uuid_from(u)))
+                    .collect(),
+            }
+        }),
         Just(ClientMsg::Ping),
     ]
 }

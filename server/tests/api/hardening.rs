@@ -48,6 +48,16 @@ async fn a_flood_of_typing_and_away_toggles_reaches_others_as_a_few_changes(kind
     let ana_id: app::model::UserId = ana.me().await.body["id"].as_str().unwrap().parse().unwrap();
     let mut b = WsClient::join(&ben, vec![]).await;
     synced(&mut b, room).await;
+    // Ben's client shows Ana (not connected yet).
+    b.send(&ClientMsg::Watch {
+        room,
+        users: vec![ana_id],
+    })
+    .await;
+    assert_eq!(
+        b.recv_until(|m| m.presence_of(ana_id)).await,
+        app::protocol::Presence::Offline
+    );
     let mut a = WsClient::join(&ana, vec![]).await;
     synced(&mut a, room).await;
     for i in 0..5_000 {

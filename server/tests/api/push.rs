@@ -5,7 +5,7 @@
 
 use crate::helpers::*;
 use app::model::RoomId;
-use app::protocol::{Presence, ServerMsg};
+use app::protocol::{ClientMsg, Presence, ServerMsg};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -279,10 +279,17 @@ async fn a_push_reaches_an_offline_member_decrypted_as_the_levels_allow(kind: St
     // While Ben has the app open he gets no push; once he has closed it, he does again.
     let mut bens_tab = WsClient::join(&ben, vec![]).await;
     synced(&mut bens_tab, room).await;
+    // Ana's client shows Ben: it hears when he goes.
+    let ben_id = ben.me().await.body["id"].as_str().unwrap().parse().unwrap();
+    sender
+        .send(&ClientMsg::Watch {
+            room,
+            users: vec![ben_id],
+        })
+        .await;
     sender.send(&send(room, "n6", "ben is looking")).await;
     while body_of(&receiver.next_for("carls-phone", &mut others).await) != "ana: ben is looking" {}
     bens_tab.close().await;
-    let ben_id = ben.me().await.body["id"].as_str().unwrap().parse().unwrap();
     sender
         .recv_until(|m| (m.presence_of(ben_id) == Some(Presence::Offline)).then_some(()))
         .await;

@@ -109,9 +109,19 @@ async fn two_instances_share_messages_typing_and_presence() {
         })
         .await;
     let ana_id = typist;
+    // Ben's client shows her: it watches her, and hears her presence now (kept by B from A's
+    // announcements), then her changes from A.
+    on_b.send(&ClientMsg::Watch {
+        room,
+        users: vec![ana_id],
+    })
+    .await;
+    assert_eq!(
+        on_b.recv_until(|m| m.presence_of(ana_id)).await,
+        Presence::Online
+    );
     on_a.close().await;
-    // Ben may still have an `online` for Ana queued from when she connected (it crossed while he was
-    // joining); what counts is that `offline` follows and stays the final word.
+    // What counts is that `offline` follows and stays the final word.
     loop {
         let presence = on_b.recv_until(|m| m.presence_of(ana_id)).await;
         if presence == Presence::Offline {
@@ -124,7 +134,7 @@ async fn two_instances_share_messages_typing_and_presence() {
                 .presence_of(ana_id)
                 .is_some_and(|p| p != Presence::Offline))
             .await,
-        "no other presence for Ana after her offline (a room's coalesced frame may repeat it)"
+        "no other presence for Ana after her offline (a coalesced frame may repeat it)"
     );
     let members = ben.get(&format!("/api/rooms/members?room={room}")).await;
     let ana = members

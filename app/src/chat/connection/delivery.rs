@@ -10,6 +10,8 @@ use crate::error::AppError;
 use crate::model::RoomId;
 use crate::protocol::{RoomCursor, ServerMsg, MAX_CURSORS};
 use crate::store::{RoomPosition, MAX_PAGE_SIZE};
+use axum::body::Bytes;
+use futures::Sink;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,7 +33,10 @@ impl From<RoomPosition> for Cursor {
     }
 }
 
-impl Connection {
+impl<W> Connection<W>
+where
+    W: Sink<Bytes> + Unpin + Send + 'static,
+{
     /// Catches the client up: per room it names, the changes after its cursor; then live events.
     pub(super) async fn hello(&mut self, cursors: Vec<RoomCursor>) {
         if cursors.len() > MAX_CURSORS {
@@ -104,7 +109,8 @@ impl Connection {
                 self.emit(event);
             }
             self.cursors.insert(room, at);
-            if !full || self.control.reason().is_some() {
+            // A long catch-up goes out page by page, not held whole in memory.
+            if !full || !self.flush_now().await || self.control.reason().is_some() {
                 return Ok(at);
             }
         }

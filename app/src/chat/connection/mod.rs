@@ -1,28 +1,34 @@
-//! One websocket connection: reads commands without ever blocking on storage (so the transport never
-//! has to drop frames), translates each into a call of the chat rules and its result into frames, in
-//! order, and forwards room events (`delivery`: each change exactly once, in revision order per room,
-//! gaps filled from the store). It persists and publishes nothing itself: `messages` and `rooms` do.
+//! One websocket connection, served by one task: it takes the hub's events from its inbox (each
+//! change exactly once, in revision order per room, gaps filled from the store: `delivery`), answers
+//! the client's commands (`commands`; a send is stored while events keep flowing), and writes what
+//! its turns produce, a burst with one flush (`output`). A second, small task only reads the client's
+//! frames, so the transport never has to hold them back while this one waits for the store. It
+//! persists and publishes nothing itself: `messages` and `rooms` do.
 
+mod commands;
 mod delivery;
 mod heard;
 mod ordering;
+mod output;
 mod pacing;
 
 use delivery::Cursor;
 use heard::Heard;
 pub use ordering::{classify, Held, Next};
+use output::{written, Output};
 use pacing::{Bucket, Latest, Strikes};
 
 use super::hub::{Broadcast, ConnId, Control, Registration};
-use super::{messages, rooms, threads};
 use crate::auth::sessions::{self, Authenticated};
 use crate::error::AppError;
-use crate::model::{FileId, MessageId, RoomId, SessionId, Timestamp};
-use crate::protocol::{ClientMsg, CloseReason, ErrorCode, FrameError, ServerMsg, HEARTBEAT_SECS};
+use crate::model::{RoomId, SessionId, Timestamp};
+use crate::protocol::{ClientMsg, CloseReason, FrameError, ServerMsg, HEARTBEAT_SECS};
 use crate::state::AppState;
 use crate::store::UserRecord;
-use futures::{Stream, StreamExt};
-use std::collections::{HashMap, HashSet};
+use axum::body::Bytes;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, Sink, Stream, StreamExt};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -37,8 +43,6 @@ const AUTH_RECHECK: Duration = Duration::from_secs(1);
 const SESSION_RECHECK: Duration = Duration::from_secs(60);
 /// Changes held behind one gap before waiting stops and the store is asked.
 const MAX_HELD: usize = 1024;
-/// Hub events forwarded in one go before the connection looks at its commands again.
-const INBOX_BURST: usize = 256;
 /// A typing or away change reaches others at most this often per connection (the last one waits).
 const TOGGLE_GAP: Duration = Duration::from_millis(500);
 const AWAY_GAP: Duration = Duration::from_secs(2);
@@ -48,6 +52,12 @@ const TYPING_REFRESH: Duration = Duration::from_secs(3);
 /// burst, and a steady rate, per connection.
 const COMMAND_BURST: u32 = 200;
 const COMMANDS_PER_SEC: u32 = 50;
+/// Sends of one connection being stored at once; more wait in the command queue. One: a person's
+/// messages are stored in the order they were sent (the store's writes of several would race).
+const MAX_SENDING: usize = 1;
+/// A burst taken from the inbox keeps its allocation while the connection is busy; an idle one keeps
+/// at most this many slots.
+const IDLE_SLOTS: usize = 32;
 
 /// Queued boxed (`Box<Inbound>`): a queue's first slots are allocated up front for every connection, so
 /// they are kept pointer-sized.
@@ -56,28 +66,38 @@ enum Inbound {
     Malformed(FrameError),
 }
 
-/// A connection being served: the events to write to the client (each encoded once, however many
-/// clients get it), and its control (closed with a reason when the server ends it).
-pub struct Outgoing {
-    pub frames: mpsc::Receiver<Arc<Broadcast>>,
-    pub control: Arc<Control>,
+/// A send being stored, with what its answer needs.
+type Sending = std::pin::Pin<Box<dyn std::future::Future<Output = commands::Sent> + Send>>;
+
+/// How a connection ended: its output (for the caller's goodbye) and why the server ended it (`None`:
+/// the client left, or the socket broke).
+pub struct Ended<W> {
+    /// `None` if a write was still under way when it ended.
+    pub output: Option<W>,
+    pub reason: Option<CloseReason>,
+    /// The output broke or stopped taking frames: no goodbye can get through.
+    pub broken: bool,
 }
 
-/// Starts serving a connection for an authenticated user, reading decoded client frames from `input`.
-pub async fn open<S>(state: AppState, me: Authenticated, input: S) -> Result<Outgoing, AppError>
+/// Serves a connection for an authenticated user until it ends: decoded client frames come from
+/// `input`, and complete frames (item or batch, as `protocol` encodes them) go to `output`. `Err` if
+/// it could not start (the store could not list the user's rooms).
+pub async fn serve<S, W>(
+    state: AppState,
+    me: Authenticated,
+    input: S,
+    output: W,
+) -> Result<Ended<W>, (AppError, W)>
 where
     S: Stream<Item = Result<ClientMsg, FrameError>> + Send + Unpin + 'static,
+    W: Sink<Bytes> + Unpin + Send + 'static,
 {
-    let rooms: Vec<RoomId> = state
-        .store
-        .rooms_of_user(me.user.id)
-        .await?
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let rooms: Vec<RoomId> = match state.store.rooms_of_user(me.user.id).await {
+        Ok(rooms) => rooms.into_iter().map(|r| r.id).collect(),
+        Err(e) => return Err((e.into(), output)),
+    };
     let registration = state.hub.register(me.user.id, me.session.id, &rooms);
     let control = registration.control.clone();
-    let (out, frames) = mpsc::channel(state.hub.queue());
     let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let heard = Arc::new(Heard::new());
     tokio::spawn(read_commands(
@@ -88,12 +108,15 @@ where
     ));
     let connection = Connection {
         state,
-        me: me.user,
+        me: Arc::new(me.user),
         session: me.session.id,
         session_expires: me.session.expires_at,
         expiry_near: false,
         id: registration.id,
-        out,
+        output: Output::new(output),
+        pending: Vec::new(),
+        batches: false,
+        broken: false,
         control: control.clone(),
         rooms: rooms.into_iter().collect(),
         cursors: HashMap::new(),
@@ -105,9 +128,9 @@ where
         away: Latest::default(),
         commands: Bucket::new(COMMAND_BURST, COMMANDS_PER_SEC, Instant::now()),
         strikes: Strikes::new(Instant::now()),
+        sending: FuturesUnordered::new(),
     };
-    tokio::spawn(connection.run(registration, commands_rx));
-    Ok(Outgoing { frames, control })
+    Ok(connection.run(registration, commands_rx).await)
 }
 
 /// Reads frames as fast as they come and queues them; never waits on anything else.
@@ -142,17 +165,22 @@ async fn read_commands<S>(
     while input.next().await.is_some() {}
 }
 
-struct Connection {
+struct Connection<W> {
     state: AppState,
-    me: UserRecord,
+    me: Arc<UserRecord>,
     session: SessionId,
     /// When the session runs out unless renewed; the connection ends with it.
     session_expires: Timestamp,
     /// The expiry falls before the next heartbeat: wait for it precisely.
     expiry_near: bool,
     id: ConnId,
-    /// Events for the client's writer.
-    out: mpsc::Sender<Arc<Broadcast>>,
+    /// Where frames go, and what waits to be written there.
+    output: Output<W>,
+    pending: Vec<Arc<Broadcast>>,
+    /// The client reads batch frames (it said so in its `Hello`).
+    batches: bool,
+    /// The output broke: nothing more gets through.
+    broken: bool,
     control: Arc<Control>,
     /// Rooms this connection may see, kept in step with the hub.
     rooms: HashSet<RoomId>,
@@ -170,39 +198,62 @@ struct Connection {
     away: Latest<bool>,
     commands: Bucket,
     strikes: Strikes,
+    /// Sends being stored; each is answered when it is done.
+    sending: FuturesUnordered<Sending>,
 }
 
-impl Connection {
+impl<W> Connection<W>
+where
+    W: Sink<Bytes> + Unpin + Send + 'static,
+{
     async fn run(
         mut self,
-        mut registration: Registration,
+        registration: Registration,
         mut commands: mpsc::Receiver<Box<Inbound>>,
-    ) {
+    ) -> Ended<W> {
         self.emit(ServerMsg::Welcome {
             user: self.me.id,
             heartbeat_secs: HEARTBEAT_SECS,
         });
         let mut heartbeat = tokio::time::interval(Duration::from_secs(HEARTBEAT_SECS));
         let control = self.control.clone();
+        let inbox = registration.inbox.clone();
+        let mut burst = VecDeque::new();
         loop {
+            // What the last turn produced goes out, in one flush, while this task goes on.
+            self.start_write();
+            if burst.capacity() > IDLE_SLOTS {
+                burst = VecDeque::new();
+            }
+            let (gap_due, gaps) = (self.next_gap_deadline(), !self.held.is_empty());
+            let (toggle_due, toggles) = (self.next_toggle_due(), self.toggle_waiting());
+            let (expiry, expiry_near) = (self.until_expiry(), self.expiry_near);
             tokio::select! {
                 biased;
                 _ = control.closed() => break,
-                // Events first: forwarding is quick, and a flood of commands must not starve the inbox.
-                event = registration.inbox.recv(), if self.synced => match event {
-                    Some(event) => {
-                        self.forward(&event).await;
-                        // Take whatever else is already waiting before yielding: fewer wake-ups under load.
-                        for _ in 0..INBOX_BURST {
-                            match registration.inbox.try_recv() {
-                                Ok(event) => self.forward(&event).await,
-                                Err(_) => break,
-                            }
-                        }
+                done = written(&mut self.output) => {
+                    if !self.write_done(done) {
+                        break;
                     }
-                    None => break,
+                }
+                Some(sent) = self.sending.next(), if !self.sending.is_empty() => self.sent(sent),
+                // Events wait while a send is being stored: the sender's own copy of the message
+                // (published before the send is done: a reply still updates its thread) comes after
+                // the ack. They are taken before the next command.
+                ready = inbox.ready(), if self.synced && self.sending.is_empty() => {
+                    if !ready {
+                        break;
+                    }
+                    // The tasks about to queue more for this client are often runnable already: let
+                    // them run first, so this turn (and its one flush) carries their events too.
+                    tokio::task::yield_now().await;
+                    self.answer_finished_sends();
+                    inbox.take_all(&mut burst);
+                    while let Some(event) = burst.pop_front() {
+                        self.forward(&event).await;
+                    }
                 },
-                inbound = commands.recv() => match inbound {
+                inbound = commands.recv(), if self.sending.len() < MAX_SENDING => match inbound {
                     Some(inbound) => {
                         // Whatever the client sent is still being answered: not silent yet.
                         self.heard.now();
@@ -216,13 +267,13 @@ impl Connection {
                     }
                     None => break,
                 },
-                _ = tokio::time::sleep_until(self.next_gap_deadline().into()), if !self.held.is_empty() => {
+                _ = tokio::time::sleep_until(gap_due.into()), if gaps => {
                     Box::pin(self.fill_overdue_gaps()).await;
                 }
-                _ = tokio::time::sleep_until(self.next_toggle_due().into()), if self.toggle_waiting() => {
+                _ = tokio::time::sleep_until(toggle_due.into()), if toggles => {
                     self.flush_toggles();
                 }
-                _ = tokio::time::sleep(self.until_expiry()), if self.expiry_near => {
+                _ = tokio::time::sleep(expiry), if expiry_near => {
                     // Renewed meanwhile (the new expiry is read back), or over.
                     Box::pin(self.still_authorized()).await;
                 }
@@ -231,38 +282,51 @@ impl Connection {
                         Box::pin(self.still_authorized()).await;
                     }
                     self.expiry_near = self.until_expiry() <= Duration::from_secs(HEARTBEAT_SECS);
-                    if self.heard.elapsed() > self.state.hub.silence() {
-                        // The transport reads nothing from a client while a write to it is stuck, so a
-                        // client that stopped reading also looks silent: say which it is.
-                        let backed_up = self.out.capacity() < self.out.max_capacity();
-                        self.control.close(if backed_up {
-                            CloseReason::TooSlow
-                        } else {
-                            CloseReason::Silent
-                        });
+                    let silence = self.state.hub.silence();
+                    if self.output.stuck_for() > silence {
+                        // The client stopped reading (and the transport reads nothing meanwhile).
+                        self.control.close(CloseReason::TooSlow);
+                    } else if self.heard.elapsed() > silence {
+                        self.control.close(CloseReason::Silent);
                     }
                 }
             }
+            self.answer_finished_sends();
         }
-        // Whoever saw this connection typing sees it stop.
+        self.stop_typing();
+        // Dropping the registration leaves the hub (and may announce the user offline).
+        drop(registration);
+        // What was written is taken before the goodbye (a closing client gets `linger` for it).
+        let reason = self.control.reason();
+        if reason.is_some() && !self.broken {
+            self.pending.clear();
+            self.flush_now().await;
+        }
+        let broken = self.broken;
+        Ended {
+            reason,
+            broken,
+            output: self.output.into_sink(),
+        }
+    }
+
+    /// Answers the sends that are done by now, without waiting for the others.
+    fn answer_finished_sends(&mut self) {
+        while let Some(Some(sent)) = self.sending.next().now_or_never() {
+            self.sent(sent);
+        }
+    }
+
+    /// Whoever saw this connection typing sees it stop.
+    fn stop_typing(&mut self) {
         let typing = std::mem::take(&mut self.typing);
         for room in typing
             .into_iter()
             .filter(|(_, t)| t.published() == Some(true))
             .map(|(room, _)| room)
         {
-            self.state.hub.publish_room(
-                room,
-                ServerMsg::Typing {
-                    room,
-                    user: self.me.id,
-                    name: self.me.display_name.as_str().to_owned(),
-                    active: false,
-                },
-            );
+            self.publish_typing(room, false);
         }
-        // Dropping the registration leaves the hub (and may announce the user offline).
-        drop(registration);
     }
 
     /// Time left until the session expires (zero once it has).
@@ -271,35 +335,9 @@ impl Connection {
         Duration::from_millis(u64::try_from(left).unwrap_or(0))
     }
 
-    /// Queues a frame for the client; a client too slow to take it is closed.
-    fn emit(&self, msg: ServerMsg) {
+    /// Queues a frame for the client.
+    fn emit(&mut self, msg: ServerMsg) {
         self.emit_event(Broadcast::new(msg));
-    }
-
-    fn emit_event(&self, event: Arc<Broadcast>) {
-        if self.out.try_send(event).is_err() {
-            self.control.close(CloseReason::TooSlow);
-        }
-    }
-
-    fn emit_error(&self, error: &AppError, nonce: Option<String>) {
-        let (code, retry_after_ms) = match error {
-            AppError::Invalid { .. } | AppError::Transport { .. } => (ErrorCode::Invalid, None),
-            AppError::Forbidden => (ErrorCode::Forbidden, None),
-            AppError::NotFound { .. } => (ErrorCode::NotFound, None),
-            AppError::TooManyAttempts { retry_after_secs }
-            | AppError::RateLimited { retry_after_secs } => {
-                (ErrorCode::RateLimited, Some(retry_after_secs * 1000))
-            }
-            AppError::Unavailable => (ErrorCode::Unavailable, None),
-            _ => (ErrorCode::Internal, None),
-        };
-        self.emit(ServerMsg::Error {
-            code,
-            message: error.to_string(),
-            nonce,
-            retry_after_ms,
-        });
     }
 
     /// Re-reads the session and the account (the caller does so at most once a second): a revoked
@@ -310,7 +348,9 @@ impl Connection {
             Ok(me) => {
                 self.session_expires = me.session.expires_at;
                 self.expiry_near = self.until_expiry() <= Duration::from_secs(HEARTBEAT_SECS);
-                self.me = me.user;
+                if *self.me != me.user {
+                    self.me = Arc::new(me.user);
+                }
                 true
             }
             Err(AppError::AccountDisabled) => {
@@ -326,189 +366,6 @@ impl Connection {
                 self.expiry_near = false;
                 true
             }
-        }
-    }
-
-    async fn handle(&mut self, inbound: Box<Inbound>) {
-        let command = match *inbound {
-            Inbound::Command(command) => command,
-            Inbound::Malformed(FrameError::TooLarge { .. }) => {
-                self.control.close(CloseReason::FrameTooLarge);
-                return;
-            }
-            Inbound::Malformed(detail) => {
-                let error =
-                    AppError::invalid("frame", format!("That frame could not be read: {detail}"));
-                return self.emit_error(&error, None);
-            }
-        };
-        let budgeted = matches!(
-            command,
-            ClientMsg::Send { .. }
-                | ClientMsg::Edit { .. }
-                | ClientMsg::Delete { .. }
-                | ClientMsg::React { .. }
-        );
-        if !budgeted {
-            if let Err(wait) = self.commands.take(Instant::now()) {
-                let retry_after_secs = wait.as_secs().max(1);
-                return self.refuse(&AppError::TooManyAttempts { retry_after_secs });
-            }
-        }
-        match command {
-            ClientMsg::Hello { cursors, batches } => {
-                if batches {
-                    self.control.allow_batches();
-                }
-                self.hello(cursors).await
-            }
-            ClientMsg::Send {
-                room,
-                nonce,
-                body,
-                thread,
-                also_in_room,
-                files,
-                alts,
-            } => {
-                let thread = thread.map(|root| (root, also_in_room));
-                self.send(room, (nonce, body), thread, (files, alts)).await
-            }
-            ClientMsg::Edit { id, body } => {
-                if let Err(e) = messages::edit(&self.state, &self.me, id, &body).await {
-                    self.emit_error(&e, None);
-                }
-            }
-            ClientMsg::Delete { id } => {
-                if let Err(e) = messages::delete(&self.state, &self.me, id).await {
-                    self.emit_error(&e, None);
-                }
-            }
-            ClientMsg::React { id, emoji, on } => {
-                if let Err(e) = messages::react(&self.state, &self.me, id, &emoji, on).await {
-                    self.emit_error(&e, None);
-                }
-            }
-            ClientMsg::Typing { room, active } => self.typing(room, active),
-            ClientMsg::Read { room, seq } => {
-                if let Err(e) = rooms::mark_read(&self.state, self.me.id, room, seq).await {
-                    self.emit_error(&e, None);
-                }
-            }
-            ClientMsg::Away { away } => self.away(away),
-            ClientMsg::Ping => self.emit(ServerMsg::Pong),
-        }
-    }
-
-    /// The ack goes out before the sender's own copy of the message: that copy waits in this
-    /// connection's inbox, which is read only after this command is answered.
-    async fn send(
-        &mut self,
-        room: RoomId,
-        (nonce, body): (String, String),
-        thread: Option<(MessageId, bool)>,
-        (files, alts): (Vec<FileId>, Vec<String>),
-    ) {
-        let text = (nonce.as_str(), body.as_str());
-        let (state, me) = (&self.state, &self.me);
-        let attached = (files.as_slice(), alts.as_slice());
-        let sent = match thread {
-            Some(thread) => threads::send_reply(state, me, room, text, thread, attached).await,
-            None => messages::send(state, me, room, text, None, attached).await,
-        };
-        match sent {
-            Ok(appended) => self.emit(ServerMsg::Ack {
-                nonce,
-                room,
-                id: appended.message.id,
-                seq: appended.message.seq,
-            }),
-            Err(e) => self.emit_error(&e, Some(nonce)),
-        }
-    }
-
-    /// Refuses a command with an error frame; a connection that keeps flooding after being refused
-    /// is closed.
-    fn refuse(&mut self, error: &AppError) {
-        self.emit_error(error, None);
-        if self.strikes.strike(Instant::now()) {
-            tracing::warn!(user = %self.me.id, "a connection kept flooding after being refused; closed");
-            self.control.close(CloseReason::Flooding);
-        }
-    }
-
-    fn typing(&mut self, room: RoomId, active: bool) {
-        if !self.rooms.contains(&room) {
-            return self.emit_error(&AppError::Forbidden, None);
-        }
-        if let Err(error) = self.state.limits.typing(self.me.id) {
-            return self.refuse(&error);
-        }
-        let now = Instant::now();
-        let latest = self.typing.entry(room).or_default();
-        if let Some(active) = latest.offer(active, now, TOGGLE_GAP, TYPING_REFRESH) {
-            self.publish_typing(room, active);
-        }
-        if self
-            .typing
-            .get(&room)
-            .is_some_and(|t| t.published() == Some(false) && t.due(TOGGLE_GAP).is_none())
-        {
-            self.typing.remove(&room);
-        }
-    }
-
-    fn publish_typing(&self, room: RoomId, active: bool) {
-        self.state.hub.publish_room(
-            room,
-            ServerMsg::Typing {
-                room,
-                user: self.me.id,
-                name: self.me.display_name.as_str().to_owned(),
-                active,
-            },
-        );
-    }
-
-    fn away(&mut self, away: bool) {
-        if let Err(error) = self.state.limits.presence(self.me.id) {
-            return self.refuse(&error);
-        }
-        let now = Instant::now();
-        if let Some(away) = self.away.offer(away, now, AWAY_GAP, Duration::MAX) {
-            self.state.hub.set_away(self.id, away);
-        }
-    }
-
-    fn toggle_waiting(&self) -> bool {
-        self.away.due(AWAY_GAP).is_some()
-            || self.typing.values().any(|t| t.due(TOGGLE_GAP).is_some())
-    }
-
-    fn next_toggle_due(&self) -> Instant {
-        self.typing
-            .values()
-            .filter_map(|t| t.due(TOGGLE_GAP))
-            .chain(self.away.due(AWAY_GAP))
-            .min()
-            .unwrap_or_else(Instant::now)
-    }
-
-    /// Publishes the typing and away changes whose wait is over.
-    fn flush_toggles(&mut self) {
-        let now = Instant::now();
-        let due: Vec<(RoomId, bool)> = self
-            .typing
-            .iter_mut()
-            .filter_map(|(room, t)| t.flush(now, TOGGLE_GAP).map(|active| (*room, active)))
-            .collect();
-        for (room, active) in due {
-            self.publish_typing(room, active);
-        }
-        self.typing
-            .retain(|_, t| t.published() == Some(true) || t.due(TOGGLE_GAP).is_some());
-        if let Some(away) = self.away.flush(now, AWAY_GAP) {
-            self.state.hub.set_away(self.id, away);
         }
     }
 

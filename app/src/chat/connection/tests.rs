@@ -1,5 +1,6 @@
 use super::ordering::*;
 use super::*;
+use crate::chat::messages;
 use crate::domain::{DisplayName, MessageBody, Nonce, RoomName, RoomTopic, Username};
 use crate::model::{MemberRole, Role, RoomKind, Timestamp, UserId};
 use crate::protocol::{MessageView, RoomCursor};
@@ -108,17 +109,41 @@ fn announce(state: &AppState, message: MessageView) {
         .publish_room(message.room, ServerMsg::Message { message });
 }
 
+/// A client of a connection served in its own task: what it is sent, decoded item by item.
+struct Client {
+    frames: futures::channel::mpsc::UnboundedReceiver<Bytes>,
+    items: std::collections::VecDeque<ServerMsg>,
+    ended: tokio::task::JoinHandle<Option<CloseReason>>,
+}
+
+type Input = futures::channel::mpsc::UnboundedSender<Result<ClientMsg, FrameError>>;
+
 /// A connection that said hello with a cursor at 0 and has read its catch-up up to `synced`.
-async fn connected(
+async fn connected(state: &AppState, me: &Authenticated, room: RoomId) -> (Input, Client) {
+    connected_reading(state, me, room, true).await
+}
+
+/// The same, for a client that reads batch frames or not.
+async fn connected_reading(
     state: &AppState,
     me: &Authenticated,
     room: RoomId,
-) -> (
-    futures::channel::mpsc::UnboundedSender<Result<ClientMsg, FrameError>>,
-    Outgoing,
-) {
+    batches: bool,
+) -> (Input, Client) {
     let (input, commands) = futures::channel::mpsc::unbounded();
-    let mut out = open(state.clone(), me.clone(), commands).await.unwrap();
+    let (output, frames) = futures::channel::mpsc::unbounded::<Bytes>();
+    let (state, me) = (state.clone(), me.clone());
+    let ended = tokio::spawn(async move {
+        match serve(state, me, commands, output).await {
+            Ok(ended) => ended.reason,
+            Err((error, _)) => panic!("the connection could not start: {error}"),
+        }
+    });
+    let mut out = Client {
+        frames,
+        items: Default::default(),
+        ended,
+    };
     input
         .unbounded_send(Ok(ClientMsg::Hello {
             cursors: vec![RoomCursor {
@@ -126,26 +151,48 @@ async fn connected(
                 last_seq: 0,
                 rev: 0,
             }],
-            batches: false,
+            batches,
         }))
         .unwrap();
     loop {
         if let ServerMsg::Synced { .. } = next(&mut out).await {
+            assert!(out.items.is_empty());
             return (input, out);
         }
     }
 }
 
-async fn next(out: &mut Outgoing) -> ServerMsg {
-    let frame = tokio::time::timeout(Duration::from_secs(30), out.frames.recv())
+/// The next frame as it was written: its tag and its items.
+async fn next_frame(out: &mut Client) -> (u8, Vec<ServerMsg>) {
+    let frame = tokio::time::timeout(Duration::from_secs(30), out.frames.next())
         .await
         .expect("a frame within 30 s")
         .expect("the connection is open");
-    frame.msg().clone()
+    let items = crate::protocol::items(&frame)
+        .expect("a readable frame")
+        .map(|json| crate::protocol::decode_json(json).expect("a server message"))
+        .collect();
+    (frame[0], items)
+}
+
+async fn next(out: &mut Client) -> ServerMsg {
+    loop {
+        if let Some(item) = out.items.pop_front() {
+            return item;
+        }
+        let frame = tokio::time::timeout(Duration::from_secs(30), out.frames.next())
+            .await
+            .expect("a frame within 30 s")
+            .expect("the connection is open");
+        for json in crate::protocol::items(&frame).expect("a readable frame") {
+            out.items
+                .push_back(crate::protocol::decode_json(json).expect("a server message"));
+        }
+    }
 }
 
 /// The sequence numbers of the next `n` messages the client receives.
-async fn next_messages(out: &mut Outgoing, n: usize) -> Vec<u64> {
+async fn next_messages(out: &mut Client, n: usize) -> Vec<u64> {
     let mut seqs = Vec::new();
     while seqs.len() < n {
         if let ServerMsg::Message { message } = next(out).await {
@@ -199,8 +246,103 @@ async fn a_connection_ends_when_its_session_expires_without_any_command() {
     me.session.refresh_hash = "another".into();
     state.store.create_session(&me.session).await.unwrap();
     let (_input, out) = connected(&state, &me, room).await;
-    let reason = tokio::time::timeout(Duration::from_secs(30), out.control.closed())
+    let reason = tokio::time::timeout(Duration::from_secs(30), out.ended)
         .await
-        .expect("closed within 30 s");
-    assert_eq!(reason, CloseReason::SignedOut);
+        .expect("closed within 30 s")
+        .unwrap();
+    assert_eq!(reason, Some(CloseReason::SignedOut));
+}
+
+#[tokio::test]
+async fn a_burst_is_one_batch_frame_only_for_a_client_that_reads_them() {
+    use crate::protocol::{BATCH_TAG, ITEM_TAG};
+    let (state, _dir) = testing::state().await;
+    let (me, room) = member_of_a_room(&state).await;
+    let (_batched_input, mut batched) = connected_reading(&state, &me, room, true).await;
+    let (_plain_input, mut plain) = connected_reading(&state, &me, room, false).await;
+    // Five events queued before either connection's task runs (this test's runtime has one thread).
+    let typing = |n: u32| ServerMsg::Typing {
+        room,
+        user: UserId::new(),
+        name: format!("typist {n}"),
+        active: true,
+    };
+    for n in 0..5 {
+        state.hub.publish_room(room, typing(n));
+    }
+    let (tag, items) = next_frame(&mut batched).await;
+    assert_eq!(
+        (tag, items.len()),
+        (BATCH_TAG, 5),
+        "one frame carries the burst"
+    );
+    for n in 0..5 {
+        let (tag, items) = next_frame(&mut plain).await;
+        assert_eq!(tag, ITEM_TAG);
+        assert!(
+            matches!(&items[..], [ServerMsg::Typing { name, .. }] if *name == format!("typist {n}"))
+        );
+    }
+    // A lone event stays an item frame, batches or not.
+    state.hub.publish_room(room, typing(5));
+    assert_eq!(next_frame(&mut batched).await.0, ITEM_TAG);
+}
+
+#[tokio::test]
+async fn sends_are_stored_in_order_and_each_is_acked_once_before_its_own_copy() {
+    let (state, _dir) = testing::state().await;
+    let (me, room) = member_of_a_room(&state).await;
+    let (input, mut out) = connected(&state, &me, room).await;
+    let count = 60;
+    for n in 0..count {
+        input
+            .unbounded_send(Ok(ClientMsg::Send {
+                room,
+                nonce: format!("n{n}"),
+                body: format!("message {n}"),
+                thread: None,
+                also_in_room: false,
+                files: Vec::new(),
+                alts: Vec::new(),
+            }))
+            .unwrap();
+    }
+    // A retried nonce (the client did not see the ack) is answered with the same message.
+    input
+        .unbounded_send(Ok(ClientMsg::Send {
+            room,
+            nonce: "n0".into(),
+            body: "message 0".into(),
+            thread: None,
+            also_in_room: false,
+            files: Vec::new(),
+            alts: Vec::new(),
+        }))
+        .unwrap();
+    let mut acked: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut delivered = HashSet::new();
+    while delivered.len() < count || acked.values().map(Vec::len).sum::<usize>() < count + 1 {
+        match next(&mut out).await {
+            ServerMsg::Ack { nonce, seq, .. } => acked.entry(nonce).or_default().push(seq),
+            ServerMsg::Message { message } => {
+                let n: usize = message.body["message ".len()..].parse().unwrap();
+                assert_eq!(message.seq, n as u64 + 1, "stored in the order sent");
+                assert_eq!(
+                    acked.get(&format!("n{n}")).and_then(|s| s.first()),
+                    Some(&message.seq),
+                    "the ack comes before the sender's own copy"
+                );
+                assert!(delivered.insert(message.seq), "each message once");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(acked.len(), count);
+    assert_eq!(
+        acked["n0"][0], acked["n0"][1],
+        "the retry is the same message"
+    );
+    let mut seqs: Vec<u64> = delivered.into_iter().collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=count as u64).collect::<Vec<_>>());
 }

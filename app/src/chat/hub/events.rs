@@ -4,7 +4,7 @@
 
 use crate::protocol::{CloseReason, ServerMsg};
 use axum::body::Bytes;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Notify;
 
@@ -49,13 +49,12 @@ impl PartialEq<ServerMsg> for Broadcast {
     }
 }
 
-/// Shared between a connection, its writer and the hub: how to stop it, whether its person is away,
-/// and whether its client reads batch frames.
+/// Shared between a connection, its reader and the hub: how to stop it, and whether its person is
+/// away.
 pub struct Control {
     closing: Mutex<Option<CloseReason>>,
     closed: Notify,
     pub(super) away: AtomicBool,
-    batches: AtomicBool,
 }
 
 impl Control {
@@ -64,18 +63,7 @@ impl Control {
             closing: Mutex::new(None),
             closed: Notify::new(),
             away: AtomicBool::new(false),
-            batches: AtomicBool::new(false),
         }
-    }
-
-    /// The client said it reads batch frames (set before any answer to its `Hello` is queued, so
-    /// the writer sees it for those).
-    pub fn allow_batches(&self) {
-        self.batches.store(true, Ordering::Release);
-    }
-
-    pub fn batches(&self) -> bool {
-        self.batches.load(Ordering::Acquire)
     }
 
     /// Asks the connection to close; the first reason wins.

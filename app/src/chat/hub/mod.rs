@@ -4,18 +4,22 @@
 //!
 //! - this file: subscribers, rooms and users, and routing messages to them;
 //! - `events`: what a connection receives ([`Broadcast`]) and how it is stopped ([`Control`]);
-//! - `presence`: online / away / offline, the union over every instance;
+//! - `inbox`: where those wait for the connection's task ([`Inbox`]);
+//! - `presence`: online / away / offline, the union over every instance, told to who watches;
 //! - `peers`: with several instances on one store, the events they exchange over the store's bus;
 //! - `changes`: generations of what other parts keep cached, moved by a change on any instance.
 
 mod changes;
 mod events;
+mod inbox;
 mod peers;
 mod presence;
 
 pub use changes::{Cached, Forget};
 pub use events::{Broadcast, Control};
+pub use inbox::{Inbox, Refused};
 pub use peers::{PeerEvent, ALIVE_EVERY, DEAD_AFTER};
+pub use presence::CHANGES_PER_FRAME;
 
 use crate::model::{RoomId, SessionId, UserId};
 use crate::protocol::{CloseReason, ServerMsg};
@@ -25,7 +29,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 /// Messages waiting for one connection before it counts as too slow.
@@ -41,13 +44,13 @@ pub type ConnId = u64;
 struct Subscriber {
     user: UserId,
     session: SessionId,
-    inbox: mpsc::Sender<Arc<Broadcast>>,
+    inbox: Arc<Inbox>,
     control: Arc<Control>,
 }
 
 impl Subscriber {
     fn deliver(&self, msg: &Arc<Broadcast>) {
-        if self.inbox.try_send(msg.clone()).is_err() {
+        if self.inbox.push(msg) == Err(Refused::Full) {
             self.control.close(CloseReason::TooSlow);
         }
     }
@@ -62,7 +65,9 @@ struct Inner {
     following: HashMap<ConnId, HashSet<RoomId>>,
     /// Other instances' parts of each user's presence.
     peers: presence::PeerPresence,
-    /// Presence changes waiting for their room's window to end.
+    /// Whose presence each connection hears.
+    watching: presence::Watching,
+    /// Presence changes waiting for the window to end.
     coalescing: presence::Coalescing,
 }
 
@@ -73,16 +78,6 @@ impl Inner {
             .into_iter()
             .flatten()
             .filter_map(|id| self.subscribers.get(id))
-    }
-
-    /// Every room any of the user's local connections follows.
-    fn rooms_of(&self, user: UserId) -> HashSet<RoomId> {
-        self.users
-            .get(&user)
-            .into_iter()
-            .flatten()
-            .flat_map(|id| self.following.get(id).into_iter().flatten().copied())
-            .collect()
     }
 
     fn deliver_room(&self, room: RoomId, msg: &Arc<Broadcast>) {
@@ -97,7 +92,7 @@ impl Inner {
 /// A connection's handle on the hub. Dropping it unregisters the connection, even on panic or cancel.
 pub struct Registration {
     pub id: ConnId,
-    pub inbox: mpsc::Receiver<Arc<Broadcast>>,
+    pub inbox: Arc<Inbox>,
     pub control: Arc<Control>,
     hub: Arc<Hub>,
 }
@@ -105,6 +100,7 @@ pub struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.hub.unregister(self.id);
+        self.inbox.close();
     }
 }
 
@@ -174,15 +170,15 @@ impl Hub {
         rooms: &[RoomId],
     ) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(self.queue);
+        let inbox = Arc::new(Inbox::new(self.queue));
         let control = Arc::new(Control::new());
         let subscriber = Subscriber {
             user,
             session,
-            inbox: tx,
+            inbox: inbox.clone(),
             control: control.clone(),
         };
-        self.changing_presence(user, &HashSet::new(), |inner| {
+        self.changing_presence(user, |inner| {
             inner.subscribers.insert(id, subscriber);
             inner.users.entry(user).or_default().insert(id);
             for room in rooms {
@@ -192,27 +188,19 @@ impl Hub {
         });
         Registration {
             id,
-            inbox: rx,
+            inbox,
             control,
             hub: self.clone(),
         }
     }
 
     fn unregister(&self, id: ConnId) {
-        let Some((user, rooms)) = ({
-            let inner = self.lock();
-            inner.subscribers.get(&id).map(|s| {
-                (
-                    s.user,
-                    inner.following.get(&id).cloned().unwrap_or_default(),
-                )
-            })
-        }) else {
+        let Some(user) = self.lock().subscribers.get(&id).map(|s| s.user) else {
             return;
         };
-        // The rooms it followed hear about the change too, though it no longer follows them.
-        self.changing_presence(user, &rooms, |inner| {
+        self.changing_presence(user, |inner| {
             inner.subscribers.remove(&id);
+            inner.watching.forget(id);
             for room in inner.following.remove(&id).unwrap_or_default() {
                 if let Some(set) = inner.rooms.get_mut(&room) {
                     set.remove(&id);

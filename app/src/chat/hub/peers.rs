@@ -43,13 +43,12 @@ pub enum PeerEvent {
         keep: Option<SessionId>,
         reason: CloseReason,
     },
-    /// The sender's own part of `user`'s presence (`Offline`: no connection there), the rooms whose
-    /// members should hear about a change, and the sender's version of this announcement (higher is
-    /// newer; announcements may be published in a different order than they were made).
+    /// The sender's own part of `user`'s presence (`Offline`: no connection there), and the sender's
+    /// version of this announcement (higher is newer; announcements may be published in a different
+    /// order than they were made). Each instance tells its own connections that watch `user`.
     Presence {
         user: UserId,
         presence: Presence,
-        rooms: Vec<RoomId>,
         #[serde(default)]
         version: u64,
     },
@@ -136,9 +135,8 @@ impl Hub {
             PeerEvent::Presence {
                 user,
                 presence,
-                rooms,
                 version,
-            } => self.apply_peer_presence(origin, user, presence, rooms, version),
+            } => self.apply_peer_presence(origin, user, presence, version),
             PeerEvent::Alive => {}
             PeerEvent::Hello => self.repeat_presence(),
             PeerEvent::Changed { what } => self.changes.apply(what),

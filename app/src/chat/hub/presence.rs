@@ -3,100 +3,133 @@
 //! own part to the others (versioned, so a late, stale announcement never overrides a newer one) and
 //! forgets the part of an instance that has gone silent (it died).
 //!
-//! Changes are coalesced per room: the first after a quiet spell goes out at once, later ones wait for
-//! the end of the room's window and go out together in one frame. A room that n people join at once
-//! then costs its members a frame per window, not n frames each (n² deliveries in all).
+//! Who hears about a change: only the connections that **watch** that person (a client watches the
+//! people it shows, at most `MAX_WATCH`, members of a room it follows; the connection checks that).
+//! Nobody is told about everyone: n people connecting to a room of n cost each watcher what it
+//! watches, so the room costs O(n × watched), not n². A new watch is answered with a snapshot.
+//!
+//! Changes are coalesced: the first after a quiet spell goes out at once, later ones wait for the end
+//! of the window and go out together, one frame per connection (connections that hear the same
+//! changes share one encoded frame).
 
-use super::{Broadcast, ConnId, Hub, Inner, PeerEvent, Subscriber};
-use crate::model::{RoomId, UserId};
+use super::{Broadcast, ConnId, Hub, Inner, PeerEvent};
+use crate::model::UserId;
 use crate::protocol::{Presence, PresenceChange, ServerMsg};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A room's shortest window; each follower lengthens it, so a room's presence frames stay near
-/// 5,000 deliveries a second however many people it has, up to the longest window.
-const MIN_WINDOW: Duration = Duration::from_millis(100);
-const WINDOW_PER_FOLLOWER: Duration = Duration::from_micros(200);
-const MAX_WINDOW: Duration = Duration::from_secs(2);
-/// How often waiting changes are checked while any wait.
-const TICK: Duration = Duration::from_millis(50);
-/// Changes per presence frame at most (about 3 KB): a window of a big room that many joined goes out
-/// in several frames, so no connection's transport is made to hold one huge frame (its write buffer
-/// would keep that size for as long as it lives).
-pub(super) const CHANGES_PER_FRAME: usize = 48;
+/// After a change goes out, later ones wait this long and go out together.
+const WINDOW: Duration = Duration::from_millis(200);
+/// Changes per presence frame at most (about 3 KB): a big window goes out in several frames, so no
+/// connection's transport is made to hold one huge frame.
+pub const CHANGES_PER_FRAME: usize = 48;
 
-fn window(followers: usize) -> Duration {
-    (WINDOW_PER_FOLLOWER * followers.min(u32::MAX as usize) as u32).clamp(MIN_WINDOW, MAX_WINDOW)
-}
-
-/// One room's presence changes that wait for its window to end.
+/// Which connections watch whom.
 #[derive(Default)]
-struct RoomChanges {
-    waiting: Vec<PresenceChange>,
-    quiet_until: Option<Instant>,
+pub(super) struct Watching {
+    watchers: HashMap<UserId, HashSet<ConnId>>,
+    watched: HashMap<ConnId, Vec<UserId>>,
 }
 
+impl Watching {
+    /// Makes `users` what `conn` watches, instead of what it watched before.
+    fn replace(&mut self, conn: ConnId, users: Vec<UserId>) {
+        self.forget(conn);
+        for user in &users {
+            self.watchers.entry(*user).or_default().insert(conn);
+        }
+        if !users.is_empty() {
+            self.watched.insert(conn, users);
+        }
+    }
+
+    /// `conn` watches nobody any more.
+    pub(super) fn forget(&mut self, conn: ConnId) {
+        for user in self.watched.remove(&conn).unwrap_or_default() {
+            if let Some(set) = self.watchers.get_mut(&user) {
+                set.remove(&conn);
+                if set.is_empty() {
+                    self.watchers.remove(&user);
+                }
+            }
+        }
+    }
+
+    fn of(&self, user: UserId) -> impl Iterator<Item = &ConnId> {
+        self.watchers.get(&user).into_iter().flatten()
+    }
+}
+
+/// Changes that wait for the window to end.
 #[derive(Default)]
 pub(super) struct Coalescing {
-    rooms: HashMap<RoomId, RoomChanges>,
-    /// Whether a task is flushing waiting changes (one at most).
+    waiting: Vec<PresenceChange>,
+    quiet_until: Option<Instant>,
+    /// Whether a task is waiting to send them (one at most).
     ticking: bool,
 }
 
-/// Sends `changes` (the last of each person's) to the local followers of one room.
-fn send_changes(
-    subscribers: &HashMap<ConnId, Subscriber>,
-    followers: &HashSet<ConnId>,
-    mut changes: Vec<PresenceChange>,
-) {
+/// The presence frames for `changes` (the last of each person's, in order), at most
+/// `CHANGES_PER_FRAME` changes each.
+fn frames(changes: &[PresenceChange]) -> Vec<Arc<Broadcast>> {
+    changes
+        .chunks(CHANGES_PER_FRAME)
+        .map(|chunk| {
+            Broadcast::new(ServerMsg::Presence {
+                changes: chunk.to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// Keeps the last change of each person, in the order of those last changes.
+fn latest_each(mut changes: Vec<PresenceChange>) -> Vec<PresenceChange> {
     let mut seen = HashSet::new();
     changes.reverse();
     changes.retain(|c| seen.insert(c.user));
     changes.reverse();
-    for chunk in changes.chunks(CHANGES_PER_FRAME) {
-        let msg = Broadcast::new(ServerMsg::Presence {
-            changes: chunk.to_vec(),
-        });
-        for id in followers {
-            if let Some(subscriber) = subscribers.get(id) {
-                subscriber.deliver(&msg);
-            }
-        }
-    }
+    changes
 }
 
-/// Sends the waiting changes of every room whose window has ended (all of them with `force`), and
-/// forgets rooms gone quiet. Whether changes still wait.
+/// Sends the waiting changes to their watchers, if the window has ended (or with `force`). Whether
+/// changes still wait.
 fn flush_due(inner: &mut Inner, now: Instant, force: bool) -> bool {
-    let Inner {
-        subscribers,
-        rooms,
-        coalescing,
-        ..
-    } = inner;
-    let mut still_waiting = false;
-    coalescing.rooms.retain(|room, changes| {
-        let Some(followers) = rooms.get(room).filter(|f| !f.is_empty()) else {
-            return false;
-        };
-        let due = force || changes.quiet_until.is_none_or(|t| t <= now);
-        if due && !changes.waiting.is_empty() {
-            send_changes(subscribers, followers, std::mem::take(&mut changes.waiting));
-            changes.quiet_until = Some(now + window(followers.len()));
-            return true;
+    let coalescing = &mut inner.coalescing;
+    if !force && coalescing.quiet_until.is_some_and(|t| t > now) {
+        return !coalescing.waiting.is_empty();
+    }
+    let waiting = latest_each(std::mem::take(&mut coalescing.waiting));
+    if waiting.is_empty() {
+        coalescing.quiet_until = None;
+        return false;
+    }
+    coalescing.quiet_until = Some(now + WINDOW);
+    // Each connection's changes, in the window's order: connections watching the same people get
+    // equal lists, and share their frames.
+    let mut heard: HashMap<ConnId, Vec<PresenceChange>> = HashMap::new();
+    for change in &waiting {
+        for conn in inner.watching.of(change.user) {
+            heard.entry(*conn).or_default().push(*change);
         }
-        still_waiting |= !changes.waiting.is_empty();
-        !due
-    });
-    still_waiting
+    }
+    let mut encoded: HashMap<Vec<PresenceChange>, Vec<Arc<Broadcast>>> = HashMap::new();
+    for (conn, changes) in heard {
+        let Some(subscriber) = inner.subscribers.get(&conn) else {
+            continue;
+        };
+        for frame in encoded.entry(changes).or_insert_with_key(|c| frames(c)) {
+            subscriber.deliver(frame);
+        }
+    }
+    false
 }
 
 /// Another instance's part of one user's presence, as last announced.
 #[derive(Clone)]
 struct RemotePart {
     presence: Presence,
-    rooms: Vec<RoomId>,
     /// The announcing instance's counter: only a higher one replaces this part.
     version: u64,
     /// When it was announced; an `Offline` part is kept this long, to outrank stale announcements.
@@ -157,62 +190,50 @@ fn presence_of(inner: &Inner, user: UserId) -> Presence {
         .unwrap_or(Presence::Offline)
 }
 
-/// Tells the local followers of `rooms` the user's presence, if it changed from `before`: at once in a
-/// quiet room, else when the room's window ends. Whether a flushing task must be started.
+/// Tells the user's watchers their presence, if it changed from `before`: at once after a quiet
+/// spell, else when the window ends. Whether a task must be started to send what waits.
 #[must_use]
-fn announce(inner: &mut Inner, user: UserId, before: Presence, rooms: &HashSet<RoomId>) -> bool {
+fn announce(inner: &mut Inner, user: UserId, before: Presence) -> bool {
     let presence = presence_of(inner, user);
-    if presence == before {
+    if presence == before || inner.watching.of(user).next().is_none() {
         return false;
     }
-    let now = Instant::now();
     let change = PresenceChange { user, presence };
-    let mut waits = false;
-    // The followers of the quiet rooms hear it at once, once each however many of them they follow.
-    let mut at_once = HashSet::new();
-    for room in rooms {
-        let Some(followers) = inner.rooms.get(room).filter(|f| !f.is_empty()) else {
-            continue;
-        };
-        let changes = inner.coalescing.rooms.entry(*room).or_default();
-        if changes.quiet_until.is_some_and(|t| t > now) {
-            changes.waiting.push(change);
-            waits = true;
-        } else {
-            changes.quiet_until = Some(now + window(followers.len()));
-            at_once.extend(followers.iter().copied());
+    let now = Instant::now();
+    let coalescing = &mut inner.coalescing;
+    // Within the window, or with earlier changes still waiting (they must not arrive after this one).
+    if coalescing.quiet_until.is_some_and(|t| t > now) || !coalescing.waiting.is_empty() {
+        coalescing.waiting.push(change);
+        let start = !coalescing.ticking;
+        coalescing.ticking = true;
+        return start;
+    }
+    coalescing.quiet_until = Some(now + WINDOW);
+    let frame = Broadcast::new(ServerMsg::Presence {
+        changes: vec![change],
+    });
+    for conn in inner.watching.of(user) {
+        if let Some(subscriber) = inner.subscribers.get(conn) {
+            subscriber.deliver(&frame);
         }
     }
-    if !at_once.is_empty() {
-        send_changes(&inner.subscribers, &at_once, vec![change]);
-    }
-    let start = waits && !inner.coalescing.ticking;
-    inner.coalescing.ticking |= waits;
-    start
+    false
 }
 
 impl Hub {
-    /// Applies `change` to the local connections of `user` and, in the same critical section, tells the
-    /// local followers (of the user's rooms and of `also`) if the overall presence changed. If this
-    /// instance's part changed, the other instances hear it with a fresh version.
-    pub(super) fn changing_presence(
-        &self,
-        user: UserId,
-        also: &HashSet<RoomId>,
-        change: impl FnOnce(&mut Inner),
-    ) {
+    /// Applies `change` to the local connections of `user` and, in the same critical section, tells
+    /// the user's watchers if the overall presence changed. If this instance's part changed, the other
+    /// instances hear it with a fresh version.
+    pub(super) fn changing_presence(&self, user: UserId, change: impl FnOnce(&mut Inner)) {
         let (announcement, tick) = {
             let mut inner = self.lock();
             let (local_before, before) = (local_presence(&inner, user), presence_of(&inner, user));
             change(&mut inner);
-            let mut rooms = inner.rooms_of(user);
-            rooms.extend(also.iter().copied());
-            let tick = announce(&mut inner, user, before, &rooms);
+            let tick = announce(&mut inner, user, before);
             let local_now = local_presence(&inner, user);
             let announcement = (local_now != local_before).then(|| PeerEvent::Presence {
                 user,
                 presence: local_now,
-                rooms: rooms.into_iter().collect(),
                 version: inner.peers.next_version(),
             });
             (announcement, tick)
@@ -223,7 +244,7 @@ impl Hub {
         }
     }
 
-    /// Starts the task that sends waiting presence changes as their windows end, if `start`. Outside a
+    /// Starts the task that sends waiting changes when the window ends, if `start`. Outside a
     /// runtime (nothing to wait with) they go out at once.
     fn tick_presence(&self, start: bool) {
         if !start {
@@ -238,15 +259,35 @@ impl Hub {
         let hub = self.me.clone();
         runtime.spawn(async move {
             loop {
-                tokio::time::sleep(TICK).await;
-                let Some(hub) = hub.upgrade() else { return };
-                let mut inner = hub.lock();
-                if !flush_due(&mut inner, Instant::now(), false) {
-                    inner.coalescing.ticking = false;
-                    return;
-                }
+                let until = {
+                    let Some(hub) = hub.upgrade() else { return };
+                    let mut inner = hub.lock();
+                    let now = Instant::now();
+                    flush_due(&mut inner, now, false);
+                    if inner.coalescing.waiting.is_empty() {
+                        inner.coalescing.ticking = false;
+                        return;
+                    }
+                    inner.coalescing.quiet_until.unwrap_or(now)
+                };
+                tokio::time::sleep_until(until.into()).await;
             }
         });
+    }
+
+    /// Makes `users` the people connection `conn` hears the presence of (replacing whom it watched)
+    /// and returns their presence now. The caller has checked that it may see them.
+    pub fn watch_presence(&self, conn: ConnId, users: Vec<UserId>) -> Vec<PresenceChange> {
+        let mut inner = self.lock();
+        let now: Vec<PresenceChange> = users
+            .iter()
+            .map(|&user| PresenceChange {
+                user,
+                presence: presence_of(&inner, user),
+            })
+            .collect();
+        inner.watching.replace(conn, users);
+        now
     }
 
     /// Marks one connection away or back, and announces a change in the user's presence.
@@ -254,7 +295,7 @@ impl Hub {
         let Some(user) = self.lock().subscribers.get(&id).map(|s| s.user) else {
             return;
         };
-        self.changing_presence(user, &HashSet::new(), |inner| {
+        self.changing_presence(user, |inner| {
             if let Some(subscriber) = inner.subscribers.get(&id) {
                 subscriber.control.away.store(away, Ordering::Relaxed);
             }
@@ -282,7 +323,6 @@ impl Hub {
         origin: &str,
         user: UserId,
         presence: Presence,
-        rooms: Vec<RoomId>,
         version: u64,
     ) {
         let tick = {
@@ -297,17 +337,15 @@ impl Hub {
                 return;
             }
             let before = presence_of(&inner, user);
-            let targets: HashSet<RoomId> = rooms.iter().copied().collect();
             inner.peers.parts.entry(user).or_default().insert(
                 origin.to_owned(),
                 RemotePart {
                     presence,
-                    rooms,
                     version,
                     at: Instant::now(),
                 },
             );
-            announce(&mut inner, user, before, &targets)
+            announce(&mut inner, user, before)
         };
         self.tick_presence(tick);
     }
@@ -323,7 +361,6 @@ impl Hub {
                 .map(|user| PeerEvent::Presence {
                     user,
                     presence: local_presence(&inner, user),
-                    rooms: inner.rooms_of(user).into_iter().collect(),
                     version: inner.peers.next_version(),
                 })
                 .collect()
@@ -353,19 +390,15 @@ impl Hub {
         for user in users {
             let before = presence_of(&inner, user);
             let parts = inner.peers.parts.get_mut(&user).expect("listed above");
-            let mut rooms = HashSet::new();
             parts.retain(|origin, part| {
                 let gone = dead.contains(origin);
                 let expired = part.presence == Presence::Offline && part.at.elapsed() > silence;
-                if gone {
-                    rooms.extend(part.rooms.iter().copied());
-                }
                 !(gone || expired)
             });
             if parts.is_empty() {
                 inner.peers.parts.remove(&user);
             }
-            tick |= announce(&mut inner, user, before, &rooms);
+            tick |= announce(&mut inner, user, before);
         }
         drop(inner);
         self.tick_presence(tick);

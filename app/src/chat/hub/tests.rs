@@ -1,6 +1,7 @@
 use super::*;
-use crate::protocol::Presence;
+use crate::protocol::{Presence, PresenceChange};
 use crate::store::{BusConnection, EventBus};
+use tokio::sync::mpsc;
 
 fn msg() -> ServerMsg {
     ServerMsg::Pong
@@ -13,8 +14,15 @@ async fn presence_is_the_union_of_a_users_connections() {
     let (ana, ben) = (UserId::new(), UserId::new());
     let mut watcher = hub.register(ben, SessionId::new(), &[room]);
     assert_eq!(hub.presence(ana), Presence::Offline);
+    assert_eq!(
+        hub.watch_presence(watcher.id, vec![ana]),
+        [PresenceChange {
+            user: ana,
+            presence: Presence::Offline
+        }]
+    );
 
-    // Ben, in the same room, hears every change once.
+    // Ben, who watches her, hears every change once.
     let phone = hub.register(ana, SessionId::new(), &[room]);
     let laptop = hub.register(ana, SessionId::new(), &[room]);
     assert_eq!(hub.presence(ana), Presence::Online);
@@ -49,8 +57,9 @@ async fn presence_is_the_union_of_a_users_connections() {
 async fn many_joining_one_room_cost_each_member_a_few_frames_not_one_per_person() {
     let hub = Hub::new(4096);
     let room = RoomId::new();
-    let mut watcher = hub.register(UserId::new(), SessionId::new(), &[room]);
+    let watcher = hub.register(UserId::new(), SessionId::new(), &[room]);
     let people: Vec<UserId> = (0..300).map(|_| UserId::new()).collect();
+    hub.watch_presence(watcher.id, people.clone());
     let mut members: Vec<Registration> = people
         .iter()
         .map(|p| hub.register(*p, SessionId::new(), &[room]))
@@ -86,7 +95,7 @@ async fn many_joining_one_room_cost_each_member_a_few_frames_not_one_per_person(
     tokio::time::sleep(Duration::from_millis(300)).await;
     let received: usize = members
         .iter_mut()
-        .map(|m| std::iter::from_fn(|| m.inbox.try_recv().ok()).count())
+        .map(|m| std::iter::from_fn(|| m.inbox.try_recv()).count())
         .sum();
     assert!(
         received <= 10 * people.len(),
@@ -96,14 +105,64 @@ async fn many_joining_one_room_cost_each_member_a_few_frames_not_one_per_person(
 }
 
 #[tokio::test]
+async fn a_room_of_n_connecting_costs_each_member_what_it_watches_not_n() {
+    // 300 members of one room connect at once; each watches the first 10 (as a member list
+    // showing them would). Each hears exactly those 10 come online, and nobody else.
+    let hub = Hub::new(4096);
+    let room = RoomId::new();
+    let people: Vec<UserId> = (0..300).map(|_| UserId::new()).collect();
+    let shown = &people[..10];
+    let mut members: Vec<Registration> = Vec::new();
+    for person in &people {
+        let registration = hub.register(*person, SessionId::new(), &[room]);
+        hub.watch_presence(registration.id, shown.to_vec());
+        members.push(registration);
+    }
+    // The last to connect saw them all online in its snapshot; the first hears them come online.
+    let mut heard = HashSet::new();
+    let mut changes = 0;
+    while heard.len() < shown.len() - 1 {
+        let msg = tokio::time::timeout(Duration::from_secs(10), members[0].inbox.recv())
+            .await
+            .expect("the changes arrive")
+            .expect("the member is open");
+        if let ServerMsg::Presence { changes: c } = &**msg {
+            changes += c.len();
+            assert!(
+                c.iter().all(|c| shown.contains(&c.user)),
+                "only whom it watches"
+            );
+            heard.extend(
+                c.iter()
+                    .filter(|c| c.presence == Presence::Online)
+                    .map(|c| c.user),
+            );
+        }
+    }
+    assert!(
+        !heard.contains(&people[0]),
+        "not told about itself before it watched"
+    );
+    assert_eq!(changes, shown.len() - 1, "each change once");
+    // Nobody heard about anyone it does not watch: every frame anywhere names only the shown.
+    for member in &members[1..] {
+        while let Some(msg) = member.inbox.try_recv() {
+            if let ServerMsg::Presence { changes } = &**msg {
+                assert!(changes.iter().all(|c| shown.contains(&c.user)));
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_full_inbox_closes_only_that_connection() {
     let hub = Hub::new(2);
     let room = RoomId::new();
     let slow = hub.register(UserId::new(), SessionId::new(), &[room]);
-    let mut fast = hub.register(UserId::new(), SessionId::new(), &[room]);
+    let fast = hub.register(UserId::new(), SessionId::new(), &[room]);
     for _ in 0..3 {
         hub.publish_room(room, msg());
-        while fast.inbox.try_recv().is_ok() {}
+        while fast.inbox.try_recv().is_some() {}
     }
     assert_eq!(slow.control.reason(), Some(CloseReason::TooSlow));
     assert_eq!(fast.control.reason(), None);
@@ -114,7 +173,7 @@ async fn following_and_closing_by_session_or_user() {
     let hub = Hub::new(16);
     let (room, user) = (RoomId::new(), UserId::new());
     let (keep, other) = (SessionId::new(), SessionId::new());
-    let mut a = hub.register(user, keep, &[]);
+    let a = hub.register(user, keep, &[]);
     let b = hub.register(user, other, &[]);
     hub.follow(user, room);
     assert_eq!(*a.inbox.try_recv().unwrap(), ServerMsg::RoomAdded { room });
@@ -186,6 +245,7 @@ async fn events_and_presence_cross_instances_and_a_dead_instance_expires() {
     let room = RoomId::new();
     let (ana, ben) = (UserId::new(), UserId::new());
     let mut watcher = b.register(ben, SessionId::new(), &[room]);
+    b.watch_presence(watcher.id, vec![ana]);
 
     // Ana connects on A: Ben, on B, sees her online; a room event from A reaches him.
     let on_a = a.register(ana, SessionId::new(), &[room]);
@@ -242,16 +302,15 @@ async fn a_stale_presence_announcement_never_overrides_a_newer_one() {
     let room = RoomId::new();
     let (ana, ben) = (UserId::new(), UserId::new());
     let mut watcher = hub.register(ben, SessionId::new(), &[room]);
+    hub.watch_presence(watcher.id, vec![ana]);
     let online = |version| PeerEvent::Presence {
         user: ana,
         presence: Presence::Online,
-        rooms: vec![room],
         version,
     };
     let offline = |version| PeerEvent::Presence {
         user: ana,
         presence: Presence::Offline,
-        rooms: vec![room],
         version,
     };
     hub.apply_remote("a", online(1));

@@ -120,6 +120,9 @@ pub struct Live {
     pub rooms_changed: RwSignal<u32>,
     /// The browser clock in milliseconds, ticking every second (expires typing notices).
     pub now: RwSignal<f64>,
+    /// Whose presence the page shows (members of one room): told to the server as `watch`, and
+    /// again after every reconnect.
+    watching: StoredValue<Option<(RoomId, Vec<UserId>)>>,
     #[allow(dead_code)]
     outbox: StoredValue<Option<Outbox>>,
 }
@@ -148,6 +151,7 @@ impl Live {
             follows_changed: RwSignal::new(0),
             rooms_changed: RwSignal::new(0),
             now: RwSignal::new(0.0),
+            watching: StoredValue::new(None),
             outbox: StoredValue::new(None),
         };
         provide_context(live);
@@ -485,6 +489,29 @@ impl Live {
     }
 
     /// Queues a frame for the server if connected; `false` when offline (the caller keeps it pending).
+    /// Follows the presence of `users`, members of `room` shown on the page (at most `MAX_WATCH`;
+    /// an empty list: nobody), now and after every reconnect.
+    pub fn watch(&self, room: RoomId, mut users: Vec<UserId>) {
+        users.truncate(crate::protocol::MAX_WATCH);
+        let watching = Some((room, users));
+        // (Also called as a page is torn down, when the state may be gone already.)
+        if self.watching.try_with_value(|w| *w == watching) != Some(false) {
+            return;
+        }
+        self.watching.set_value(watching);
+        self.transmit(self.watch_frame().expect("just set"));
+    }
+
+    /// The `watch` that says what the page shows, if it shows anyone's presence.
+    fn watch_frame(&self) -> Option<ClientMsg> {
+        self.watching.with_value(|w| {
+            w.as_ref().map(|(room, users)| ClientMsg::Watch {
+                room: *room,
+                users: users.clone(),
+            })
+        })
+    }
+
     pub fn transmit(&self, msg: ClientMsg) -> bool {
         self.outbox
             .with_value(|outbox| outbox.as_ref().map(|tx| tx.unbounded_send(msg).is_ok()))

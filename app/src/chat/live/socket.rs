@@ -199,6 +199,9 @@ fn hello(live: &Live, tx: &Outbox) {
         cursors: live.cursors(),
         batches: true,
     });
+    if let Some(watch) = live.watch_frame() {
+        let _ = tx.unbounded_send(watch);
+    }
     live.pending.with_untracked(|pending| {
         for p in pending.iter().filter(|p| p.failed.is_none()) {
             let _ = tx.unbounded_send(p.frame());

@@ -8,7 +8,10 @@ use crate::components::avatar::Avatar;
 use crate::components::form::keep_typed;
 use crate::error::AppError;
 use crate::model::{RoomId, RoomKind};
-use crate::protocol::Presence;
+use crate::protocol::{Presence, MAX_WATCH};
+
+/// People the member list shows (and watches the presence of).
+const SHOWN: usize = if MAX_WATCH < 100 { MAX_WATCH } else { 100 };
 use leptos::prelude::*;
 
 #[component]
@@ -18,6 +21,16 @@ pub(super) fn MemberList(
     kind: RoomKind,
 ) -> impl IntoView {
     let live = Live::get();
+    // The list shows the first `SHOWN` people, each with live presence (the server is told to watch
+    // them); the rest of a big room are counted.
+    let shown =
+        Memo::new(move |_| members.with(|m| m.iter().take(SHOWN).cloned().collect::<Vec<_>>()));
+    let hidden = move || members.with(Vec::len).saturating_sub(SHOWN);
+    Effect::new(move |_| {
+        let users = shown.with(|m| m.iter().map(|m| m.user).collect());
+        live.watch(room, users);
+    });
+    on_cleanup(move || live.watch(room, Vec::new()));
     let invitee = RwSignal::new(String::new());
     let invitee_input = NodeRef::<leptos::html::Input>::new();
     keep_typed(invitee_input, invitee);
@@ -47,7 +60,7 @@ pub(super) fn MemberList(
         <aside class="hidden w-56 shrink-0 overflow-y-auto border-l border-slate-200 p-3 lg:block dark:border-slate-800" aria-label="Members">
             <h2 class="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-600 dark:text-slate-400">"Members"</h2>
             <ul class="space-y-1">
-                <For each=move || members.get() key=|m| m.user let:m>
+                <For each=move || shown.get() key=|m| m.user let:m>
                     {
                         let user = m.user;
                         let presence = move || live.presence.with(|p| p.get(&user).copied()).unwrap_or(m.presence);
@@ -70,6 +83,9 @@ pub(super) fn MemberList(
                     }
                 </For>
             </ul>
+            {move || (hidden() > 0).then(|| view! {
+                <p class="mt-2 text-xs text-slate-600 dark:text-slate-400">{format!("and {} more", hidden())}</p>
+            })}
             {(kind != RoomKind::Direct).then(|| view! {
                 <form class="mt-4 space-y-2" on:submit=invite>
                     <input

@@ -64,6 +64,7 @@ pub(super) fn MessageRow(
     };
     let ask_delete_admin = ask_delete.clone();
     let body = message.body.clone();
+    let body_html = message.body_html().into_owned();
     view! {
         {unread_from_here.then(|| view! {
             <p class="flex items-center gap-2 py-1 text-xs font-medium text-red-700 dark:text-red-400" data-testid="unread-divider">
@@ -116,7 +117,7 @@ pub(super) fn MessageRow(
                     view! { <InlineEditor id body=body.clone() /> }.into_any()
                 } else {
                     // Rendered from a markdown subset and sanitised on the server.
-                    view! { <div class="message-body break-words text-sm" inner_html=message.html.clone()></div> }.into_any()
+                    view! { <div class="message-body break-words text-sm" inner_html=body_html.clone()></div> }.into_any()
                 }}
                 {(!message.files.is_empty()).then(|| view! { <Attachments files=message.files.clone() /> })}
                 {(!message.reactions.is_empty()).then(|| view! { <Reactions id reactions=message.reactions.clone() /> })}

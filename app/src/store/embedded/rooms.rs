@@ -374,6 +374,29 @@ impl RoomStore for EmbeddedStore {
         .await
     }
 
+    async fn members_among(&self, room: RoomId, users: &[UserId]) -> StoreResult<Vec<UserId>> {
+        let users = users.to_vec();
+        self.get(move |txn| {
+            let members = txn.open_table(MEMBERS).map_err(unavailable)?;
+            let room = room.to_string();
+            let mut seen = std::collections::HashSet::new();
+            let mut found = Vec::new();
+            for user in users {
+                let key = user.to_string();
+                if seen.insert(user)
+                    && members
+                        .get((room.as_str(), key.as_str()))
+                        .map_err(unavailable)?
+                        .is_some()
+                {
+                    found.push(user);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn list_members(&self, room: RoomId) -> StoreResult<Vec<MembershipRecord>> {
         self.read(move |txn| {
             let members = txn.open_table(MEMBERS).map_err(unavailable)?;

@@ -201,6 +201,23 @@ impl RoomStore for MongoStore {
         decode_found::<MembershipRow>(self.memberships.find_one(filter).await)
     }
 
+    async fn members_among(&self, room: RoomId, users: &[UserId]) -> StoreResult<Vec<UserId>> {
+        let ids: Vec<String> = users.iter().map(ToString::to_string).collect();
+        let filter = doc! { "room_id": room.to_string(), "user_id": { "$in": ids } };
+        let found: std::collections::HashSet<UserId> =
+            collect::<MembershipRow>(self.memberships.find(filter).await)
+                .await?
+                .into_iter()
+                .map(|m| m.user_id)
+                .collect();
+        let mut seen = std::collections::HashSet::new();
+        Ok(users
+            .iter()
+            .copied()
+            .filter(|u| found.contains(u) && seen.insert(*u))
+            .collect())
+    }
+
     async fn list_members(&self, room: RoomId) -> StoreResult<Vec<MembershipRecord>> {
         collect::<MembershipRow>(
             self.memberships

@@ -1,85 +1,13 @@
-//! The `/api/ws` wire format: binary frames of one tag byte (`0`) and the JSON of one protocol item,
-//! or (`1`, as loadgen asks for in its `hello`) several items in one frame.
-//!
-//! Rare frames are encoded and decoded with the app's own `ClientMsg` / `ServerMsg`. The hot ones (our
-//! `send`, and the server's `message` and `ack`) go through a hand-written encoder and a borrowing
-//! decoder that skips fields we do not need; tests check both against the app's types.
+//! The decoder loadgen used before the scanner: serde with borrowing structs that skip the fields
+//! loadgen does not need. Kept only so `loadgen read-bench --path old` can measure the old receive
+//! path (tokio-tungstenite + this) against the new one on the same machine and day.
 
 use app::model::RoomId;
-use app::protocol::{ClientMsg, ServerMsg};
+use app::protocol::ServerMsg;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt;
-use std::io::Write;
-
-/// Tag byte of a frame carrying one JSON item.
-pub const ITEM: u8 = 0;
-
-/// Encodes any client message (used for the rare ones: hello, ping).
-pub fn encode(msg: &ClientMsg) -> Vec<u8> {
-    let mut out = vec![ITEM];
-    serde_json::to_writer(&mut out, msg).expect("client messages serialize");
-    out
-}
-
-/// Nanoseconds since the Unix epoch: the send time carried in each body, read by every receiver (all in
-/// this process, so they share the clock).
-pub fn unix_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos() as u64
-}
-
-/// Writes `lg <sender> <n> <unix-nanos>`, padded with ` xxx…` to at least `min_len` characters. Only
-/// ASCII letters, digits and spaces: nothing to escape in JSON.
-pub fn write_body(out: &mut Vec<u8>, sender: u32, n: u64, sent_ns: u64, min_len: usize) {
-    let start = out.len();
-    write!(out, "lg {sender} {n} {sent_ns}").expect("writing to a Vec");
-    let len = out.len() - start;
-    if len < min_len {
-        out.push(b' ');
-        out.resize(start + min_len, b'x');
-    }
-}
-
-/// The (sender, n, send time) a body carries, if it is one of ours.
-pub fn parse_body(body: &str) -> Option<(u32, u64, u64)> {
-    let mut parts = body.split(' ');
-    if parts.next()? != "lg" {
-        return None;
-    }
-    let sender = parts.next()?.parse().ok()?;
-    let n = parts.next()?.parse().ok()?;
-    let sent_ns = parts.next()?.parse().ok()?;
-    Some((sender, n, sent_ns))
-}
-
-/// The nonce of message `n` of connection `conn`: `<conn>-<n>` (letters, digits and `-`, short).
-pub fn write_nonce(out: &mut Vec<u8>, conn: u32, n: u64) {
-    write!(out, "{conn}-{n}").expect("writing to a Vec");
-}
-
-/// The `n` of a nonce made by `write_nonce`.
-pub fn nonce_number(nonce: &str) -> Option<u64> {
-    nonce.rsplit_once('-')?.1.parse().ok()
-}
-
-/// One `send` frame, written directly (one allocation): same JSON as `ClientMsg::Send`. `room` is the
-/// room id already formatted (36 characters).
-pub fn encode_send(room: &str, conn: u32, n: u64, sent_ns: u64, min_len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(120 + min_len);
-    out.push(ITEM);
-    out.extend_from_slice(br#"{"type":"send","room":""#);
-    out.extend_from_slice(room.as_bytes());
-    out.extend_from_slice(br#"","nonce":""#);
-    write_nonce(&mut out, conn, n);
-    out.extend_from_slice(br#"","body":""#);
-    write_body(&mut out, conn, n, sent_ns, min_len);
-    out.extend_from_slice(br#""}"#);
-    out
-}
 
 /// A server frame, decoded only as far as loadgen needs. Borrowing: no allocation for `ack` or
 /// `message` frames whose strings need no unescaping.
@@ -166,56 +94,12 @@ mod tests {
     use app::model::{MessageId, Timestamp, UserId};
     use app::protocol::{CloseReason, ErrorCode, MessageView};
 
+    const ITEM: u8 = 0;
+
     fn room() -> RoomId {
         RoomId::from_uuid(uuid::Uuid::from_u128(
             0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
         ))
-    }
-
-    #[test]
-    fn bodies_carry_their_send_time() {
-        let mut body = Vec::new();
-        write_body(&mut body, 7, 42, 1_764_000_000_123_456_789, 0);
-        let text = String::from_utf8(body).unwrap();
-        assert_eq!(text, "lg 7 42 1764000000123456789");
-        assert_eq!(parse_body(&text), Some((7, 42, 1_764_000_000_123_456_789)));
-
-        let mut padded = Vec::new();
-        write_body(&mut padded, 7, 42, 99, 100);
-        let padded = String::from_utf8(padded).unwrap();
-        assert_eq!(padded.len(), 100);
-        assert!(padded.starts_with("lg 7 42 99 xxx"));
-        assert_eq!(parse_body(&padded), Some((7, 42, 99)));
-
-        for foreign in [
-            "", "hello", "lg", "lg 1 2", "lg a 2 3", "lg 1 2 x", "LG 1 2 3",
-        ] {
-            assert_eq!(parse_body(foreign), None, "{foreign:?}");
-        }
-    }
-
-    #[test]
-    fn send_frames_match_the_apps_encoding() {
-        let frame = encode_send(&room().to_string(), 3, 17, 123, 60);
-        assert_eq!(frame[0], ITEM);
-        let mut body = Vec::new();
-        write_body(&mut body, 3, 17, 123, 60);
-        let expected = ClientMsg::Send {
-            room: room(),
-            nonce: "3-17".into(),
-            body: String::from_utf8(body).unwrap(),
-            thread: None,
-            also_in_room: false,
-            files: Vec::new(),
-            alts: Vec::new(),
-        };
-        assert_eq!(frame, encode(&expected));
-        assert_eq!(
-            serde_json::from_slice::<ClientMsg>(&frame[1..]).unwrap(),
-            expected
-        );
-        assert_eq!(nonce_number("3-17"), Some(17));
-        assert_eq!(nonce_number("nope"), None);
     }
 
     fn server_frame(msg: &ServerMsg) -> Vec<u8> {
