@@ -98,9 +98,9 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=|| view! { <NotFound /> }>
                     // The everyday pages are in the main bundle; the others (`routes`) are fetched
-                    // when first shown. (Splitting the everyday ones too was measured: the room
-                    // page then needed 136 files and ~30 % more bytes, as code in separate files is
-                    // optimised apart.)
+                    // when first shown. (With the everyday pages split too, release build of
+                    // 2026-12-08: the room page needed 136 files, 883 KB gzip, against one file of
+                    // 770 KB like this; /register needed 53 files, 495 KB.)
                     <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />

@@ -31,7 +31,7 @@ test("a lazily loaded page works when opened directly and when reached through a
   await waitForHydration(page);
   await page.getByRole("link", { name: "Profile" }).click();
   await expect(page).toHaveURL(/\/profile$/);
-  await expect(page.getByRole("heading", { name: "Profile" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Profile", exact: true })).toBeVisible();
   if (split) expect(lazyFiles.some((f) => f.includes("profile"))).toBe(true);
 });
 
