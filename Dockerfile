@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 #
 # ML-CHAT container image: a builder stage that installs the pinned toolchain and runs
-# `cargo leptos build --release`, and a slim runtime stage holding only the server binary and the site.
+# `cargo leptos build --release --split --precompress` (the lazily loaded pages of app/src/routes.rs
+# are separate WASM files; brotli and gzip copies of the site's files are served as they are), and a
+# slim runtime stage holding only the server binary and the site.
 #
 #   docker build -t ml-chat .
 #   docker run --rm -p 127.0.0.1:8080:3000 -v mlchat-data:/data \
@@ -105,11 +107,12 @@ RUN scripts/setup.sh build \
 COPY . .
 RUN --mount=type=cache,id=mlchat-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=mlchat-target,target=/src/target,sharing=locked \
-    cargo leptos build --release \
+    cargo leptos build --release --split --precompress \
  && rm -rf /out && mkdir -p /out \
  && cp target/release/server /out/server \
  && cp -r target/site /out/site \
  && test -f /out/site/pkg/mlchat.js \
+ && test -f /out/site/pkg/__wasm_split_manifest.json \
  && ls /out/site/pkg/*.wasm >/dev/null \
  && ls -la /out /out/site /out/site/pkg
 

@@ -125,7 +125,9 @@ done
 THROWAWAY_DBS+=("mlchat_smoke_$$")
 
 step "Building the app for the browser tests"
-env -u RUSTFLAGS cargo leptos build
+# `--split`, as scripts/run.sh and the Dockerfile build: the app has lazy routes and lazy functions
+# (app/src/routes.rs), and a build without it cannot load them (the page does not hydrate).
+env -u RUSTFLAGS cargo leptos build --split
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
 # Starts the built server on a free port (embedded store, or MongoDB when $2 is a URI), runs the whole

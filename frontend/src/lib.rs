@@ -3,5 +3,18 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Hydration is asynchronous: a lazy route (`app::routes`) opened directly needs its own WASM
+    // file, fetched while the rest waits. `hydrate_from_async` starts Leptos' executor itself.
+    wasm_bindgen_futures::spawn_local(async {
+        let app = leptos::mount::hydrate_from_async(
+            leptos::prelude::document()
+                .body()
+                .expect("a page has a body"),
+            app::App,
+        )
+        .await;
+        // The app lives as long as the page.
+        app.forget();
+        app::mark_hydrated();
+    });
 }

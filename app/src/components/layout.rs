@@ -7,7 +7,8 @@ use crate::chat::{
     live::{Link, Live},
     InvitationView, RoomSummary,
 };
-use crate::model::RoomKind;
+use crate::error::AppError;
+use crate::model::{RoomId, RoomKind};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -195,9 +196,7 @@ fn ThreadsLink() -> impl IntoView {
             if !matches!(user.await, Ok(Some(_))) {
                 return;
             }
-            if let Ok(list) = authed(my_threads).await {
-                live.followed.set(list);
-            }
+            load_followed_threads(live).await;
         });
     });
     view! {
@@ -215,6 +214,30 @@ fn ThreadsLink() -> impl IntoView {
     }
 }
 
+/// Reads the threads the reader follows into `live`. A lazy function (its own WASM file with
+/// `cargo leptos build --split`): decoding their root messages is needed by no page's first render.
+#[leptos::lazy]
+async fn load_followed_threads(live: Live) {
+    if let Ok(list) = authed(my_threads).await {
+        live.followed.set(list);
+    }
+}
+
+/// Accepts (`true`) or declines an invitation. Lazy like [`load_followed_threads`]: only a click
+/// needs it.
+#[leptos::lazy]
+async fn answer_invitation(room: RoomId, accept: bool) -> Result<Option<RoomId>, AppError> {
+    if accept {
+        authed(move || accept_invitation(room))
+            .await
+            .map(|joined| Some(joined.id))
+    } else {
+        authed(move || decline_invitation(room))
+            .await
+            .map(|()| None)
+    }
+}
+
 /// One open invitation, with its answers.
 #[component]
 fn Invitation(invitation: InvitationView) -> impl IntoView {
@@ -227,10 +250,12 @@ fn Invitation(invitation: InvitationView) -> impl IntoView {
         busy.set(true);
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            match authed(move || accept_invitation(room)).await {
+            match answer_invitation(room, true).await {
                 Ok(joined) => {
                     live.rooms_changed.update(|v| *v += 1);
-                    navigate(&format!("/rooms/{}", joined.id), Default::default());
+                    if let Some(joined) = joined {
+                        navigate(&format!("/rooms/{joined}"), Default::default());
+                    }
                 }
                 Err(e) => error.set(Some(e.to_string())),
             }
@@ -240,7 +265,7 @@ fn Invitation(invitation: InvitationView) -> impl IntoView {
     let decline = move |_| {
         busy.set(true);
         leptos::task::spawn_local(async move {
-            if let Err(e) = authed(move || decline_invitation(room)).await {
+            if let Err(e) = answer_invitation(room, false).await {
                 error.set(Some(e.to_string()));
             }
             live.rooms_changed.update(|v| *v += 1);

@@ -6,7 +6,6 @@
 //! `before:2026-12-01`, `after:2026-11-01`, `has:link`.
 
 use crate::model::Timestamp;
-use unicode_normalization::UnicodeNormalization;
 
 /// The longest query accepted.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -22,10 +21,25 @@ pub const MAX_TERMS_PER_MESSAGE: usize = 300;
 /// clash with a word: words have no `:`).
 pub const LINK_TERM: &str = "has:link";
 
-/// `text` lower-cased, accents removed.
+/// `text` lower-cased, accents removed: its compatibility decomposition (NFKD) without the marks.
+#[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
 pub fn normalize(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
     text.nfkd()
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// `text` lower-cased, accents removed, in the browser (which only marks the words a search found):
+/// the same steps with the browser's own Unicode tables (`String.prototype.normalize("NFKD")`, then
+/// every `\p{Mark}` removed), so the WebAssembly need not carry the ~120 KB of decomposition tables.
+#[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+pub fn normalize(text: &str) -> String {
+    let decomposed = js_sys::JsString::from(text).normalize("NFKD");
+    let marks = js_sys::RegExp::new("\\p{M}", "gu");
+    String::from(decomposed.replace_by_pattern(&marks, ""))
+        .chars()
         .flat_map(char::to_lowercase)
         .collect()
 }

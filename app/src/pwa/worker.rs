@@ -32,7 +32,11 @@ impl ServiceWorker {
             .flatten()
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| format!("{pkg_dir}/{}", e.file_name().to_string_lossy()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            // `--precompress` puts `.br` and `.gz` copies beside the files: the server answers a
+            // file's own address with one of them, so they are not files of their own.
+            .filter(|name| !name.ends_with(".br") && !name.ends_with(".gz"))
+            .map(|name| format!("{pkg_dir}/{name}"))
             .collect();
         paths.extend(SHELL_FILES.iter().map(|f| (*f).to_owned()));
         paths.sort();
@@ -83,6 +87,8 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
         std::fs::write(dir.path().join("pkg/app.wasm"), b"wasm one").unwrap();
         std::fs::write(dir.path().join("pkg/app.css"), b"css").unwrap();
+        std::fs::write(dir.path().join("pkg/app.wasm.br"), b"compressed").unwrap();
+        std::fs::write(dir.path().join("pkg/app.wasm.gz"), b"compressed").unwrap();
         std::fs::write(dir.path().join("offline.html"), b"<p>offline</p>").unwrap();
         dir
     }
