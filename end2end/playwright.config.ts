@@ -1,4 +1,5 @@
 import { defineConfig, devices } from "@playwright/test";
+import chromium from "./chromium.json";
 
 // scripts/test.sh starts the server on a free port with a fresh data directory and passes BASE_URL.
 const baseURL = process.env.BASE_URL ?? "http://127.0.0.1:3000";
@@ -30,16 +31,8 @@ export default defineConfig({
         launchOptions: {
           // Debian's Chromium: Playwright's own browser download is not reachable here.
           executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-          args: [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-          ],
+          // Shared with perf/page-load.mjs, which launches the same browser outside the tests.
+          args: chromium.args,
         },
       },
     },

@@ -13,7 +13,7 @@
 // Chromium counted them on the wire (headers included, after any Content-Encoding). It prints every
 // run, then the medians, and with PERF_JSON=<file> writes them as JSON too.
 import { chromium } from "@playwright/test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 
 const BASE_URL = process.env.BASE_URL ?? "http://127.0.0.1:3000";
 const USER = process.env.PERF_USER ?? "perf_admin";
@@ -28,16 +28,8 @@ const LINK = { offline: false, latency: 150, downloadThroughput: 1.6e6 / 8, uplo
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
+  // The browser tests' flags (playwright.config.ts reads the same file).
+  args: JSON.parse(readFileSync(new URL("../chromium.json", import.meta.url), "utf8")).args,
 });
 
 // Records when the app marks itself hydrated, on the page's own clock (the same origin as the

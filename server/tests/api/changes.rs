@@ -105,15 +105,6 @@ impl Witness {
     }
 }
 
-/// The code of the next error frame.
-async fn refusal(ws: &mut WsClient) -> app::protocol::ErrorCode {
-    ws.recv_until(|m| match m {
-        ServerMsg::Error { code, .. } => Some(*code),
-        _ => None,
-    })
-    .await
-}
-
 pub fn react(id: MessageId, emoji: &str, on: bool) -> ClientMsg {
     ClientMsg::React {
         id,
@@ -320,7 +311,7 @@ async fn reactions_are_validated_bounded_and_only_for_members(kind: StoreKind) {
     for bad in ["", "x", "<img src=x>", "👍👍👍👍👍👍👍👍👍"] {
         a.ws.send(&react(message.id, bad, true)).await;
         assert_eq!(
-            refusal(&mut a.ws).await,
+            a.ws.next_error().await,
             app::protocol::ErrorCode::Invalid,
             "{bad:?}"
         );
@@ -336,11 +327,11 @@ async fn reactions_are_validated_bounded_and_only_for_members(kind: StoreKind) {
         true,
     ))
     .await;
-    assert_eq!(refusal(&mut a.ws).await, app::protocol::ErrorCode::Invalid);
+    assert_eq!(a.ws.next_error().await, app::protocol::ErrorCode::Invalid);
     // Someone outside the room cannot react, nor learn anything about the message.
     let mut e = WsClient::join(&eve, vec![]).await;
     e.send(&react(message.id, "👍", true)).await;
-    assert_eq!(refusal(&mut e).await, app::protocol::ErrorCode::Forbidden);
+    assert_eq!(e.next_error().await, app::protocol::ErrorCode::Forbidden);
     let stored = a.change(message.id, react(message.id, "👍", false)).await;
     assert_eq!(
         stored.reactions.len(),

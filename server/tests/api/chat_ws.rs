@@ -420,24 +420,14 @@ async fn typing_and_presence_arrive_and_expire(kind: StoreKind) {
         users: vec![ben_id],
     })
     .await;
-    let refused = a
-        .recv_until(|m| match m {
-            ServerMsg::Error { code, .. } => Some(*code),
-            _ => None,
-        })
-        .await;
+    let refused = a.next_error().await;
     assert_eq!(refused, ErrorCode::Forbidden);
     a.send(&ClientMsg::Watch {
         room,
         users: vec![ben_id; app::protocol::MAX_WATCH + 1],
     })
     .await;
-    let refused = a
-        .recv_until(|m| match m {
-            ServerMsg::Error { code, .. } => Some(*code),
-            _ => None,
-        })
-        .await;
+    let refused = a.next_error().await;
     assert_eq!(refused, ErrorCode::Invalid);
     // (The refused watches left the first one in place.)
 

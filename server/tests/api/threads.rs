@@ -195,9 +195,5 @@ async fn replies_are_checked(kind: StoreKind) {
 /// Sends a command that must be refused; the error's code.
 async fn refused(ws: &mut WsClient, command: app::protocol::ClientMsg) -> ErrorCode {
     ws.send(&command).await;
-    ws.recv_until(|m| match m {
-        ServerMsg::Error { code, .. } => Some(*code),
-        _ => None,
-    })
-    .await
+    ws.next_error().await
 }

@@ -1,7 +1,7 @@
 //! A websocket client speaking the real wire format: binary frames `[tag][payload]`, tag 0 = JSON item.
 
 use super::Browser;
-use app::protocol::{ClientMsg, ServerMsg};
+use app::protocol::{ClientMsg, ErrorCode, ServerMsg};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message as WsMessage};
@@ -207,6 +207,15 @@ impl WsClient {
             self.skipped.push_front(msg);
         }
         found
+    }
+
+    /// The code of the next error frame (the frames passed over stay queued).
+    pub async fn next_error(&mut self) -> ErrorCode {
+        self.recv_until(|m| match m {
+            ServerMsg::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .await
     }
 
     /// Whether anything matching `pick` arrives within `wait`.
