@@ -5,7 +5,7 @@
 use crate::changes::{app_with_people, resume, user_id, Witness};
 use crate::helpers::*;
 use app::model::MessageId;
-use app::protocol::{ErrorCode, RoomCursor, ServerMsg};
+use app::protocol::{ErrorCode, RoomCursor};
 use std::collections::HashSet;
 
 on_both_drivers!(
