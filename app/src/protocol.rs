@@ -366,8 +366,6 @@ pub enum ErrorCode {
 pub enum CloseReason {
     /// The client did not read fast enough and its queue overflowed: reconnect and resume.
     TooSlow,
-    /// The client sent too many commands without waiting for answers: reconnect and resume.
-    TooManyPending,
     /// The client kept sending commands after being refused for sending too many: reconnect later.
     Flooding,
     /// No frame from the client for too long.

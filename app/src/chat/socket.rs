@@ -18,6 +18,7 @@ use axum::extract::{Extension, State};
 use axum::response::Response;
 use futures::stream::SplitStream;
 use futures::{Sink, SinkExt, Stream, StreamExt};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,22 +53,24 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let hub = state.hub.clone();
+    // One box for what the connection starts with: the socket's task holds it (a pointer, not the
+    // state and the account inline) while the upgrade completes.
+    let start = Box::new((state, admitted));
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(TRANSPORT_MAX_FRAME)
         .max_frame_size(TRANSPORT_MAX_FRAME)
-        .on_upgrade(move |socket| {
-            hub.track_socket(async move {
-                let Admitted { me, permit } = admitted;
-                serve(state, me, socket).await;
-                drop(permit);
-            })
-        })
+        .on_upgrade(move |socket| hub.track_socket(serve(start, socket)))
 }
 
 /// One upgraded connection, from its first frame to its closing handshake.
-async fn serve(state: AppState, me: Authenticated, socket: WebSocket) {
+///
+/// Not an `async fn`, and the connection boxed: the future lives as long as the connection, inline in
+/// its task, and an async fn would keep its arguments (the state, the account, the socket) in it
+/// all that time.
+fn serve(start: Box<(AppState, Admitted)>, socket: WebSocket) -> impl Future<Output = ()> + Send {
+    let (state, Admitted { me, permit }) = *start;
     let (sink, stream) = socket.split();
     // A closing connection waits this long for the client to take its last frames and the
     // `Closing` notice: as long as a client may stay silent before it counts as gone.
@@ -81,21 +84,38 @@ async fn serve(state: AppState, me: Authenticated, socket: WebSocket) {
     });
     let output = sink
         .with(|frame: Bytes| futures::future::ready(Ok::<_, axum::Error>(Message::Binary(frame))));
-    // Boxed: the connection's state need not sit inline in every socket's task.
-    match Box::pin(connection::serve(state, me, Box::pin(input), output)).await {
-        Ok(Ended {
-            output: Some(output),
-            reason: Some(reason),
-            broken: false,
-        }) => goodbye(output.into_inner(), reason, linger).await,
-        Ok(_) => {}
-        Err((error, output)) => {
-            // The store could not list the user's rooms: the client reconnects with backoff.
-            tracing::warn!(%error, "websocket connection could not start");
-            let _ = output.into_inner().close().await;
+    let connection = Box::pin(connection::serve(state, me, Box::pin(input), output));
+    async move {
+        match connection.await {
+            Ok(Ended {
+                input,
+                output: Some(output),
+                reason: Some(reason),
+                broken: false,
+            }) => {
+                // The client's last frames are read (and ignored) while it is told goodbye, until it
+                // answers the close or the handshake's time is up.
+                let said = async {
+                    goodbye(output.into_inner(), reason, linger).await;
+                    drop(said_goodbye);
+                };
+                let read_out = async {
+                    if let Some(mut input) = input {
+                        while input.next().await.is_some() {}
+                    }
+                };
+                Box::pin(futures::future::join(said, read_out)).await;
+            }
+            Ok(_) => drop(said_goodbye),
+            Err((error, output)) => {
+                // The store could not list the user's rooms: the client reconnects with backoff.
+                tracing::warn!(%error, "websocket connection could not start");
+                let _ = output.into_inner().close().await;
+                drop(said_goodbye);
+            }
         }
+        drop(permit);
     }
-    drop(said_goodbye);
 }
 
 /// The client's commands, decoded; an unreadable frame becomes an error the connection answers (a

@@ -1,7 +1,7 @@
 //! The client's commands: each is checked against the connection's budgets, translated into a call of
-//! the chat rules, and answered. A send is stored while the connection goes on delivering events
-//! (`Connection::sending`), and answered with its ack when it is durable; the rest are answered in
-//! turn.
+//! the chat rules, and answered. A send is stored while the connection goes on writing what it has
+//! queued and watching its timers (`Connection::sending`), and answered with its ack when it is
+//! durable; the rest are answered in turn.
 
 use super::{Connection, Inbound, Sending, AWAY_GAP, TOGGLE_GAP, TYPING_REFRESH};
 use crate::chat::{messages, rooms, threads};
@@ -55,14 +55,14 @@ where
         });
     }
 
-    pub(super) async fn handle(&mut self, inbound: Box<Inbound>) {
-        let command = match *inbound {
-            Inbound::Command(command) => command,
-            Inbound::Malformed(FrameError::TooLarge { .. }) => {
+    pub(super) async fn handle(&mut self, inbound: Inbound) {
+        let command = match inbound {
+            Ok(command) => command,
+            Err(FrameError::TooLarge { .. }) => {
                 self.control.close(CloseReason::FrameTooLarge);
                 return;
             }
-            Inbound::Malformed(detail) => {
+            Err(detail) => {
                 let error =
                     AppError::invalid("frame", format!("That frame could not be read: {detail}"));
                 return self.emit_error(&error, None);
@@ -152,7 +152,8 @@ where
             };
             Sent { nonce, result }
         });
-        self.sending.push(storing);
+        debug_assert!(self.sending.is_none(), "one send at a time");
+        self.sending = Some(storing);
     }
 
     /// Answers a send that is done: its ack, or why it failed.

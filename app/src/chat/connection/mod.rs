@@ -1,19 +1,18 @@
 //! One websocket connection, served by one task: it takes the hub's events from its inbox (each
 //! change exactly once, in revision order per room, gaps filled from the store: `delivery`), answers
-//! the client's commands (`commands`; a send is stored while events keep flowing), and writes what
-//! its turns produce, a burst with one flush (`output`). A second, small task only reads the client's
-//! frames, so the transport never has to hold them back while this one waits for the store. It
-//! persists and publishes nothing itself: `messages` and `rooms` do.
+//! the client's commands (`commands`; while a send is stored, what is already queued is written),
+//! and writes what its turns produce, a burst with one flush (`output`). It reads the client's frames
+//! itself: while a command waits for the store, the next ones wait in the transport (the kernel's
+//! socket buffer), which costs an idle connection nothing, where a reader task and a queue of its
+//! own cost ~1 KiB each. It persists and publishes nothing itself: `messages` and `rooms` do.
 
 mod commands;
 mod delivery;
-mod heard;
 mod ordering;
 mod output;
 mod pacing;
 
 use delivery::Cursor;
-use heard::Heard;
 pub use ordering::{classify, Held, Next};
 use output::{written, Output};
 use pacing::{Bucket, Latest, Strikes};
@@ -26,16 +25,12 @@ use crate::protocol::{ClientMsg, CloseReason, FrameError, ServerMsg, HEARTBEAT_S
 use crate::state::AppState;
 use crate::store::UserRecord;
 use axum::body::Bytes;
-use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, Stream, StreamExt};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
-/// Commands read but not yet answered. A client that runs this far ahead is closed (it re-sends unacked
-/// commands after reconnecting; nonces keep them single).
-pub const COMMAND_QUEUE: usize = 8192;
 /// How often the session and account are re-read from the store while commands arrive.
 const AUTH_RECHECK: Duration = Duration::from_secs(1);
 /// How often a connection re-reads its session even when nothing arrives: a revocation notice from
@@ -52,26 +47,23 @@ const TYPING_REFRESH: Duration = Duration::from_secs(3);
 /// burst, and a steady rate, per connection.
 const COMMAND_BURST: u32 = 200;
 const COMMANDS_PER_SEC: u32 = 50;
-/// Sends of one connection being stored at once; more wait in the command queue. One: a person's
-/// messages are stored in the order they were sent (the store's writes of several would race).
-const MAX_SENDING: usize = 1;
 /// A burst taken from the inbox keeps its allocation while the connection is busy; an idle one keeps
 /// at most this many slots.
 const IDLE_SLOTS: usize = 32;
 
-/// Queued boxed (`Box<Inbound>`): a queue's first slots are allocated up front for every connection, so
-/// they are kept pointer-sized.
-enum Inbound {
-    Command(ClientMsg),
-    Malformed(FrameError),
-}
+/// A frame from the client: a command, or why it could not be read.
+type Inbound = Result<ClientMsg, FrameError>;
 
 /// A send being stored, with what its answer needs.
 type Sending = std::pin::Pin<Box<dyn std::future::Future<Output = commands::Sent> + Send>>;
 
-/// How a connection ended: its output (for the caller's goodbye) and why the server ended it (`None`:
-/// the client left, or the socket broke).
-pub struct Ended<W> {
+/// How a connection ended: its input and output (for the caller's goodbye) and why the server ended it
+/// (`None`: the client left, or the socket broke).
+pub struct Ended<S, W> {
+    /// `None` if the client ended it. Otherwise still to be read to its end while saying goodbye: a
+    /// socket closed with unread data in it is reset, and a reset makes the client drop what it has
+    /// not read yet, such as the `Closing` notice that says why.
+    pub input: Option<S>,
     /// `None` if a write was still under way when it ended.
     pub output: Option<W>,
     pub reason: Option<CloseReason>,
@@ -82,87 +74,73 @@ pub struct Ended<W> {
 /// Serves a connection for an authenticated user until it ends: decoded client frames come from
 /// `input`, and complete frames (item or batch, as `protocol` encodes them) go to `output`. `Err` if
 /// it could not start (the store could not list the user's rooms).
-pub async fn serve<S, W>(
+///
+/// Not an `async fn`: an async fn keeps its arguments in its future for as long as it runs (twice,
+/// rustc#62958), and this one runs as long as the connection. Its arguments wait in one box instead,
+/// which is freed once they are moved into the connection.
+pub fn serve<S, W>(
     state: AppState,
     me: Authenticated,
     input: S,
     output: W,
-) -> Result<Ended<W>, (AppError, W)>
+) -> impl Future<Output = Result<Ended<S, W>, (AppError, W)>> + Send
 where
-    S: Stream<Item = Result<ClientMsg, FrameError>> + Send + Unpin + 'static,
+    S: Stream<Item = Inbound> + Send + Unpin + 'static,
     W: Sink<Bytes> + Unpin + Send + 'static,
 {
-    let rooms: Vec<RoomId> = match state.store.rooms_of_user(me.user.id).await {
-        Ok(rooms) => rooms.into_iter().map(|r| r.id).collect(),
-        Err(e) => return Err((e.into(), output)),
-    };
-    let registration = state.hub.register(me.user.id, me.session.id, &rooms);
-    let control = registration.control.clone();
-    let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-    let heard = Arc::new(Heard::new());
-    tokio::spawn(read_commands(
-        input,
-        commands,
-        control.clone(),
-        heard.clone(),
-    ));
-    let connection = Connection {
-        state,
-        me: Arc::new(me.user),
-        session: me.session.id,
-        session_expires: me.session.expires_at,
-        expiry_near: false,
-        id: registration.id,
-        output: Output::new(output),
-        pending: Vec::new(),
-        batches: false,
-        broken: false,
-        control: control.clone(),
-        rooms: rooms.into_iter().collect(),
-        cursors: HashMap::new(),
-        held: HashMap::new(),
-        synced: false,
-        heard,
-        last_auth: Instant::now(),
-        typing: HashMap::new(),
-        away: Latest::default(),
-        commands: Bucket::new(COMMAND_BURST, COMMANDS_PER_SEC, Instant::now()),
-        strikes: Strikes::new(Instant::now()),
-        sending: FuturesUnordered::new(),
-    };
-    Ok(connection.run(registration, commands_rx).await)
+    let start = Box::new((state, me, input, output));
+    async move {
+        // Only the box is kept while the store answers.
+        let rooms = start.0.store.rooms_of_user(start.1.user.id).await;
+        let (state, me, input, output) = *start;
+        let rooms: Vec<RoomId> = match rooms {
+            Ok(rooms) => rooms.into_iter().map(|r| r.id).collect(),
+            Err(e) => return Err((e.into(), output)),
+        };
+        let registration = state.hub.register(me.user.id, me.session.id, &rooms);
+        let connection = Connection::start(state, me, &registration, rooms, output);
+        Ok(connection.run(registration, input).await)
+    }
 }
 
-/// Reads frames as fast as they come and queues them; never waits on anything else.
-async fn read_commands<S>(
-    mut input: S,
-    commands: mpsc::Sender<Box<Inbound>>,
-    control: Arc<Control>,
-    heard: Arc<Heard>,
-) where
-    S: Stream<Item = Result<ClientMsg, FrameError>> + Unpin,
+impl<W> Connection<W>
+where
+    W: Sink<Bytes> + Unpin + Send + 'static,
 {
-    while let Some(frame) = input.next().await {
-        heard.now();
-        let inbound = Box::new(match frame {
-            Ok(command) => Inbound::Command(command),
-            Err(error) => Inbound::Malformed(error),
-        });
-        match commands.try_send(inbound) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                control.close(CloseReason::TooManyPending);
-                break;
-            }
-            // The connection has ended.
-            Err(mpsc::error::TrySendError::Closed(_)) => break,
-        }
+    /// A connection of `me` to the hub, following `rooms`; on the heap, since it lives as long as the
+    /// connection does.
+    fn start(
+        state: AppState,
+        me: Authenticated,
+        registration: &Registration,
+        rooms: Vec<RoomId>,
+        output: W,
+    ) -> Box<Self> {
+        Box::new(Connection {
+            state,
+            me: Arc::new(me.user),
+            session: me.session.id,
+            session_expires: me.session.expires_at,
+            expiry_near: false,
+            id: registration.id,
+            output: Output::new(output),
+            pending: Vec::new(),
+            batches: false,
+            broken: false,
+            control: registration.control.clone(),
+            rooms: rooms.into_iter().collect(),
+            cursors: HashMap::new(),
+            held: HashMap::new(),
+            synced: false,
+            heard: Instant::now(),
+            last_auth: Instant::now(),
+            typing: HashMap::new(),
+            away: Latest::default(),
+            commands: Bucket::new(COMMAND_BURST, COMMANDS_PER_SEC, Instant::now()),
+            strikes: Strikes::new(Instant::now()),
+            sending: None,
+        })
     }
-    drop(commands);
-    // Keep reading (and ignoring) until the transport ends the input: a socket closed with unread data
-    // in it is reset, and a reset makes the client drop what it has not read yet, such as the
-    // `Closing` notice that says why.
-    while input.next().await.is_some() {}
 }
 
 struct Connection<W> {
@@ -189,8 +167,9 @@ struct Connection<W> {
     /// Per room, changes waiting for a missing earlier one (with their message's sequence).
     held: HashMap<RoomId, Held<(u64, Arc<Broadcast>)>>,
     synced: bool,
-    /// When the client last sent a frame (as it arrives, however long its turn in the queue takes).
-    heard: Arc<Heard>,
+    /// When the client last sent a frame, or one of its frames was answered (a client waiting for the
+    /// answers to a long queue of its commands is not silent either).
+    heard: Instant,
     last_auth: Instant,
     /// Per room, what others were told about this connection typing.
     typing: HashMap<RoomId, Latest<bool>>,
@@ -198,19 +177,20 @@ struct Connection<W> {
     away: Latest<bool>,
     commands: Bucket,
     strikes: Strikes,
-    /// Sends being stored; each is answered when it is done.
-    sending: FuturesUnordered<Sending>,
+    /// The send being stored, answered when it is done. One at a time: a person's messages are
+    /// stored in the order they were sent (the store's writes of several would race); the next
+    /// commands wait meanwhile.
+    sending: Option<Sending>,
 }
 
 impl<W> Connection<W>
 where
     W: Sink<Bytes> + Unpin + Send + 'static,
 {
-    async fn run(
-        mut self,
-        registration: Registration,
-        mut commands: mpsc::Receiver<Box<Inbound>>,
-    ) -> Ended<W> {
+    async fn run<S>(mut self: Box<Self>, registration: Registration, mut input: S) -> Ended<S, W>
+    where
+        S: Stream<Item = Inbound> + Unpin,
+    {
         self.emit(ServerMsg::Welcome {
             user: self.me.id,
             heartbeat_secs: HEARTBEAT_SECS,
@@ -219,6 +199,7 @@ where
         let control = self.control.clone();
         let inbox = registration.inbox.clone();
         let mut burst = VecDeque::new();
+        let mut client_left = false;
         loop {
             // What the last turn produced goes out, in one flush, while this task goes on.
             self.start_write();
@@ -236,11 +217,11 @@ where
                         break;
                     }
                 }
-                Some(sent) = self.sending.next(), if !self.sending.is_empty() => self.sent(sent),
+                sent = sending(&mut self.sending), if self.sending.is_some() => self.sent(sent),
                 // Events wait while a send is being stored: the sender's own copy of the message
                 // (published before the send is done: a reply still updates its thread) comes after
                 // the ack. They are taken before the next command.
-                ready = inbox.ready(), if self.synced && self.sending.is_empty() => {
+                ready = inbox.ready(), if self.synced && self.sending.is_none() => {
                     if !ready {
                         break;
                     }
@@ -253,19 +234,23 @@ where
                         self.forward(&event).await;
                     }
                 },
-                inbound = commands.recv(), if self.sending.len() < MAX_SENDING => match inbound {
+                inbound = input.next(), if self.sending.is_none() => match inbound {
                     Some(inbound) => {
-                        // Whatever the client sent is still being answered: not silent yet.
-                        self.heard.now();
+                        self.heard = Instant::now();
                         let authorized = self.last_auth.elapsed() < AUTH_RECHECK
                             || Box::pin(self.still_authorized()).await;
                         if authorized {
                             // Boxed: commands await the store, and their state kept inline would make
                             // every idle connection's task that much bigger.
                             Box::pin(self.handle(inbound)).await;
+                            // Answered: not silent, however long the answer took.
+                            self.heard = Instant::now();
                         }
                     }
-                    None => break,
+                    None => {
+                        client_left = true;
+                        break;
+                    }
                 },
                 _ = tokio::time::sleep_until(gap_due.into()), if gaps => {
                     Box::pin(self.fill_overdue_gaps()).await;
@@ -306,13 +291,15 @@ where
         Ended {
             reason,
             broken,
+            input: (!client_left).then_some(input),
             output: self.output.into_sink(),
         }
     }
 
-    /// Answers the sends that are done by now, without waiting for the others.
+    /// Answers the send under way if it is done by now, without waiting for it.
     fn answer_finished_sends(&mut self) {
-        while let Some(Some(sent)) = self.sending.next().now_or_never() {
+        if let Some(sent) = self.sending.as_mut().and_then(|s| s.now_or_never()) {
+            self.sending = None;
             self.sent(sent);
         }
     }
@@ -389,6 +376,18 @@ where
             _ => self.emit_event(event.clone()),
         }
     }
+}
+
+/// Completes when the send under way is stored (never, if none is), and clears it.
+fn sending(slot: &mut Option<Sending>) -> impl std::future::Future<Output = commands::Sent> + '_ {
+    std::future::poll_fn(move |cx| {
+        let Some(storing) = slot.as_mut() else {
+            return std::task::Poll::Pending;
+        };
+        let sent = std::task::ready!(storing.as_mut().poll(cx));
+        *slot = None;
+        std::task::Poll::Ready(sent)
+    })
 }
 
 #[cfg(test)]

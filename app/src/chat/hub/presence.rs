@@ -26,39 +26,97 @@ const WINDOW: Duration = Duration::from_millis(200);
 /// connection's transport is made to hold one huge frame.
 pub const CHANGES_PER_FRAME: usize = 48;
 
-/// Which connections watch whom.
+/// Which connections watch whom. Connections that watch the same people (every member of a room
+/// looking at the same member list) share one list, so a connection costs an entry or two here, not
+/// one per person it watches.
 #[derive(Default)]
 pub(super) struct Watching {
-    watchers: HashMap<UserId, HashSet<ConnId>>,
-    watched: HashMap<ConnId, Vec<UserId>>,
+    lists: HashMap<ListId, List>,
+    /// Each list by the people on it (sorted), to find the one a new watch can share.
+    by_people: HashMap<Arc<[UserId]>, ListId>,
+    /// Per person, the lists naming them.
+    watchers: HashMap<UserId, Vec<ListId>>,
+    list_of: HashMap<ConnId, ListId>,
+    next_list: ListId,
+}
+
+type ListId = u64;
+
+struct List {
+    people: Arc<[UserId]>,
+    conns: HashSet<ConnId>,
 }
 
 impl Watching {
     /// Makes `users` what `conn` watches, instead of what it watched before.
-    fn replace(&mut self, conn: ConnId, users: Vec<UserId>) {
+    fn replace(&mut self, conn: ConnId, mut users: Vec<UserId>) {
         self.forget(conn);
-        for user in &users {
-            self.watchers.entry(*user).or_default().insert(conn);
+        users.sort_unstable();
+        users.dedup();
+        if users.is_empty() {
+            return;
         }
-        if !users.is_empty() {
-            self.watched.insert(conn, users);
+        let id = match self.by_people.get(users.as_slice()) {
+            Some(id) => *id,
+            None => self.new_list(users.into()),
+        };
+        if let Some(list) = self.lists.get_mut(&id) {
+            list.conns.insert(conn);
         }
+        self.list_of.insert(conn, id);
     }
 
-    /// `conn` watches nobody any more.
+    fn new_list(&mut self, people: Arc<[UserId]>) -> ListId {
+        let id = self.next_list;
+        self.next_list += 1;
+        for user in people.iter() {
+            self.watchers.entry(*user).or_default().push(id);
+        }
+        self.by_people.insert(people.clone(), id);
+        self.lists.insert(
+            id,
+            List {
+                people,
+                conns: HashSet::new(),
+            },
+        );
+        id
+    }
+
+    /// `conn` watches nobody any more (a list nobody watches is dropped).
     pub(super) fn forget(&mut self, conn: ConnId) {
-        for user in self.watched.remove(&conn).unwrap_or_default() {
-            if let Some(set) = self.watchers.get_mut(&user) {
-                set.remove(&conn);
-                if set.is_empty() {
-                    self.watchers.remove(&user);
+        let Some(id) = self.list_of.remove(&conn) else {
+            return;
+        };
+        let Some(list) = self.lists.get_mut(&id) else {
+            return;
+        };
+        list.conns.remove(&conn);
+        if !list.conns.is_empty() {
+            return;
+        }
+        let Some(list) = self.lists.remove(&id) else {
+            return;
+        };
+        self.by_people.remove(&list.people);
+        for user in list.people.iter() {
+            if let Some(ids) = self.watchers.get_mut(user) {
+                ids.retain(|other| *other != id);
+                if ids.is_empty() {
+                    self.watchers.remove(user);
                 }
             }
         }
     }
 
+    /// The connections watching `user`.
     fn of(&self, user: UserId) -> impl Iterator<Item = &ConnId> {
-        self.watchers.get(&user).into_iter().flatten()
+        self.watchers
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.lists.get(id))
+            .flat_map(|list| list.conns.iter())
     }
 }
 
@@ -403,5 +461,46 @@ impl Hub {
         drop(inner);
         self.tick_presence(tick);
         dead.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watchers_of(watching: &Watching, user: UserId) -> Vec<ConnId> {
+        let mut conns: Vec<ConnId> = watching.of(user).copied().collect();
+        conns.sort_unstable();
+        conns
+    }
+
+    #[test]
+    fn connections_watching_the_same_people_share_one_list() {
+        let (ana, ben, cy) = (UserId::new(), UserId::new(), UserId::new());
+        let (one, two, three): (ConnId, ConnId, ConnId) = (1, 2, 3);
+        let mut watching = Watching::default();
+        watching.replace(one, vec![ana, ben]);
+        // The same people in another order, named twice: the same list.
+        watching.replace(two, vec![ben, ana, ben]);
+        watching.replace(three, vec![ben, cy]);
+        assert_eq!(watching.lists.len(), 2);
+        assert_eq!(watchers_of(&watching, ana), vec![one, two]);
+        assert_eq!(watchers_of(&watching, ben), vec![one, two, three]);
+        assert_eq!(watchers_of(&watching, cy), vec![three]);
+
+        // Watching someone else moves a connection to another list; the old one stays for the rest.
+        watching.replace(one, vec![cy]);
+        assert_eq!(watchers_of(&watching, ana), vec![two]);
+        assert_eq!(watchers_of(&watching, cy), vec![one, three]);
+
+        // Once nobody watches a list, it is gone, and so is everything that pointed at it.
+        for conn in [one, two, three] {
+            watching.forget(conn);
+        }
+        watching.replace(one, Vec::new());
+        assert!(watching.lists.is_empty());
+        assert!(watching.by_people.is_empty());
+        assert!(watching.watchers.is_empty());
+        assert!(watching.list_of.is_empty());
     }
 }
