@@ -229,6 +229,19 @@ status="$(http_get /pkg/mlchat.js)"
 [ "$status" = 200 ] || fail "GET /pkg/mlchat.js returned ${status:-no answer}, expected 200"
 say "ok: GET /pkg/mlchat.js -> 200"
 
+# A split build: the lazily loaded pages' files are listed in the manifest and served, from their
+# precompressed copies (`--precompress`) to a browser that takes brotli.
+status="$(http_get /pkg/__wasm_split_manifest.json)"
+[ "$status" = 200 ] || fail "GET /pkg/__wasm_split_manifest.json returned ${status:-no answer}, expected 200"
+chunk="$(grep -o '"chunk_[0-9]*"' "$BODY_FILE" | head -n 1 | tr -d '"')"
+[ -n "$chunk" ] || fail "the split manifest names no lazy files: $(head -c 200 "$BODY_FILE")"
+headers="$(curl -sS -o /dev/null -D - -H 'Accept-Encoding: br' --max-time 5 "$BASE_URL/pkg/$chunk.wasm" | tr -d '\r')"
+printf '%s\n' "$headers" | head -n 1 | grep -q ' 200' \
+  || fail "GET /pkg/$chunk.wasm did not return 200: $(printf '%s' "$headers" | head -n 1)"
+encoding="$(printf '%s\n' "$headers" | awk -F': ' 'tolower($1) == "content-encoding" { print $2 }')"
+[ "$encoding" = br ] || fail "GET /pkg/$chunk.wasm (Accept-Encoding: br) was not served brotli-compressed (${encoding:-none})"
+say "ok: GET /pkg/__wasm_split_manifest.json -> 200; its $chunk.wasm -> 200, Content-Encoding: br"
+
 # Runs as a non-root user.
 uid="$("$ENGINE" exec "$CONTAINER" id -u)" || fail "could not run 'id' in the container"
 if [ -z "$uid" ] || [ "$uid" = 0 ]; then
