@@ -106,14 +106,14 @@ fn serve(start: Box<(AppState, Admitted)>, socket: WebSocket) -> impl Future<Out
                 };
                 Box::pin(futures::future::join(said, read_out)).await;
             }
-            Ok(_) => drop(said_goodbye),
+            Ok(_) => {}
             Err((error, output)) => {
                 // The store could not list the user's rooms: the client reconnects with backoff.
                 tracing::warn!(%error, "websocket connection could not start");
                 let _ = output.into_inner().close().await;
-                drop(said_goodbye);
             }
         }
+        // The connection's place under the socket limits is held until here.
         drop(permit);
     }
 }

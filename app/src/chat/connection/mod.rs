@@ -236,16 +236,15 @@ where
                 },
                 inbound = input.next(), if self.sending.is_none() => match inbound {
                     Some(inbound) => {
-                        self.heard = Instant::now();
                         let authorized = self.last_auth.elapsed() < AUTH_RECHECK
                             || Box::pin(self.still_authorized()).await;
                         if authorized {
                             // Boxed: commands await the store, and their state kept inline would make
                             // every idle connection's task that much bigger.
                             Box::pin(self.handle(inbound)).await;
-                            // Answered: not silent, however long the answer took.
-                            self.heard = Instant::now();
                         }
+                        // Heard from and answered: not silent, however long the answer took.
+                        self.heard = Instant::now();
                     }
                     None => {
                         client_left = true;
@@ -298,8 +297,7 @@ where
 
     /// Answers the send under way if it is done by now, without waiting for it.
     fn answer_finished_sends(&mut self) {
-        if let Some(sent) = self.sending.as_mut().and_then(|s| s.now_or_never()) {
-            self.sending = None;
+        if let Some(sent) = sending(&mut self.sending).now_or_never() {
             self.sent(sent);
         }
     }
